@@ -1,0 +1,98 @@
+"""Command line: ``python -m mi_utils <command>``.
+
+Commands:
+  prepare-models   convert the packaged GGUF models into Hugging Face folders (once)
+  notebooks        execute the numbered notebooks headless (papermill) and write figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _prepare_models(args: argparse.Namespace) -> int:
+    from .models import PACKAGED, ModelNotAvailableError, model_dir
+
+    names = args.names or sorted(PACKAGED)
+    for name in names:
+        t = time.time()
+        try:
+            path = model_dir(name)
+        except ModelNotAvailableError as e:
+            print(f"[prepare-models] {name}: {e}", file=sys.stderr)
+            return 1
+        print(f"[prepare-models] {name}: {path} ({time.time() - t:.1f} s)")
+    return 0
+
+
+def notebook_paths(folder: Path = REPO / "notebooks") -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) in run order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(src: Path, out_dir: Path, parameters: dict | None = None, timeout: int = 3600) -> Path:
+    """Run one notebook headless with papermill; the executed copy goes to ``out_dir``."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dst = out_dir / src.name
+    pm.execute_notebook(
+        str(src),
+        str(dst),
+        parameters=parameters or {},
+        cwd=str(src.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
+    return dst
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from .plotting import figures_dir
+
+    out = Path(args.out).resolve()
+    params = {"SMOKE": True} if args.smoke else {}
+    selected = notebook_paths()
+    if args.only:
+        selected = [p for p in selected if any(p.name.startswith(o) for o in args.only)]
+    if not selected:
+        print("[notebooks] no notebooks matched", file=sys.stderr)
+        return 1
+    for nb in selected:
+        t = time.time()
+        print(f"[notebooks] running {nb.name} ...", flush=True)
+        execute_notebook(nb, out, params)
+        print(f"[notebooks] {nb.name} done in {time.time() - t:.0f} s")
+    print(f"[notebooks] executed notebooks: {out}")
+    print(f"[notebooks] figures: {figures_dir()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = argparse.ArgumentParser(prog="python -m mi_utils", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare-models", help="convert packaged GGUF models into HF folders")
+    p.add_argument("names", nargs="*", help="packaged model names (default: all)")
+    p.set_defaults(func=_prepare_models)
+
+    p = sub.add_parser("notebooks", help="execute the numbered notebooks headless")
+    p.add_argument("--out", default=str(REPO / "build" / "notebooks"))
+    p.add_argument("--smoke", action="store_true", help="pass SMOKE=True (small, fast settings)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 02")
+    p.set_defaults(func=_notebooks)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

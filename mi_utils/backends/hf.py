@@ -1,0 +1,316 @@
+"""In-process transformers backend: chat generation and teacher-forced scoring.
+
+Scoring reuses the shared prefix. Estimating I(X;Z|Q) scores every summary under every context,
+so each context is behind ``N*M`` continuations; re-encoding it for each one (what
+lm-evaluation-harness and minicons do) wastes almost all the compute. Here each distinct prefix is
+encoded once into a KV cache (``logits_to_keep=1``: its last logit predicts the first continuation
+token) and every continuation behind it is scored on top of that cache:
+
+* ``strategy="crop"`` (CPU default): one continuation at a time, then ``cache.crop(-L)`` rolls the
+  cache back to the prefix. Cheapest on CPU, where batching behind an expanded cache materialises
+  ``B`` copies of the prefix K/V per layer (measured 1.3-1.8x slower, see ``../shared`` notes).
+* ``strategy="batch"`` (GPU default): ``B`` continuations right-padded behind zero-copy
+  ``expand``-ed views of the prefix cache, with a 2D attention mask and explicit ``position_ids``.
+* models with sliding-window attention layers (Gemma 3) cannot ``crop`` a layer whose cache was
+  trimmed to the window; they use ``strategy="copy"``: a ``deepcopy`` of the prefix cache per
+  continuation, which is always correct.
+
+``strategy="naive"`` is the plain full-sequence forward (prefix + continuation re-encoded for
+every pair), the reference the golden tests compare against.
+
+Positions are passed as ``position_ids``: transformers 5.19's Llama forward silently ignores
+``cache_position``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import OrderedDict
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from transformers import GenerationConfig
+from transformers.cache_utils import DynamicCache
+
+from ..models import load_model
+from .base import Generation, Message, SamplingParams, check_pairs
+
+__all__ = ["HFBackend", "derive_seed"]
+
+Strategy = Literal["auto", "crop", "batch", "copy", "naive"]
+
+
+def derive_seed(seed: int, ids: Sequence[int]) -> int:
+    """A per-prompt seed from the run seed and the prompt's token ids.
+
+    A record's samples then do not depend on which other records ran in the same process, so an
+    interrupted run that resumes regenerates nothing differently.
+    """
+    h = hashlib.sha256(f"{seed}:".encode() + np.asarray(ids, dtype=np.int64).tobytes()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+class HFBackend:
+    """Generation and scoring with a transformers causal LM.
+
+    Args:
+      model: packaged name, hub id or local path (see :mod:`mi_utils.models`), or an already
+        loaded model (then pass ``tokenizer`` too).
+      tokenizer: required when ``model`` is a loaded model.
+      dtype: weights dtype; float32 for golden comparisons, bfloat16 on GPUs.
+      device_map / device: placement (see :func:`mi_utils.models.load_model`).
+      strategy: scoring strategy (module docstring); ``"auto"`` picks ``copy`` for sliding-window
+        models, ``batch`` on CUDA, ``crop`` otherwise.
+      batch_size: continuations per forward pass for ``batch`` and ``naive``.
+    """
+
+    def __init__(
+        self,
+        model="smollm2-135m-instruct",
+        tokenizer=None,
+        *,
+        dtype: str = "float32",
+        device_map=None,
+        device: str | None = None,
+        strategy: Strategy = "auto",
+        batch_size: int = 8,
+    ) -> None:
+        if isinstance(model, str):
+            self.model_name = model
+            self.model, self.tokenizer = load_model(model, dtype=dtype, device_map=device_map, device=device)
+        else:
+            if tokenizer is None:
+                raise ValueError("pass tokenizer= together with a loaded model")
+            self.model, self.tokenizer = model, tokenizer
+            self.model_name = getattr(model, "mi_utils_name", model.config.name_or_path)
+        self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
+        self.batch_size = batch_size
+        self.sliding_window = _has_sliding_layers(self.model.config)
+        if strategy == "auto":
+            strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "crop")
+        if strategy == "crop" and self.sliding_window:
+            raise ValueError(
+                f"{self.model_name} has sliding-window attention layers: cache.crop() is not valid "
+                "for them; use strategy='copy' (or 'auto')"
+            )
+        self.strategy: Strategy = strategy
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def bos_ids(self) -> list[int]:
+        """Ids a plain-text prompt must start with (Gemma's BOS; none for SmolLM2)."""
+        return self.tokenizer("", add_special_tokens=True)["input_ids"]
+
+    def encode(self, text: str, *, special: bool = False) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
+        if self.tokenizer.chat_template is None:
+            # base models (Gemma 3 270M) have no template: plain text with BOS.
+            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+            return self.encode(text, special=True)
+        out = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+        if isinstance(out, dict) or hasattr(out, "keys"):
+            out = out["input_ids"]
+        return list(out)
+
+    # -------------------------------------------------------------- generation
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Generation]]:
+        """Sample ``params.n`` completions for each chat prompt.
+
+        Sampling is exactly what ``params`` says: ``top_k=0`` and ``top_p=1.0`` are passed
+        explicitly (transformers would otherwise apply a default ``top_k=50``) and the model's
+        own generation defaults (repetition penalties, ...) are not inherited.
+        """
+        eos = _eos_ids(self.model, self.tokenizer)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0]
+        greedy = params.temperature == 0
+        cfg = GenerationConfig(
+            do_sample=not greedy,
+            temperature=None if greedy else params.temperature,
+            top_k=None if greedy else params.top_k,
+            top_p=None if greedy else params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            num_return_sequences=params.n,
+            eos_token_id=eos,
+            pad_token_id=pad,
+        )
+        results: list[list[Generation]] = []
+        for messages in prompts:
+            ids = self.encode_chat(messages)
+            seed = derive_seed(params.seed, ids)
+            torch.manual_seed(seed)
+            x = torch.tensor([ids], device=self.device)
+            out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=cfg)
+            gens = []
+            for j, row in enumerate(out[:, len(ids):].tolist()):
+                toks, reason = _cut_at_eos(row, set(eos))
+                gens.append(
+                    Generation(
+                        text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
+                        token_ids=toks,
+                        prompt_ids=ids,
+                        sampling=params,
+                        sample_index=j,
+                        finish_reason=reason,
+                        meta={"seed": seed, "backend": "hf", "model": self.model_name, "dtype": self.dtype},
+                    )
+                )
+            results.append(gens)
+        return results
+
+    # ----------------------------------------------------------------- scoring
+    @torch.inference_mode()
+    def score(
+        self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, strategy: Strategy | None = None
+    ) -> list[np.ndarray]:
+        """Per-token log-probs (nats, float64) of each continuation given its prefix.
+
+        Pairs that share a prefix share one prefill, whatever their order in ``pairs``.
+        Cost: one forward over each distinct prefix plus one over each continuation (minus its
+        last token), instead of one over prefix+continuation per pair.
+        """
+        check_pairs(pairs)
+        strategy = strategy or self.strategy
+        if strategy == "naive":
+            return self._score_naive(pairs)
+        groups: "OrderedDict[tuple[int, ...], list[int]]" = OrderedDict()
+        for k, (prefix, _) in enumerate(pairs):
+            groups.setdefault(tuple(prefix), []).append(k)
+        out: list[np.ndarray | None] = [None] * len(pairs)
+        for prefix, idx in groups.items():
+            conts = [list(pairs[k][1]) for k in idx]
+            for k, lp in zip(idx, self.score_behind_prefix(list(prefix), conts, strategy=strategy)):
+                out[k] = lp
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def score_behind_prefix(
+        self, prefix: Sequence[int], continuations: Sequence[Sequence[int]], *, strategy: Strategy | None = None
+    ) -> list[np.ndarray]:
+        """Score many continuations behind one prefix, encoding the prefix once."""
+        strategy = strategy or self.strategy
+        if strategy == "auto":
+            strategy = "copy" if self.sliding_window else "crop"
+        if strategy == "crop" and self.sliding_window:
+            strategy = "copy"
+        dev = self.device
+        P = len(prefix)
+        o = self.model(input_ids=torch.tensor([list(prefix)], device=dev), use_cache=True, logits_to_keep=1)
+        cache = o.past_key_values
+        first = torch.log_softmax(o.logits[0, -1].float(), -1)  # predicts continuation token 0
+        if strategy == "batch":
+            return self._score_batched(cache, P, first, continuations)
+        results = []
+        for cont in continuations:
+            cont = list(cont)
+            L = len(cont)
+            lp = np.empty(L, dtype=np.float64)
+            lp[0] = first[cont[0]].item()
+            if L > 1:
+                c = copy.deepcopy(cache) if strategy == "copy" else cache
+                logits = self.model(
+                    input_ids=torch.tensor([cont[:-1]], device=dev),
+                    position_ids=torch.arange(P, P + L - 1, device=dev)[None],
+                    past_key_values=c,
+                    use_cache=True,
+                ).logits[0]
+                lp[1:] = _gather_logprobs(logits, cont[1:])
+                if strategy == "crop":
+                    cache.crop(-(L - 1))
+            results.append(lp)
+        return results
+
+    def _score_batched(self, cache, P: int, first: torch.Tensor, continuations) -> list[np.ndarray]:
+        dev = self.device
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        results: list[np.ndarray] = []
+        for s in range(0, len(continuations), self.batch_size):
+            chunk = [list(c) for c in continuations[s : s + self.batch_size]]
+            B = len(chunk)
+            lmax = max(len(c) for c in chunk)
+            if lmax == 1:
+                results.extend(np.array([first[c[0]].item()], dtype=np.float64) for c in chunk)
+                continue
+            inp = torch.full((B, lmax - 1), pad, dtype=torch.long, device=dev)
+            mask = torch.zeros((B, P + lmax - 1), dtype=torch.long, device=dev)
+            mask[:, :P] = 1
+            for b, c in enumerate(chunk):
+                inp[b, : len(c) - 1] = torch.tensor(c[:-1], device=dev)
+                mask[b, P : P + len(c) - 1] = 1
+            # zero-copy views of the prefix cache; DynamicLayer.update concatenates, never writes in place
+            view = DynamicCache(
+                ddp_cache_data=[(la.keys.expand(B, -1, -1, -1), la.values.expand(B, -1, -1, -1)) for la in cache.layers]
+            )
+            logits = self.model(
+                input_ids=inp,
+                attention_mask=mask,
+                position_ids=torch.arange(P, P + lmax - 1, device=dev)[None].expand(B, -1),
+                past_key_values=view,
+                use_cache=True,
+            ).logits
+            for b, c in enumerate(chunk):
+                lp = np.empty(len(c), dtype=np.float64)
+                lp[0] = first[c[0]].item()
+                if len(c) > 1:
+                    lp[1:] = _gather_logprobs(logits[b, : len(c) - 1], c[1:])
+                results.append(lp)
+        return results
+
+    def _score_naive(self, pairs) -> list[np.ndarray]:
+        """Reference: the full prefix+continuation sequence re-encoded for every pair."""
+        dev = self.device
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        results: list[np.ndarray] = []
+        for s in range(0, len(pairs), self.batch_size):
+            chunk = [(list(p), list(c)) for p, c in pairs[s : s + self.batch_size]]
+            T = max(len(p) + len(c) for p, c in chunk)
+            inp = torch.full((len(chunk), T), pad, dtype=torch.long, device=dev)
+            mask = torch.zeros((len(chunk), T), dtype=torch.long, device=dev)
+            for b, (p, c) in enumerate(chunk):
+                inp[b, : len(p) + len(c)] = torch.tensor(p + c, device=dev)
+                mask[b, : len(p) + len(c)] = 1
+            logits = self.model(input_ids=inp, attention_mask=mask).logits
+            for b, (p, c) in enumerate(chunk):
+                # logits at positions P-1 .. P+L-2 predict the continuation tokens
+                results.append(_gather_logprobs(logits[b, len(p) - 1 : len(p) + len(c) - 1], c))
+        return results
+
+
+def _gather_logprobs(logits: torch.Tensor, targets: Sequence[int]) -> np.ndarray:
+    """log_softmax in float32 (upcast from bf16/fp16), gathered at the target ids."""
+    lp = torch.log_softmax(logits.float(), -1)
+    t = torch.tensor(list(targets), device=logits.device)[:, None]
+    return lp.gather(-1, t)[:, 0].double().cpu().numpy()
+
+
+def _has_sliding_layers(config) -> bool:
+    cfg = getattr(config, "text_config", None) or config
+    types = getattr(cfg, "layer_types", None) or []
+    return any("sliding" in str(t) for t in types) or bool(getattr(cfg, "sliding_window", None) and not types)
+
+
+def _eos_ids(model, tokenizer) -> list[int]:
+    eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    if not ids:
+        raise ValueError("the tokenizer defines no EOS token; generation would never stop")
+    return ids
+
+
+def _cut_at_eos(row: list[int], eos: set[int]) -> tuple[list[int], str]:
+    for k, t in enumerate(row):
+        if t in eos:
+            return row[:k], "stop"
+    return row, "length"

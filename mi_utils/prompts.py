@@ -1,0 +1,136 @@
+"""The paper's prompts, in one place, versioned.
+
+Texts follow the compression, prediction and scoring prompts of arXiv 2512.21720 (appendix and
+the authors' release). ``PROMPT_VERSION`` goes into every results row: change it whenever a
+template changes, so old and new results are never mixed silently.
+
+Two kinds of prompt:
+
+* *chat* prompts (compression, prediction) are message lists, rendered by each model's chat
+  template in the backend;
+* the *scoring* prompt is split at the summary: :func:`scoring_prefix` gives the text before the
+  summary and :func:`scoring_continuation` the summary itself. The backend tokenises the two
+  halves separately and concatenates the ids, so the summary's tokens are *identical* under every
+  context ``x_l``, which the estimator needs (``log p(z | x_l)`` must score the same ``z``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+__all__ = [
+    "PROMPT_VERSION",
+    "COMPRESSION_PROMPT",
+    "CONCISENESS_SUFFIX",
+    "PREDICTION_PROMPT",
+    "PREDICTION_CHOICE_PROMPT",
+    "SCORING_PROMPT",
+    "compression_messages",
+    "prediction_messages",
+    "choice_prediction_prefix",
+    "scoring_prefix",
+    "scoring_continuation",
+    "strip_options",
+]
+
+PROMPT_VERSION = "v1"
+
+COMPRESSION_PROMPT = """Summarize the following text to include ONLY information needed to answer the question.
+Extract the key points relevant to the question.
+DO NOT ANSWER THE QUESTION DIRECTLY.
+
+Question:
+{query}
+
+Text:
+{text}
+
+Your summary (make sure to include all important details / background information related to the *question*. **DO NOT ANSWER THE QUESTION**)"""
+
+# The conciseness sweep of the paper appends this instruction.
+CONCISENESS_SUFFIX = "\n\nSummarize the text using EXACTLY {k} sentences. Your summary:"
+
+PREDICTION_PROMPT = """Please answer the following question based on the provided summary.
+Question:
+{query}
+
+Summary:
+{summary}
+
+Please respond in the following JSON format:
+{{
+    "explanation": "<brief explanation of the answer. 1-2 sentences>",
+    "answer": "<your final answer>"
+}}
+
+Your answer (YOU MUST ONLY RESPOND WITH THE JSON OBJECT):"""
+
+# Log-likelihood choice mode: each option is scored as the continuation of this prefix.
+PREDICTION_CHOICE_PROMPT = """Please answer the following question based on the provided summary.
+
+Summary:
+{summary}
+
+Question:
+{query}
+
+Answer:"""
+
+# Proxy scoring of log p(z | x, q): the summary follows this text.
+SCORING_PROMPT = (
+    "Instruction: Please summarize the following text with respect to the question.\n\n"
+    "Here is the text: {text}\n\n"
+    "Here is the question: {query}\n\n"
+    "Here is the question-specific summary:"
+)
+
+_OPTIONS_MARKER = "Choose the correct answer from the following options:"
+
+
+def strip_options(query: str) -> str:
+    """The question without an appended multiple-choice block (compressors never see options)."""
+    return query.split(_OPTIONS_MARKER)[0].rstrip()
+
+
+def compression_messages(text: str, query: str, sentences: int | None = None) -> list[dict]:
+    """Chat messages asking the compressor for a query-focused summary.
+
+    Args:
+      text: the context X.
+      query: the question Q (options are stripped).
+      sentences: when set, the conciseness instruction "use EXACTLY k sentences" is appended.
+    """
+    if sentences is not None and sentences < 1:
+        raise ValueError("sentences must be a positive integer or None")
+    content = COMPRESSION_PROMPT.format(query=strip_options(query), text=text)
+    if sentences is not None:
+        content += CONCISENESS_SUFFIX.format(k=sentences)
+    return [{"role": "user", "content": content}]
+
+
+def format_options(options: Sequence[str]) -> str:
+    letters = "ABCDEFGHIJ"
+    return "\n".join(f"{letters[k]}. {opt}" for k, opt in enumerate(options))
+
+
+def prediction_messages(summary: str, query: str, options: Sequence[str] | None = None) -> list[dict]:
+    """Chat messages asking the predictor to answer from the summary alone."""
+    q = strip_options(query)
+    if options:
+        q = f"{q}\n{_OPTIONS_MARKER}\n{format_options(options)}\nAnswer with the letter of the correct option."
+    return [{"role": "user", "content": PREDICTION_PROMPT.format(query=q, summary=summary)}]
+
+
+def choice_prediction_prefix(summary: str, query: str) -> str:
+    """Text before each option in log-likelihood choice mode."""
+    return PREDICTION_CHOICE_PROMPT.format(summary=summary, query=strip_options(query))
+
+
+def scoring_prefix(text: str, query: str) -> str:
+    """Text before the summary in the proxy scoring prompt for ``log p(z | x, q)``."""
+    return SCORING_PROMPT.format(text=text, query=strip_options(query))
+
+
+def scoring_continuation(summary: str) -> str:
+    """The summary as a continuation: a leading space belongs to the continuation."""
+    return " " + summary.strip()
