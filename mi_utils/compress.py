@@ -1,0 +1,334 @@
+"""Compressor runs: sample M summaries per record, and score them under a proxy model.
+
+Two stages, both resumable (rows are appended to a JSONL file as they finish):
+
+* :func:`compress_records` samples ``M`` summaries of each record's context with the paper's
+  compression prompt (optionally "use EXACTLY k sentences"), recording text, token ids, length,
+  sampling settings and the per-sample seed.
+* :func:`score_matrix` scores every summary under every context with the paper's scoring prompt,
+  summing log-probs over summary tokens only, and returns the ``(N, M, N)`` array that
+  :func:`mi_utils.estimators.estimate_mi` takes.
+
+Extractive compressors that need no LM (first-k tokens, BM25 top-k sentences, random-k sentences,
+a shared-prefix zero-information control) produce the same :class:`Summary` rows, so every
+compressor goes through one scoring and prediction path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .backends.base import Backend, SamplingParams
+from .prompts import PROMPT_VERSION, compression_messages, scoring_continuation, scoring_prefix, strip_options
+from .store import JsonlStore, make_key
+
+__all__ = [
+    "Summary",
+    "compress_records",
+    "extractive_summaries",
+    "EXTRACTIVE",
+    "split_sentences",
+    "score_matrix",
+    "scoring_token_pairs",
+]
+
+
+@dataclass
+class Summary:
+    """One summary z_ij of record i (sample j)."""
+
+    record_id: str
+    sample_index: int
+    text: str
+    n_tokens: int  # compressor tokens (extractive: tokens of the reference tokenizer)
+    compressor: str
+    token_ids: list[int] = field(default_factory=list)
+    sampling: dict | None = None  # None for deterministic extractive compressors
+    seed: int | None = None
+    finish_reason: str = "stop"
+    sentences: int | None = None
+    prompt_version: str = PROMPT_VERSION
+
+    def to_row(self, key: str) -> dict:
+        return {"key": key, **asdict(self)}
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Summary":
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+def _summary_key(record_id: str, compressor: str, params: dict | None, sentences: int | None, M: int) -> str:
+    return make_key(
+        kind="summaries", record=record_id, compressor=compressor, sampling=params, sentences=sentences,
+        M=M, prompt=PROMPT_VERSION,
+    )
+
+
+def compress_records(
+    backend: Backend,
+    records: Sequence,
+    M: int,
+    params: SamplingParams = SamplingParams(),
+    *,
+    sentences: int | None = None,
+    store: str | JsonlStore | None = None,
+    progress: bool = True,
+) -> list[list[Summary]]:
+    """Sample ``M`` summaries of each record with the compression prompt.
+
+    Args:
+      backend: the compressor (anything that implements :class:`~mi_utils.backends.base.Backend`).
+      records: objects with ``id``, ``context`` and ``query`` attributes (e.g. ``mi_utils.data.Record``).
+      M: summaries per record; overrides ``params.n``.
+      params: sampling settings; the default is pure sampling at temperature 1 (what the
+        leave-one-out upper bound assumes).
+      sentences: conciseness setting ("use EXACTLY k sentences"), or None.
+      store: JSONL path or store; records already there are loaded, not regenerated.
+      progress: show a progress bar.
+
+    Returns:
+      ``summaries[i][j]`` for record ``i``, sample ``j``.
+    """
+    if M < 1:
+        raise ValueError("M (summaries per record) must be >= 1")
+    params = SamplingParams(**{**params.to_dict(), "n": M})
+    st = JsonlStore(store) if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__") else store
+    out: list[list[Summary]] = []
+    for rec in tqdm(records, desc=f"compress ({backend.model_name})", disable=not progress):
+        key = _summary_key(rec.id, backend.model_name, params.to_dict(), sentences, M)
+        if st is not None and key in st:
+            row = st.get(key)
+            out.append([Summary.from_row(s) for s in row["summaries"]])
+            continue
+        msgs = compression_messages(rec.context, rec.query, sentences=sentences)
+        gens = backend.generate([msgs], params)[0]
+        sums = [
+            Summary(
+                record_id=rec.id, sample_index=g.sample_index, text=g.text, n_tokens=g.n_tokens,
+                compressor=backend.model_name, token_ids=g.token_ids, sampling=params.to_dict(),
+                seed=g.meta.get("seed"), finish_reason=g.finish_reason, sentences=sentences,
+            )
+            for g in gens
+        ]
+        if st is not None:
+            st.append({"key": key, "record_id": rec.id, "summaries": [asdict(s) for s in sums]})
+        out.append(sums)
+    return out
+
+
+# --------------------------------------------------------------------------- extractive
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|No|vs|e\.g|i\.e|approx|Fig)|\b[A-Z])\.$")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences on terminal punctuation and newlines.
+
+    A split after a common abbreviation or an initial ("Mr.", "Dr.", "J.") is undone.
+    """
+    parts: list[str] = []
+    for block in re.split(r"\n+", text):
+        pieces = [s.strip() for s in _SENT.split(block) if s.strip()]
+        for piece in pieces:
+            if parts and parts[-1] is not None and _ABBREV.search(parts[-1]) and not block.startswith(piece):
+                parts[-1] = parts[-1] + " " + piece
+            else:
+                parts.append(piece)
+    return parts
+
+
+def _first_k(text: str, query: str, k: int, tokenizer, rng) -> str:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:k]
+    return tokenizer.decode(ids)
+
+
+def _bm25_top_k(text: str, query: str, k: int, tokenizer, rng) -> str:
+    import bm25s
+
+    sents = split_sentences(text)
+    if len(sents) <= k:
+        return " ".join(sents)
+    corpus = bm25s.tokenize(sents, stopwords="en", show_progress=False)
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    q = bm25s.tokenize([strip_options(query)], stopwords="en", show_progress=False)
+    docs, _ = retriever.retrieve(q, k=k, show_progress=False)
+    keep = sorted(int(d) for d in np.asarray(docs)[0])  # shown in document order
+    return " ".join(sents[i] for i in keep)
+
+
+def _random_k(text: str, query: str, k: int, tokenizer, rng) -> str:
+    sents = split_sentences(text)
+    keep = sorted(rng.sample(range(len(sents)), min(k, len(sents))))
+    return " ".join(sents[i] for i in keep)
+
+
+_PER_RECORD: dict[str, Callable] = {
+    "first_k": _first_k,  # first k tokens
+    "bm25_top_k": _bm25_top_k,  # top-k sentences by BM25 against the query
+    "random_k": _random_k,  # k random sentences (M different draws)
+}
+# plus "shared_prefix": the zero-information control, the token prefix common to all records
+EXTRACTIVE = (*_PER_RECORD, "shared_prefix")
+
+
+def extractive_summaries(
+    records: Sequence, method: str, k: int, tokenizer, *, M: int = 1, seed: int = 0
+) -> list[list[Summary]]:
+    """Summaries from an LM-free compressor, in the same shape as :func:`compress_records`.
+
+    Args:
+      records: objects with ``id``, ``context``, ``query``.
+      method: one of :data:`EXTRACTIVE`.
+      k: tokens (``first_k``) or sentences (``bm25_top_k``, ``random_k``); ignored by
+        ``shared_prefix``, which keeps the longest token prefix shared by *all* records (a
+        zero-information control: its true information about which record it came from is 0).
+      tokenizer: used for ``first_k`` and to count tokens.
+      M: samples per record; deterministic methods repeat the same text (only ``random_k`` varies).
+      seed: for ``random_k``.
+    """
+    if method not in EXTRACTIVE:
+        raise ValueError(f"unknown extractive method {method!r}; choose from {sorted(EXTRACTIVE)}")
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    name = f"{method}:{k}" if method != "shared_prefix" else "shared_prefix"
+    if method == "shared_prefix":
+        ids = [tokenizer(r.context, add_special_tokens=False)["input_ids"] for r in records]
+        n = 0
+        while all(len(x) > n for x in ids) and len({x[n] for x in ids}) == 1:
+            n += 1
+        if n == 0:
+            raise ValueError("the records share no common prefix; the shared_prefix control needs one")
+        texts = {r.id: tokenizer.decode(ids[0][:n]) for r in records}
+    out = []
+    for rec in records:
+        row = []
+        for j in range(M):
+            rng = random.Random(f"{seed}:{rec.id}:{j}")
+            text = texts[rec.id] if method == "shared_prefix" else _PER_RECORD[method](rec.context, rec.query, k, tokenizer, rng)
+            n_tok = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            row.append(Summary(record_id=rec.id, sample_index=j, text=text, n_tokens=n_tok, compressor=name,
+                               seed=seed if method == "random_k" else None))
+        out.append(row)
+    return out
+
+
+# ------------------------------------------------------------------------------- scoring
+def scoring_token_pairs(scorer, contexts: Sequence[str], queries: Sequence[str], summaries: Sequence[Sequence[str]]):
+    """Token ids of the scoring prompt for every context and every summary.
+
+    The prefix is ``BOS? + scoring_prefix(x_l, q)``; the continuation is ``" " + z`` tokenised on
+    its own, so the summary's tokens are identical under every context.
+
+    Returns:
+      ``(prefixes, continuations)``: ``prefixes[l][q]`` for context ``l`` and query ``q`` (a
+      dict keyed by query index), ``continuations[i][j]``.
+    """
+    bos = scorer.bos_ids if hasattr(scorer, "bos_ids") else []
+    conts = [[scorer.encode(scoring_continuation(z)) for z in row] for row in summaries]
+    for i, row in enumerate(conts):
+        for j, c in enumerate(row):
+            if not c:
+                raise ValueError(f"summary ({i}, {j}) is empty after tokenisation; there is nothing to score")
+    prefix_cache: dict[tuple[int, int], list[int]] = {}
+
+    def prefix(l: int, qi: int) -> list[int]:
+        if (l, qi) not in prefix_cache:
+            prefix_cache[(l, qi)] = bos + scorer.encode(scoring_prefix(contexts[l], queries[qi]))
+        return prefix_cache[(l, qi)]
+
+    return prefix, conts
+
+
+def score_matrix(
+    scorer,
+    contexts: Sequence[str],
+    queries: Sequence[str] | str,
+    summaries: Sequence[Sequence[str]],
+    *,
+    conditioning: str = "shared",
+    store: str | JsonlStore | None = None,
+    tag: str = "",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``logp[i, j, l] = log p(z_ij | x_l, q)`` summed over summary tokens, in nats.
+
+    Args:
+      scorer: a backend with ``score``, ``encode`` (and ``bos_ids``); the proxy model.
+      contexts: the N contexts ``x_l``.
+      queries: one query for all (``str``) or one per context.
+      summaries: ``summaries[i][j]`` text of summary ``j`` of context ``i`` (``N x M``).
+      conditioning: ``"shared"`` scores ``z_ij`` under ``(x_l, q_i)`` (the query of the summary's
+        own record, i.e. one question, many contexts); ``"paired"`` scores it under
+        ``(x_l, q_l)`` (each context with its own query, as the authors' code does).
+      store: optional JSONL store; rows (one per summary, all N scores) are appended as they
+        finish and reused on restart. ``tag`` must then identify the summaries' configuration.
+      progress: show a progress bar.
+
+    Returns:
+      ``(logp, lengths)``: ``(N, M, N)`` float64 log-probs and ``(N, M)`` scorer token counts.
+    """
+    N = len(contexts)
+    if N < 2:
+        raise ValueError("need at least 2 contexts to contrast a summary's own context with others")
+    if len(summaries) != N or len({len(r) for r in summaries}) != 1:
+        raise ValueError(f"summaries must be an N x M nested list with N={N} rows of equal length")
+    M = len(summaries[0])
+    if isinstance(queries, str):
+        queries = [queries] * N
+    if len(queries) != N:
+        raise ValueError(f"need one query per context ({N}) or a single shared query string")
+    if conditioning not in ("shared", "paired"):
+        raise ValueError("conditioning must be 'shared' or 'paired'")
+    st = JsonlStore(store) if store is not None and not isinstance(store, JsonlStore) else store
+    prefix, conts = scoring_token_pairs(scorer, contexts, queries, summaries)
+    logp = np.empty((N, M, N), dtype=np.float64)
+    lengths = np.array([[len(c) for c in row] for row in conts], dtype=np.int64)
+    scorer_name = getattr(scorer, "model_name", "scorer")
+    summaries_hash = hash_text(repr([list(r) for r in summaries]))
+    # One unit of work (and one stored row) per context l: every summary scored under x_l. With
+    # one query for all contexts, or paired conditioning, all its pairs share a single prefix
+    # (N prefills in total); with a different query per record, N^2 prefills are unavoidable.
+    for l in tqdm(range(N), desc=f"score ({scorer_name})", disable=not progress):
+        key = make_key(kind="scores", tag=tag, scorer=scorer_name, l=l, conditioning=conditioning,
+                       summaries=summaries_hash, contexts=[hash_text(c) for c in contexts],
+                       queries=[hash_text(q) for q in queries], prompt=PROMPT_VERSION)
+        row = st.get(key) if st is not None and key in st else None
+        if row is not None:
+            logp[:, :, l] = np.asarray(row["logp"], dtype=np.float64)
+            continue
+        pairs = [(prefix(l, i if conditioning == "shared" else l), conts[i][j]) for i in range(N) for j in range(M)]
+        scores = scorer.score(pairs)
+        logp[:, :, l] = np.array([float(np.sum(s)) for s in scores]).reshape(N, M)
+        if st is not None:
+            st.append({"key": key, "l": l, "logp": logp[:, :, l].tolist()})
+    return logp, lengths
+
+
+def hash_text(text: str) -> str:
+    """Short content hash used in store keys."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def summary_token_logprobs(scorer, context: str, query: str, summary: str):
+    """Per-token view of ``log p(z | x, q)`` for one summary: a table for notebooks.
+
+    Returns:
+      a pandas DataFrame with columns ``token`` (decoded piece), ``token_id`` and ``logprob``
+      (nats), one row per summary token.
+    """
+    import pandas as pd
+
+    prefix, conts = scoring_token_pairs(scorer, [context], [query], [[summary]])
+    ids = conts[0][0]
+    (lp,) = scorer.score([(prefix(0, 0), ids)])
+    pieces = [scorer.tokenizer.decode([t]) for t in ids]
+    return pd.DataFrame({"token": pieces, "token_id": ids, "logprob": lp})

@@ -1,0 +1,124 @@
+"""Data sets in one schema (:class:`Record`): loaders for the paper's benchmarks + a synthetic one.
+
+Names for :func:`load_dataset`:
+
+==================== ================== =============================================
+name                 task               source
+==================== ================== =============================================
+synthetic_clinical   multiple_choice    bundled ``data/synthetic_clinical.jsonl``
+passages             free_form          bundled ``data/public_domain_passages.jsonl``
+longhealth           multiple_choice    ``longhealth/benchmark_v5.json``
+longhealth_sample    free_form          ``longhealth/minions_health_*`` (1 patient)
+financebench         free_form          ``financebench/*.jsonl[.gz]`` or HF
+qasper               free_form          ``qasper/qasper-<split>-v0.3.json`` or HF
+wildchat             perplexity         ``wildchat/*.jsonl|feather`` or HF (proxy QA)
+fineweb              perplexity         ``fineweb/*.jsonl|feather`` or HF (proxy QA)
+==================== ================== =============================================
+
+Files are found via ``path=``, ``$MI_UTILS_DATA_DIR`` or ``$MI_UTILS_SHARED_DATA`` (see
+:mod:`mi_utils.data.paths`). Nothing here imports torch or ``datasets`` at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .financebench import build_page_context, load_financebench, select_pages_around
+from .fineweb import load_fineweb
+from .passages import load_passages
+from .longhealth import format_patient_texts, load_longhealth, load_longhealth_sample, parse_longhealth
+from .paths import DATA_DIR_ENV, SHARED_DATA_ENV, data_roots, shared_data_dir
+from .qasper import load_qasper, parse_qasper, qasper_context
+from .records import (
+    TASKS,
+    DataFormatError,
+    DataNotFoundError,
+    Record,
+    approx_token_count,
+    read_jsonl,
+    write_jsonl,
+)
+from .wildchat import load_wildchat
+
+# `synthetic` is imported lazily (PEP 562 __getattr__ below) so that
+# `python -m mi_utils.data.synthetic` does not import the module twice.
+_LAZY = {"HEADER", "build_synthetic_clinical", "load_synthetic"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import synthetic  # noqa: PLC0415
+
+        return getattr(synthetic, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load_synthetic(**kwargs: Any) -> list[Record]:
+    from .synthetic import load_synthetic  # noqa: PLC0415
+
+    return load_synthetic(**kwargs)
+
+__all__ = [
+    "DATASETS",
+    "DATA_DIR_ENV",
+    "SHARED_DATA_ENV",
+    "HEADER",
+    "TASKS",
+    "DataFormatError",
+    "DataNotFoundError",
+    "Record",
+    "approx_token_count",
+    "build_page_context",
+    "build_synthetic_clinical",
+    "data_roots",
+    "format_patient_texts",
+    "load_dataset",
+    "load_financebench",
+    "load_fineweb",
+    "load_longhealth",
+    "load_longhealth_sample",
+    "load_passages",
+    "load_qasper",
+    "load_synthetic",
+    "load_wildchat",
+    "parse_longhealth",
+    "parse_qasper",
+    "qasper_context",
+    "read_jsonl",
+    "select_pages_around",
+    "shared_data_dir",
+    "write_jsonl",
+]
+
+DATASETS: dict[str, Callable[..., list[Record]]] = {
+    "passages": load_passages,
+    "synthetic_clinical": _load_synthetic,
+    "longhealth": load_longhealth,
+    "longhealth_sample": load_longhealth_sample,
+    "financebench": load_financebench,
+    "qasper": load_qasper,
+    "wildchat": load_wildchat,
+    "fineweb": load_fineweb,
+}
+
+
+def load_dataset(name: str, **kwargs: Any) -> list[Record]:
+    """Load a data set by name.
+
+    Args:
+        name: One of :data:`DATASETS` (``"synthetic_clinical"``, ``"longhealth"``,
+            ``"longhealth_sample"``, ``"financebench"``, ``"qasper"``, ``"wildchat"``,
+            ``"fineweb"``). ``-`` and case are normalised.
+        **kwargs: Passed to the loader (``path=``, ``limit=``, ...).
+
+    Returns:
+        The records.
+
+    Raises:
+        KeyError: On an unknown name (the message lists the known ones).
+        DataNotFoundError: If the data set's files are not available.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key not in DATASETS:
+        raise KeyError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[key](**kwargs)

@@ -1,0 +1,187 @@
+"""Tests for mi_utils.costs: parameter estimate, FLOPs formula, prices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mi_utils import costs
+from mi_utils.costs import (
+    DEFAULT_PRICES,
+    Price,
+    PriceNotFoundError,
+    PriceTable,
+    api_cost,
+    attention_dim,
+    estimate_params,
+    flops_per_generation,
+    flops_per_token,
+)
+
+# HuggingFaceTB/SmolLM2-135M config.json (public); its real count is 134,515,008.
+SMOLLM2_135M = {
+    "model_type": "llama",
+    "vocab_size": 49152,
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "head_dim": 64,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "tie_word_embeddings": True,
+}
+TINY = dict(vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+
+
+def test_costs_does_not_import_torch():
+    code = "import sys, mi_utils.costs; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "family, extra",
+    [
+        ("llama", {}),  # untied (LlamaConfig default), GQA
+        ("llama", dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True, head_dim=12)),
+        ("llama", dict(num_key_value_heads=4)),  # plain multi-head attention
+        ("qwen2", {}),
+        ("qwen3", dict(head_dim=16)),
+        ("gemma3", dict(head_dim=16)),
+    ],
+)
+def test_estimate_params_exact(family, extra):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    cfg_cls, model_cls = {
+        "llama": ("LlamaConfig", "LlamaForCausalLM"),
+        "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+        "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+        "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM"),
+    }[family]
+    config = getattr(transformers, cfg_cls)(**{**TINY, **extra})
+    model = getattr(transformers, model_cls)(config)
+    real = sum(p.numel() for p in model.parameters())
+    assert estimate_params(config) == real
+    assert estimate_params(config.to_dict()) == real
+    assert estimate_params(json.loads(config.to_json_string())) == real
+
+
+def test_estimate_params_smollm2_135m(tmp_path):
+    assert estimate_params(SMOLLM2_135M) == 134_515_008
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(SMOLLM2_135M))
+    assert estimate_params(p) == 134_515_008
+    untied = {**SMOLLM2_135M, "tie_word_embeddings": False}
+    assert estimate_params(untied) == 134_515_008 + 49152 * 576
+    nested = {"model_type": "x", "tie_word_embeddings": True, "text_config": {k: v for k, v in SMOLLM2_135M.items() if k != "tie_word_embeddings"}}
+    assert estimate_params(nested) == 134_515_008
+
+
+def test_flops_formula_by_hand():
+    n_params, L, d_attn = 134_515_008, 30, 9 * 64
+    assert attention_dim(SMOLLM2_135M) == d_attn
+    assert flops_per_token(SMOLLM2_135M) == 2 * n_params
+    assert flops_per_token(SMOLLM2_135M, 1000) == 2 * n_params + 2 * L * 1000 * d_attn
+    assert flops_per_generation(SMOLLM2_135M, 1000, 50) == 50 * (2 * n_params + 2 * L * 1000 * d_attn)
+    assert flops_per_generation(SMOLLM2_135M, 1000, 50, params=1e9) == 50 * (2e9 + 2 * L * 1000 * d_attn)
+    assert flops_per_generation(SMOLLM2_135M, 1000, 0) == 0
+    with pytest.raises(ValueError):
+        flops_per_token(SMOLLM2_135M, -1)
+    with pytest.raises(ValueError):
+        flops_per_generation(SMOLLM2_135M, 10, -1)
+
+
+def test_attention_dim_variants():
+    # no head_dim: d_attn = hidden_size; GPT-2 style key names
+    assert attention_dim({"hidden_size": 64, "num_attention_heads": 4}) == 64
+    gpt2 = {"n_layer": 2, "n_embd": 64, "n_head": 4}
+    assert flops_per_token(gpt2, 10, params=100) == 2 * 100 + 2 * 2 * 10 * 64
+    # head_dim * heads != hidden (Gemma-style)
+    assert attention_dim({"hidden_size": 640, "num_attention_heads": 4, "head_dim": 256}) == 1024
+    with pytest.raises(KeyError, match="num_hidden_layers"):
+        flops_per_token({"hidden_size": 8}, params=1)
+    with pytest.raises(TypeError):
+        estimate_params(42)
+
+
+def test_flops_accepts_pretrained_config():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(**{k: v for k, v in SMOLLM2_135M.items() if k != "model_type"})
+    assert flops_per_generation(cfg, 512, 8) == flops_per_generation(SMOLLM2_135M, 512, 8)
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def test_default_prices_and_api_cost():
+    assert DEFAULT_PRICES["gpt-4o"] == (2.50, 10.00)
+    assert DEFAULT_PRICES["gpt-4o-mini"] == Price(0.15, 0.60)
+    assert api_cost("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.50)
+    assert api_cost("gpt-4o", 2000, 300) == pytest.approx(2000 * 2.5e-6 + 300 * 10e-6)
+    assert api_cost("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+    assert api_cost("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(2.50), "dated snapshot -> base price"
+    assert api_cost("gpt-4o-mini-2024-07-18", 0, 1_000_000) == pytest.approx(0.60)
+    with pytest.raises(ValueError):
+        api_cost("gpt-4o", -1, 0)
+
+
+def test_local_models_cost_zero():
+    assert api_cost("Qwen/Qwen2.5-7B-Instruct", 10**6, 10**6, local=True) == 0.0
+    table = PriceTable(DEFAULT_PRICES).mark_local("my-local-llama")
+    assert table.cost("my-local-llama", 10**6, 10**6) == 0.0 and table.is_local("my-local-llama")
+    assert api_cost("my-local-llama", 5, 5, prices=table) == 0.0
+    assert api_cost("smollm2-135m-instruct", 10**6, 10**6) == 0.0, "packaged models are local"
+    assert PriceTable(include_packaged=False).local_models == set()
+
+
+def test_unknown_model_error_names_the_fix():
+    with pytest.raises(PriceNotFoundError) as e:
+        api_cost("claude-x", 1, 1)
+    msg = str(e.value)
+    assert "claude-x" in msg and "mark_local" in msg and "local=True" in msg and "table[" in msg
+    assert isinstance(e.value, KeyError)
+
+
+def test_price_table_is_editable_and_isolated():
+    t = costs.default_price_table()
+    t["gpt-4o"] = (5.0, 15.0)
+    t["custom"] = {"input": 1, "output": 2}
+    assert api_cost("gpt-4o", 10**6, 0, prices=t) == 5.0 and t["custom"] == (1.0, 2.0)
+    assert costs.default_price_table()["gpt-4o"] == (2.5, 10.0), "defaults untouched"
+    assert DEFAULT_PRICES["gpt-4o"] == (2.5, 10.0)
+    assert api_cost("x", 10**6, 10**6, prices={"x": (1, 1)}) == 2.0
+    del t["custom"]
+    assert "custom" not in t and len(t) == 2
+    with pytest.raises(ValueError, match=">= 0"):
+        t["neg"] = (-1, 0)
+    with pytest.raises(ValueError, match="input"):
+        t["bad"] = {"in": 1}
+    with pytest.raises(ValueError):
+        t["bad"] = 3.0
+
+
+def test_price_overrides_from_yaml_and_json(tmp_path):
+    y = tmp_path / "prices.yaml"
+    y.write_text("prices:\n  gpt-4o: {input: 3.0, output: 12.0}\n  new-model: [0.5, 1.5]\nlocal_models: [my-llama]\n")
+    t = PriceTable.from_file(y)
+    assert t["gpt-4o"] == (3.0, 12.0) and t["new-model"] == (0.5, 1.5) and t["gpt-4o-mini"] == (0.15, 0.6)
+    assert t.cost("my-llama", 10, 10) == 0.0
+    j = tmp_path / "prices.json"
+    j.write_text(json.dumps({"only-this": {"input": 1, "output": 4}}))  # bare mapping = prices
+    t2 = PriceTable.from_file(j, defaults=False)
+    assert list(t2) == ["only-this"]
+    roundtrip = tmp_path / "rt.json"
+    roundtrip.write_text(json.dumps(t.to_dict()))
+    t3 = PriceTable.from_file(roundtrip, defaults=False)
+    assert dict(t3) == dict(t) and t3.local_models >= {"my-llama"}
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError):
+        PriceTable.from_file(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError):
+        PriceTable.from_file(tmp_path / "missing.yaml")

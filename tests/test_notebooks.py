@@ -1,0 +1,20 @@
+"""Every numbered notebook executes headless (papermill) in its SMOKE setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import REPO
+from mi_utils.__main__ import execute_notebook, notebook_paths
+
+NOTEBOOKS = notebook_paths(REPO / "notebooks")
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_setting(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("MI_UTILS_FIGURES", str(tmp_path / "figures"))
+    out = execute_notebook(path, tmp_path / "out", {"SMOKE": True}, timeout=1200)
+    assert out.exists()
+    assert any((tmp_path / "figures").glob("*.png")), f"{path.name} saved no figure"

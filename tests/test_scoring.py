@@ -1,0 +1,101 @@
+"""Golden tests: prefix-reuse scoring equals a plain full-sequence forward pass (float32)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+TOL = 1e-4  # nats per token, float32
+
+pytestmark = pytest.mark.slow
+
+
+def _passages() -> list[dict]:
+    with open(REPO / "data" / "public_domain_passages.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def _pairs(backend, n_prefixes: int = 3):
+    """Real passages as prefixes; summaries of different lengths (cross pairs included)."""
+    from mi_utils.prompts import scoring_continuation, scoring_prefix
+
+    ps = _passages()[:n_prefixes]
+    prefixes = [backend.encode(scoring_prefix(p["context"], p["query"])) for p in ps]
+    conts = [
+        backend.encode(scoring_continuation(p["context"][: 60 + 70 * k])) for k, p in enumerate(ps)
+    ] + [backend.encode(scoring_continuation("Liberty.")), backend.encode(" x")]
+    # every continuation under every prefix, interleaved so prefixes are not contiguous
+    return [(pre, c) for c in conts for pre in prefixes]
+
+
+def _max_diff(a, b) -> float:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.shape == y.shape and x.dtype == np.float64
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("strategy", ["crop", "batch", "copy"])
+def test_prefix_reuse_equals_full_forward(hf_backend, strategy):
+    pairs = _pairs(hf_backend)
+    lengths = {len(c) for _, c in pairs}
+    assert len(lengths) >= 4 and 1 in lengths  # different lengths, a single-token one, padding
+    ref = hf_backend.score(pairs, strategy="naive")
+    got = hf_backend.score(pairs, strategy=strategy)
+    assert _max_diff(got, ref) < TOL
+
+
+def test_naive_matches_unbatched_forward(hf_backend):
+    """The reference itself: batch with right padding equals one sequence at a time."""
+    import torch
+
+    pairs = _pairs(hf_backend, n_prefixes=2)[:4]
+    ref = hf_backend.score(pairs, strategy="naive")
+    m = hf_backend.model
+    for (p, c), r in zip(pairs, ref):
+        ids = torch.tensor([p + c])
+        with torch.no_grad():
+            lp = torch.log_softmax(m(ids).logits[0].float(), -1)
+        want = lp[len(p) - 1 : len(p) + len(c) - 1].gather(-1, torch.tensor(c)[:, None])[:, 0].double().numpy()
+        assert np.abs(want - r).max() < TOL
+
+
+def test_batch_size_does_not_change_scores(hf_backend):
+    pairs = _pairs(hf_backend, n_prefixes=1)
+    a = hf_backend.score(pairs, strategy="batch")
+    old = hf_backend.batch_size
+    try:
+        hf_backend.batch_size = 2
+        b = hf_backend.score(pairs, strategy="batch")
+    finally:
+        hf_backend.batch_size = old
+    assert _max_diff(a, b) < TOL
+
+
+def test_bad_pairs_are_refused(hf_backend):
+    with pytest.raises(ValueError, match="empty continuation"):
+        hf_backend.score([([1, 2], [])])
+    with pytest.raises(ValueError, match="empty prefix"):
+        hf_backend.score([([], [1, 2])])
+
+
+def test_gemma_sliding_window_scoring_is_exact_past_the_window():
+    """Gemma 3 has 512-token sliding-window layers: the copy strategy stays exact past them."""
+    from mi_utils.backends.hf import HFBackend
+    from mi_utils.prompts import scoring_continuation
+
+    b = HFBackend("gemma3-270m", dtype="float32")
+    assert b.sliding_window and b.strategy == "copy"
+    with pytest.raises(ValueError, match="sliding-window"):
+        HFBackend(b.model, b.tokenizer, strategy="crop")
+    text = " ".join(p["context"] for p in _passages())
+    prefix = b.bos_ids + b.encode(text)
+    window = b.model.config.sliding_window
+    assert len(prefix) > window + 50
+    conts = [b.encode(scoring_continuation(p["context"][:200])) for p in _passages()[:3]]
+    pairs = [(prefix, c) for c in conts]
+    assert _max_diff(b.score(pairs), b.score(pairs, strategy="naive")) < TOL
