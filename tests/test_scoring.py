@@ -39,7 +39,7 @@ def _max_diff(a, b) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("strategy", ["crop", "batch", "copy"])
+@pytest.mark.parametrize("strategy", ["packed", "crop", "batch", "copy"])
 def test_prefix_reuse_equals_full_forward(hf_backend, strategy):
     pairs = _pairs(hf_backend)
     lengths = {len(c) for _, c in pairs}
@@ -64,15 +64,17 @@ def test_naive_matches_unbatched_forward(hf_backend):
         assert np.abs(want - r).max() < TOL
 
 
-def test_batch_size_does_not_change_scores(hf_backend):
+@pytest.mark.parametrize("strategy,attr", [("batch", "batch_size"), ("packed", "pack_tokens")])
+def test_chunk_size_does_not_change_scores(hf_backend, strategy, attr):
+    """Small batches / packs (several forwards per prefix, cache rolled back between) agree."""
     pairs = _pairs(hf_backend, n_prefixes=1)
-    a = hf_backend.score(pairs, strategy="batch")
-    old = hf_backend.batch_size
+    a = hf_backend.score(pairs, strategy=strategy)
+    old = getattr(hf_backend, attr)
     try:
-        hf_backend.batch_size = 2
-        b = hf_backend.score(pairs, strategy="batch")
+        setattr(hf_backend, attr, 2 if attr == "batch_size" else 40)
+        b = hf_backend.score(pairs, strategy=strategy)
     finally:
-        hf_backend.batch_size = old
+        setattr(hf_backend, attr, old)
     assert _max_diff(a, b) < TOL
 
 

@@ -8,12 +8,13 @@ and the earlier continuation tokens. The tokenisation seam is the caller's busin
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["SamplingParams", "Generation", "Backend", "Message", "check_pairs"]
+__all__ = ["SamplingParams", "Generation", "Backend", "Message", "check_pairs", "derive_seed", "encode_chat_with"]
 
 Message = dict  # {"role": "user" | "system" | "assistant", "content": str}
 
@@ -97,3 +98,29 @@ def check_pairs(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
             )
         if len(cont) == 0:
             raise ValueError(f"pair {k}: empty continuation; there is nothing to score")
+
+
+def derive_seed(seed: int, ids: Sequence[int]) -> int:
+    """A per-prompt seed from the run seed and the prompt's token ids.
+
+    A record's samples then do not depend on which other records ran in the same call or
+    process, so an interrupted run that resumes regenerates nothing differently. Every backend
+    uses this formula.
+    """
+    h = hashlib.sha256(f"{seed}:".encode() + np.asarray(ids, dtype=np.int64).tobytes()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+def encode_chat_with(tokenizer, messages: Sequence[Message]) -> list[int]:
+    """Chat-template token ids ending with the assistant turn's opening.
+
+    Every backend sends the same prompt tokens. Base models without a chat template (Gemma 3
+    270M) get the messages joined by blank lines, with the tokenizer's special tokens (BOS).
+    """
+    if getattr(tokenizer, "chat_template", None) is None:
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return [int(t) for t in tokenizer(text, add_special_tokens=True)["input_ids"]]
+    out = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return [int(t) for t in out]

@@ -6,9 +6,13 @@ lm-evaluation-harness and minicons do) wastes almost all the compute. Here each 
 encoded once into a KV cache (``logits_to_keep=1``: its last logit predicts the first continuation
 token) and every continuation behind it is scored on top of that cache:
 
-* ``strategy="crop"`` (CPU default): one continuation at a time, then ``cache.crop(-L)`` rolls the
-  cache back to the prefix. Cheapest on CPU, where batching behind an expanded cache materialises
-  ``B`` copies of the prefix K/V per layer (measured 1.3-1.8x slower, see ``../shared`` notes).
+* ``strategy="packed"`` (CPU default): several continuations concatenated behind the prefix in one
+  forward pass, with a 4D block attention mask (each continuation sees the prefix and its own
+  earlier tokens, never another continuation) and positions restarting at ``P`` for each; then
+  ``cache.crop`` rolls the cache back to the prefix. One copy of the prefix K/V, large GEMMs.
+* ``strategy="crop"``: one continuation at a time, then ``cache.crop(-L)``. Batching behind an
+  expanded cache materialises ``B`` copies of the prefix K/V per layer, which measured 1.3-1.8x
+  slower than this on CPU (see ``benchmarks/scoring.py``).
 * ``strategy="batch"`` (GPU default): ``B`` continuations right-padded behind zero-copy
   ``expand``-ed views of the prefix cache, with a 2D attention mask and explicit ``position_ids``.
 * models with sliding-window attention layers (Gemma 3) cannot ``crop`` a layer whose cache was
@@ -25,7 +29,6 @@ Positions are passed as ``position_ids``: transformers 5.19's Llama forward sile
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections import OrderedDict
 from typing import Literal, Sequence
 
@@ -35,21 +38,11 @@ from transformers import GenerationConfig
 from transformers.cache_utils import DynamicCache
 
 from ..models import load_model
-from .base import Generation, Message, SamplingParams, check_pairs
+from .base import Generation, Message, SamplingParams, check_pairs, derive_seed, encode_chat_with
 
-__all__ = ["HFBackend", "derive_seed"]
+__all__ = ["HFBackend"]
 
-Strategy = Literal["auto", "crop", "batch", "copy", "naive"]
-
-
-def derive_seed(seed: int, ids: Sequence[int]) -> int:
-    """A per-prompt seed from the run seed and the prompt's token ids.
-
-    A record's samples then do not depend on which other records ran in the same process, so an
-    interrupted run that resumes regenerates nothing differently.
-    """
-    h = hashlib.sha256(f"{seed}:".encode() + np.asarray(ids, dtype=np.int64).tobytes()).digest()
-    return int.from_bytes(h[:4], "little")
+Strategy = Literal["auto", "packed", "crop", "batch", "copy", "naive"]
 
 
 class HFBackend:
@@ -64,6 +57,7 @@ class HFBackend:
       strategy: scoring strategy (module docstring); ``"auto"`` picks ``copy`` for sliding-window
         models, ``batch`` on CUDA, ``crop`` otherwise.
       batch_size: continuations per forward pass for ``batch`` and ``naive``.
+      pack_tokens: continuation tokens per forward pass for ``packed``.
     """
 
     def __init__(
@@ -76,6 +70,7 @@ class HFBackend:
         device: str | None = None,
         strategy: Strategy = "auto",
         batch_size: int = 8,
+        pack_tokens: int = 512,
     ) -> None:
         if isinstance(model, str):
             self.model_name = model
@@ -87,10 +82,11 @@ class HFBackend:
             self.model_name = getattr(model, "mi_utils_name", model.config.name_or_path)
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         self.batch_size = batch_size
+        self.pack_tokens = pack_tokens
         self.sliding_window = _has_sliding_layers(self.model.config)
         if strategy == "auto":
-            strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "crop")
-        if strategy == "crop" and self.sliding_window:
+            strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "packed")
+        if strategy in ("crop", "packed") and self.sliding_window:
             raise ValueError(
                 f"{self.model_name} has sliding-window attention layers: cache.crop() is not valid "
                 "for them; use strategy='copy' (or 'auto')"
@@ -111,14 +107,7 @@ class HFBackend:
         return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def encode_chat(self, messages: Sequence[Message]) -> list[int]:
-        if self.tokenizer.chat_template is None:
-            # base models (Gemma 3 270M) have no template: plain text with BOS.
-            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-            return self.encode(text, special=True)
-        out = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
-        if isinstance(out, dict) or hasattr(out, "keys"):
-            out = out["input_ids"]
-        return list(out)
+        return encode_chat_with(self.tokenizer, messages)
 
     # -------------------------------------------------------------- generation
     @torch.inference_mode()
@@ -198,8 +187,8 @@ class HFBackend:
         """Score many continuations behind one prefix, encoding the prefix once."""
         strategy = strategy or self.strategy
         if strategy == "auto":
-            strategy = "copy" if self.sliding_window else "crop"
-        if strategy == "crop" and self.sliding_window:
+            strategy = self.strategy
+        if strategy in ("crop", "packed") and self.sliding_window:
             strategy = "copy"
         dev = self.device
         P = len(prefix)
@@ -208,6 +197,8 @@ class HFBackend:
         first = torch.log_softmax(o.logits[0, -1].float(), -1)  # predicts continuation token 0
         if strategy == "batch":
             return self._score_batched(cache, P, first, continuations)
+        if strategy == "packed":
+            return self._score_packed(cache, P, first, continuations)
         results = []
         for cont in continuations:
             cont = list(cont)
@@ -227,6 +218,47 @@ class HFBackend:
                     cache.crop(-(L - 1))
             results.append(lp)
         return results
+
+    def _score_packed(self, cache, P: int, first: torch.Tensor, continuations) -> list[np.ndarray]:
+        dev = self.device
+        conts = [list(c) for c in continuations]
+        results: list[np.ndarray | None] = [None] * len(conts)
+        order = list(range(len(conts)))
+        k = 0
+        while k < len(order):
+            # greedily fill one pack with whole continuations (at least one)
+            chunk, total = [], 0
+            while k < len(order) and (not chunk or total + len(conts[order[k]]) - 1 <= self.pack_tokens):
+                chunk.append(order[k])
+                total += len(conts[order[k]]) - 1
+                k += 1
+            for idx in chunk:
+                results[idx] = np.array([first[conts[idx][0]].item()], dtype=np.float64)
+            if total == 0:
+                continue
+            inp, pos, spans = [], [], []
+            for idx in chunk:
+                body = conts[idx][:-1]
+                spans.append((idx, len(inp), len(body)))
+                inp.extend(body)
+                pos.extend(range(P, P + len(body)))
+            T = len(inp)
+            mask = torch.zeros((1, 1, T, P + T), dtype=torch.bool, device=dev)
+            mask[..., :P] = True
+            for _, start, n in spans:
+                mask[0, 0, start : start + n, P + start : P + start + n] = torch.ones(n, n, dtype=torch.bool, device=dev).tril()
+            logits = self.model(
+                input_ids=torch.tensor([inp], device=dev),
+                position_ids=torch.tensor([pos], device=dev),
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits[0]
+            cache.crop(-T)
+            for idx, start, n in spans:
+                if n:
+                    results[idx] = np.concatenate([results[idx], _gather_logprobs(logits[start : start + n], conts[idx][1:])])
+        return results  # type: ignore[return-value]
 
     def _score_batched(self, cache, P: int, first: torch.Tensor, continuations) -> list[np.ndarray]:
         dev = self.device

@@ -1,0 +1,392 @@
+"""Cloud predictor / judge over an OpenAI-compatible Chat Completions API (gpt-4o, gpt-4o-mini, ...).
+
+``POST {base_url}/chat/completions`` with the chat messages, ``temperature``, ``top_p``,
+``max_tokens`` (or ``max_completion_tokens``), ``n`` and ``seed``. Works against api.openai.com
+and any server speaking the same dialect (vLLM, SGLang, llama.cpp, LiteLLM proxies).
+
+What a chat API cannot do (a genuine limitation, not a missing feature):
+
+* **no scoring** -- Chat Completions returns log-probs of *generated* tokens only, never of a given
+  prompt/continuation, so :meth:`OpenAIChatBackend.score` raises. Mutual-information estimates
+  and reference perplexities need a scorer that does: :class:`~mi_utils.backends.hf.HFBackend`,
+  ``VLLMBackend`` or ``SGLangBackend``.
+* **no local tokenizer** -- the server applies its own chat template and tokenizer, so
+  :meth:`OpenAIChatBackend.encode_chat` raises and :class:`~mi_utils.backends.base.Generation`
+  objects carry empty ``token_ids`` / ``prompt_ids``. Token counts come from the API's ``usage``
+  instead (in ``Generation.meta["usage"]``, see :func:`total_usage`).
+
+The API key is read from an environment variable (``api_key_env``) at *request* time and sent as
+an ``Authorization: Bearer`` header. It is never stored on the object and never appears in
+``repr``, logs, results, metadata or exception messages (server messages are redacted before they
+are shown).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+from urllib.parse import urlsplit
+
+import requests
+
+from .base import Generation, Message, SamplingParams
+
+__all__ = [
+    "OpenAIChatBackend",
+    "OpenAIChatError",
+    "MissingAPIKeyError",
+    "AuthenticationError",
+    "RequestRejectedError",
+    "ServiceUnavailableError",
+    "total_usage",
+]
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUS = {408, 409, 429}  # plus every 5xx
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{3,})")
+
+
+class OpenAIChatError(RuntimeError):
+    """A Chat Completions request failed."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MissingAPIKeyError(OpenAIChatError):
+    """The environment variable that should hold the API key is not set."""
+
+
+class AuthenticationError(OpenAIChatError):
+    """HTTP 401/403: the key was rejected or lacks access to the model."""
+
+
+class RequestRejectedError(OpenAIChatError):
+    """HTTP 4xx other than 401/403/408/409/429: the request itself is wrong (not retried)."""
+
+
+class ServiceUnavailableError(OpenAIChatError):
+    """Connection errors, timeouts, 429 or 5xx persisted through every retry."""
+
+
+def total_usage(generations: Sequence[Generation] | Sequence[Sequence[Generation]]) -> dict[str, int]:
+    """Summed API token usage of generations from :class:`OpenAIChatBackend`.
+
+    Each request's usage is stored once, on its first sample (``sample_index == 0``), so summing
+    over all generations counts every request exactly once.
+
+    Returns:
+      ``{"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ..., "requests": ...}``;
+      feed the first two to :func:`mi_utils.costs.api_cost`.
+    """
+    flat: list[Generation] = []
+    for g in generations:
+        flat.extend(g if isinstance(g, (list, tuple)) else [g])
+    out = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "requests": 0}
+    for g in flat:
+        u = g.meta.get("usage") if isinstance(g.meta, dict) else None
+        if not u:
+            continue
+        out["requests"] += 1
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            out[k] += int(u.get(k) or 0)
+    return out
+
+
+class OpenAIChatBackend:
+    """Generation through an OpenAI-compatible Chat Completions endpoint.
+
+    Args:
+      model: the API's model name (``"gpt-4o-mini"``, ``"gpt-4o"``, a served local model name).
+      base_url: API root including the version, e.g. ``https://api.openai.com/v1`` or
+        ``http://127.0.0.1:8000/v1`` (``/chat/completions`` is appended).
+      api_key_env: name of the environment variable holding the key, read at each request;
+        ``None`` sends no ``Authorization`` header (local servers without auth).
+      timeout: seconds per HTTP request (connect and read).
+      max_retries: extra attempts after the first on connection errors, timeouts, 408/409/429
+        and 5xx, with exponential backoff (``Retry-After`` is honoured up to ``max_backoff``).
+      backoff: first retry delay in seconds; doubles on each retry.
+      max_backoff: cap on one delay, seconds.
+      concurrency: prompts in flight at once in :meth:`generate` (results keep input order).
+      max_tokens_field: ``"max_tokens"`` (accepted by every compatible server and by gpt-4o) or
+        ``"max_completion_tokens"`` (required by OpenAI's reasoning models).
+      extra_body: extra JSON fields merged into every request (e.g. ``{"top_k": 20}`` for vLLM).
+
+    Attributes:
+      model_name: ``model``.
+    """
+
+    def __init__(
+        self,
+        model: str = "gpt-4o-mini",
+        base_url: str = "https://api.openai.com/v1",
+        api_key_env: str | None = "OPENAI_API_KEY",
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        concurrency: int = 4,
+        max_tokens_field: str = "max_tokens",
+        extra_body: dict | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("model must be a non-empty model name, e.g. 'gpt-4o-mini'")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must look like 'https://api.openai.com/v1', got {base_url!r}")
+        if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError("max_tokens_field must be 'max_tokens' or 'max_completion_tokens'")
+        if max_retries < 0 or timeout <= 0 or concurrency < 1:
+            raise ValueError("max_retries >= 0, timeout > 0 and concurrency >= 1 are required")
+        self.model_name = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.concurrency = int(concurrency)
+        self.max_tokens_field = max_tokens_field
+        self.extra_body = dict(extra_body or {})
+        self._loopback = (parts.hostname or "") in _LOOPBACK
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIChatBackend(model={self.model_name!r}, base_url={self.base_url!r}, "
+            f"api_key_env={self.api_key_env!r})"
+        )
+
+    # ------------------------------------------------------------- limitations
+    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
+        """Not available: a remote chat API applies its own template and tokenizer server-side.
+
+        Raises:
+          NotImplementedError: always. Use the ``usage`` counts in ``Generation.meta`` for token
+            accounting, or a local tokenizer of the same model family for estimates.
+        """
+        raise NotImplementedError(
+            f"{self.model_name} is served through a remote Chat Completions API, which applies its own "
+            "chat template and tokenizer and exposes no local tokenizer; use Generation.meta['usage'] "
+            "for token counts, or a local backend (HFBackend, VLLMBackend) when token ids are needed"
+        )
+
+    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list:
+        """Not available: Chat Completions returns no log-probs for given prompt tokens.
+
+        The API's ``logprobs`` option covers *generated* tokens only, so ``log p(continuation |
+        prefix)`` cannot be computed. Mutual-information estimates and reference perplexities need
+        a scorer that exposes prompt log-probs: a local :class:`~mi_utils.backends.hf.HFBackend`,
+        or a vLLM / SGLang server (``VLLMBackend``, ``SGLangBackend``).
+
+        Raises:
+          NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            f"{self.model_name} via a Chat Completions API cannot score text: chat APIs return no "
+            "log-probs for prompt tokens. Use a local or vLLM/SGLang scorer (HFBackend, VLLMBackend, "
+            "SGLangBackend) for mutual information and perplexity; use this backend for generation only"
+        )
+
+    # ---------------------------------------------------------------- requests
+    def _headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        if self.api_key_env is None:
+            return h
+        key = os.environ.get(self.api_key_env, "").strip()
+        if not key:
+            raise MissingAPIKeyError(
+                f"the environment variable {self.api_key_env} is not set (or empty); export "
+                f"{self.api_key_env}=<your key> before calling {self.model_name}, or pass "
+                "api_key_env=None for a local server without authentication"
+            )
+        h["Authorization"] = f"Bearer {key}"
+        return h
+
+    def _redact(self, text: str) -> str:
+        key = os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
+        if key:
+            text = text.replace(key, "***")
+            if len(key) >= 8:  # servers often echo part of a bad key ("sk-abc***wxyz")
+                text = text.replace(key[:8], "***").replace(key[-6:], "***")
+        return _KEYLIKE.sub("sk-***", text)
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            # no .netrc (it would replace our Authorization header); proxies handled per request
+            s.trust_env = False
+            self._local.session = s
+        return s
+
+    def _server_message(self, resp: requests.Response) -> str:
+        try:
+            body = resp.json()
+        except ValueError:
+            msg = resp.text.strip()[:1000] or (resp.reason or "")
+        else:
+            err = body.get("error") if isinstance(body, dict) else None
+            if isinstance(err, dict) and err.get("message"):
+                msg = str(err["message"])
+            elif isinstance(err, str):
+                msg = err
+            elif isinstance(body, dict) and (body.get("message") or body.get("detail")):
+                msg = str(body.get("message") or body.get("detail"))
+            else:
+                msg = str(body)[:1000]
+        return self._redact(msg)
+
+    def _retry_delay(self, attempt: int, resp: requests.Response | None) -> float:
+        delay = self.backoff * (2**attempt)
+        if resp is not None:
+            ra = resp.headers.get("Retry-After")
+            if ra:
+                try:
+                    delay = max(delay, float(ra))
+                except ValueError:
+                    when = email.utils.parsedate_to_datetime(ra) if ra else None
+                    if when is not None:
+                        delay = max(delay, when.timestamp() - time.time())
+        return max(0.0, min(self.max_backoff, delay))
+
+    def _post(self, payload: dict) -> dict:
+        url = self.base_url + "/chat/completions"
+        proxies = {} if self._loopback else requests.utils.get_environ_proxies(url)
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            headers = self._headers()  # read the key now, every attempt; never kept
+            resp = None
+            try:
+                resp = self._session().post(url, json=payload, headers=headers, timeout=self.timeout, proxies=proxies)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                last = f"{type(e).__name__}: {self._redact(str(e))}"
+            else:
+                status = resp.status_code
+                if status < 400:
+                    try:
+                        body = resp.json()
+                    except ValueError:
+                        raise OpenAIChatError(
+                            f"{url} answered HTTP {status} with non-JSON: {self._redact(resp.text[:300])!r}", status
+                        ) from None
+                    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+                        raise OpenAIChatError(
+                            f"{url} answered without a 'choices' list: {self._redact(str(body)[:300])!r}", status
+                        )
+                    return body
+                msg = self._server_message(resp)
+                if status in (401, 403):
+                    raise AuthenticationError(
+                        f"{url} rejected the credentials (HTTP {status}): {msg}. Check that "
+                        f"${self.api_key_env} holds a valid key with access to model {self.model_name!r}",
+                        status,
+                    )
+                if status in _RETRY_STATUS or status >= 500:
+                    last = f"HTTP {status}: {msg}"
+                else:
+                    raise RequestRejectedError(f"{url} rejected the request (HTTP {status}): {msg}", status)
+            if attempt < self.max_retries:
+                delay = self._retry_delay(attempt, resp)
+                log.warning("%s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1, self.max_retries, delay)
+                time.sleep(delay)
+        raise ServiceUnavailableError(
+            f"{url} kept failing after {self.max_retries + 1} attempts; last error: {last}",
+            status=resp.status_code if resp is not None else None,
+        )
+
+    def _payload(self, messages: Sequence[Message], params: SamplingParams) -> dict:
+        payload: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "temperature": params.temperature,
+            self.max_tokens_field: params.max_new_tokens,
+            "n": params.n,
+            "seed": params.seed,
+        }
+        if params.top_p < 1.0:
+            payload["top_p"] = params.top_p
+        payload.update(self.extra_body)
+        return payload
+
+    def _one(self, messages: Sequence[Message], params: SamplingParams) -> list[Generation]:
+        body = self._post(self._payload(messages, params))
+        choices = sorted(body["choices"], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
+        if len(choices) != params.n:
+            raise OpenAIChatError(f"asked for n={params.n} completions, the API returned {len(choices)}")
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+        usage = {k: int(v) for k, v in (usage or {}).items() if k.endswith("_tokens") and isinstance(v, int)} or None
+        gens = []
+        for j, c in enumerate(choices):
+            msg = c.get("message") or {}
+            content = msg.get("content")
+            meta = {
+                "backend": "openai_chat",
+                "model": body.get("model", self.model_name),
+                "request_id": body.get("id"),
+                "seed": params.seed,
+                "system_fingerprint": body.get("system_fingerprint"),
+                "usage": usage if j == 0 else None,  # per request: counted once (see total_usage)
+            }
+            if msg.get("refusal"):
+                meta["refusal"] = msg["refusal"]
+            gens.append(
+                Generation(
+                    text=(content or "").strip() if isinstance(content, str) else "",
+                    token_ids=[],
+                    prompt_ids=[],
+                    sampling=params,
+                    sample_index=j,
+                    finish_reason=str(c.get("finish_reason") or "stop"),
+                    meta=meta,
+                )
+            )
+        return gens
+
+    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Generation]]:
+        """``params.n`` completions for each chat prompt (one request per prompt).
+
+        ``temperature``, ``n``, ``seed`` (best-effort determinism on OpenAI) and ``max_new_tokens``
+        are sent; ``top_p`` when below 1. The Chat Completions API has no ``top_k``: a non-zero
+        ``top_k`` raises (put it in ``extra_body`` for servers that accept it). Up to
+        ``concurrency`` requests run at once; results keep the order of ``prompts``.
+
+        Returns:
+          ``gens[i][j]``: text, empty ``token_ids``/``prompt_ids``, API ``finish_reason``, and
+          ``meta`` with the request's ``usage`` on sample 0 (see :func:`total_usage`).
+
+        Raises:
+          MissingAPIKeyError, AuthenticationError, RequestRejectedError, ServiceUnavailableError.
+        """
+        if params.top_k != 0 and "top_k" not in self.extra_body:
+            raise ValueError(
+                f"top_k={params.top_k}: the Chat Completions API has no top_k; use top_k=0 "
+                "(or extra_body={'top_k': k} on a server that accepts it, such as vLLM)"
+            )
+        prompts = [list(p) for p in prompts]
+        for i, p in enumerate(prompts):
+            if not p or not all(isinstance(m, dict) and "role" in m and "content" in m for m in p):
+                raise ValueError(f"prompt {i} must be a non-empty list of {{'role', 'content'}} messages")
+        if not prompts:
+            return []
+        self._headers()  # fail fast on a missing key, before any thread starts
+        if len(prompts) == 1 or self.concurrency == 1:
+            return [self._one(p, params) for p in prompts]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as ex:
+            futures = [ex.submit(self._one, p, params) for p in prompts]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
