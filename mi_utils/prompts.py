@@ -25,6 +25,7 @@ __all__ = [
     "PREDICTION_PROMPT",
     "PREDICTION_CHOICE_PROMPT",
     "SCORING_PROMPT",
+    "JUDGE_PROMPT",
     "compression_messages",
     "prediction_messages",
     "choice_prediction_prefix",
@@ -83,6 +84,23 @@ SCORING_PROMPT = (
     "Here is the question: {query}\n\n"
     "Here is the question-specific summary:"
 )
+
+# LLM-as-judge for free-form answers (the paper used gpt-4o-mini at temperature 0).
+JUDGE_PROMPT = """You are grading a predicted answer to a question against a reference answer.
+
+Question:
+{query}
+
+Reference answer:
+{reference}
+
+Predicted answer:
+{prediction}
+
+The predicted answer is correct if it conveys the same key information as the reference answer; paraphrases, different formatting, units written differently and rounding of numbers are fine. It is incorrect if it contradicts the reference, misses its key information, or hedges between several answers.
+
+Respond ONLY with a JSON object in this format:
+{{"correct": true or false, "reason": "<one sentence>"}}"""
 
 _OPTIONS_MARKER = "Choose the correct answer from the following options:"
 

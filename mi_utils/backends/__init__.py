@@ -8,12 +8,14 @@
 """
 
 from .base import Backend, Generation, SamplingParams, check_pairs, derive_seed, encode_chat_with
+from .openai_chat import OpenAIChatBackend
 from .sglang import SGLangBackend
 from .vllm import VLLMBackend, launch_vllm_server
 
 __all__ = [
     "Backend",
     "Generation",
+    "OpenAIChatBackend",
     "SamplingParams",
     "SGLangBackend",
     "VLLMBackend",
