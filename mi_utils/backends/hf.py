@@ -6,13 +6,13 @@ lm-evaluation-harness and minicons do) wastes almost all the compute. Here each 
 encoded once into a KV cache (``logits_to_keep=1``: its last logit predicts the first continuation
 token) and every continuation behind it is scored on top of that cache:
 
-* ``strategy="packed"`` (CPU default): several continuations concatenated behind the prefix in one
+* ``strategy="crop"`` (CPU default): one continuation at a time, then ``cache.crop(-L)`` rolls
+  the cache back to the prefix.
+* ``strategy="packed"``: several continuations concatenated behind the prefix in one
   forward pass, with a 4D block attention mask (each continuation sees the prefix and its own
   earlier tokens, never another continuation) and positions restarting at ``P`` for each; then
   ``cache.crop`` rolls the cache back to the prefix. One copy of the prefix K/V, large GEMMs.
-* ``strategy="crop"``: one continuation at a time, then ``cache.crop(-L)``. Batching behind an
-  expanded cache materialises ``B`` copies of the prefix K/V per layer, which measured 1.3-1.8x
-  slower than this on CPU (see ``benchmarks/scoring.py``).
+  On CPU it measured level with ``crop`` (``benchmarks/scoring.py``; figures in the README).
 * ``strategy="batch"`` (GPU default): ``B`` continuations right-padded behind zero-copy
   ``expand``-ed views of the prefix cache, with a 2D attention mask and explicit ``position_ids``.
 * models with sliding-window attention layers (Gemma 3) cannot ``crop`` a layer whose cache was
@@ -55,7 +55,7 @@ class HFBackend:
       dtype: weights dtype; float32 for golden comparisons, bfloat16 on GPUs.
       device_map / device: placement (see :func:`mi_utils.models.load_model`).
       strategy: scoring strategy (module docstring); ``"auto"`` picks ``copy`` for sliding-window
-        models, ``batch`` on CUDA, ``crop`` otherwise.
+        models, ``batch`` on CUDA (where batching behind the cache wins), ``crop`` otherwise.
       batch_size: continuations per forward pass for ``batch`` and ``naive``.
       pack_tokens: continuation tokens per forward pass for ``packed``.
     """
@@ -85,7 +85,7 @@ class HFBackend:
         self.pack_tokens = pack_tokens
         self.sliding_window = _has_sliding_layers(self.model.config)
         if strategy == "auto":
-            strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "packed")
+            strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "crop")
         if strategy in ("crop", "packed") and self.sliding_window:
             raise ValueError(
                 f"{self.model_name} has sliding-window attention layers: cache.crop() is not valid "
