@@ -3,6 +3,7 @@
 Commands:
   prepare-models   convert the packaged GGUF models into Hugging Face folders (once)
   notebooks        execute the numbered notebooks headless (papermill) and write figures
+  run              run an experiment config (compress -> score -> MI -> predict) into results tables
 """
 
 from __future__ import annotations
@@ -75,6 +76,29 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .experiment import run
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("mi_utils")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        result = run(args.config, out_dir=args.out, progress=not args.quiet, limit=args.limit)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"[run] {e}", file=sys.stderr)
+        return 2
+    t = result.timings
+    print(f"[run] {len(result.rows)} rows ({t['rows_written']} new, {t['rows_reused']} reused) in {t['total_s']:.0f} s")
+    print(f"[run] rows:    {result.rows_path}")
+    print(f"[run] summary: {result.summary_path}")
+    print(f"[run] timings: {result.timings_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = argparse.ArgumentParser(prog="python -m mi_utils", description=__doc__.split("\n")[0])
@@ -89,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="pass SMOKE=True (small, fast settings)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 02")
     p.set_defaults(func=_notebooks)
+
+    p = sub.add_parser("run", help="run an experiment config (YAML) and write its results tables")
+    p.add_argument("config", help="YAML config, e.g. configs/default.yaml")
+    p.add_argument("--out", default=None, help="results folder (default: <output_dir>/<name> of the config)")
+    p.add_argument("--limit", type=int, default=None, help="override N (records per data set)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    p.set_defaults(func=_run)
 
     args = parser.parse_args(argv)
     return args.func(args)

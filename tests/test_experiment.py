@@ -1,0 +1,384 @@
+"""The experiment runner: configs, the end-to-end smoke run, resuming after an interruption."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from mi_utils.experiment import (
+    MI_REQUIRED,
+    REQUIRED_NUMERIC,
+    ROW_COLUMNS,
+    ModelCache,
+    _Runner,
+    load_config,
+    make_backend,
+    parse_config,
+    run,
+)
+
+SMOLLM = "smollm2-135m-instruct"
+CONFIGS = REPO / "configs"
+
+
+# =============================================================================== configs
+def _base() -> dict:
+    return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "paper_grid"])
+def test_shipped_configs_parse(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    kinds = {s.kind for s in cfg.settings()}
+    assert {"control", "extractive", "lm", "full"} <= kinds
+    assert cfg.scorers and cfg.predictors
+
+
+def test_paper_grid_is_the_papers_grid():
+    cfg = load_config(CONFIGS / "paper_grid.yaml")
+    lm = {c.model for c in cfg.compressors if c.method is None}
+    assert len(lm) == 10 and all(c.backend == "vllm" and c.urls for c in cfg.compressors if c.method is None)
+    assert {"Qwen/Qwen2.5-14B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-3-12b-it"} <= lm
+    assert [d.name for d in cfg.datasets] == ["longhealth", "financebench", "qasper", "wildchat", "fineweb"]
+    gpt = next(p for p in cfg.predictors if p.model == "gpt-4o")
+    assert gpt.handles("free_form") and not gpt.handles("perplexity")
+
+
+def test_default_config_has_the_baselines():
+    cfg = load_config(CONFIGS / "default.yaml")
+    methods = {c.method for c in cfg.compressors}
+    assert {"shared_prefix", "first_k", "bm25_top_k", "random_k", "full"} <= methods
+    ids = [s.id for s in cfg.settings()]
+    assert "smollm2" in ids and "smollm2-1sent" in ids
+    assert all(s.score_mi for s in cfg.settings() if s.kind != "full")
+
+
+def _set(d: dict, path: list, value) -> dict:
+    d = copy.deepcopy(d)
+    node = d
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (["compressors", 2, "temperature"], -0.5, r"compressors\[2\]\.temperature must be >= 0"),
+        (["compressors", 2, "temprature"], 1.0, r"compressors\[2\]\.temprature is not a known key \(did you mean 'temperature'\?\)"),
+        (["seed"], 1, r"^seed is not a known key \(did you mean 'seeds'\?\)"),
+        (["compressors", 2, "top_p"], 0.0, r"compressors\[2\]\.top_p must be in \(0, 1\]"),
+        (["compressors", 2, "sentences"], [None, 0], r"compressors\[2\]\.sentences\[1\] must be null or an integer >= 1"),
+        (["compressors", 2, "max_new_tokens"], "20", r"compressors\[2\]\.max_new_tokens must be an integer"),
+        (["compressors", 1, "k"], 0, r"compressors\[1\]\.k must be an integer >= 1"),
+        (["compressors", 1, "temperature"], 1.0, r"compressors\[1\]\.temperature applies only to LM compressors"),
+        (["compressors", 1, "method"], "bm26_top_k", r"compressors\[1\]\.method must be one of"),
+        (["compressors", 2, "backend"], "vllm", r"compressors\[2\]\.urls is required for backend 'vllm'"),
+        (["predictors", 0, "mode"], "guess", r"predictors\[0\]\.mode must be one of \['choice', 'generate'\]"),
+        (["predictors", 0, "backend"], "openai", r"predictors\[0\]\.mode 'choice' needs log-probs"),
+        (["scorers", 0, "backend"], "openai", r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang'\]"),
+        (["datasets", 0, "name"], "synthetic_clinicl", r"datasets\[0\]\.name must be one of"),
+        (["datasets", 0, "limit"], 1, r"datasets\[0\]\.limit must be >= 2"),
+        (["N"], 1, r"^N must be >= 2"),
+        (["seeds"], [0, 0], r"^seeds lists a seed twice"),
+        (["conditioning"], "joint", r"^conditioning must be 'shared' or 'paired'"),
+        (["compressors"], [], r"^compressors must be a non-empty list"),
+        (["predictors", 0, "dtype"], "fp32", r"predictors\[0\]\.dtype must be float32"),
+    ],
+)
+def test_bad_configs_name_the_field(path, value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_config(_set(_base(), path, value))
+
+
+def test_bad_config_file_names_file_and_field(tmp_path):
+    bad = _set(_base(), ["compressors", 2, "temperature"], -1)
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match=r"bad\.yaml: compressors\[2\]\.temperature must be >= 0"):
+        load_config(p)
+
+
+def test_duplicate_ids_and_missing_prices_are_refused():
+    cfg = _base()
+    cfg["compressors"].append({"method": "bm25_top_k", "k": 2})
+    with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top2' of compressors\[1\]"):
+        parse_config(cfg)
+    cfg = _base()
+    cfg["predictors"].append({"model": "gpt-5-imaginary", "backend": "openai", "mode": "generate"})
+    with pytest.raises(ValueError, match=r"predictors\[1\]\.model 'gpt-5-imaginary' has no API price"):
+        parse_config(cfg)
+    cfg["prices"] = {"gpt-5-imaginary": [1.0, 2.0]}
+    assert parse_config(cfg).predictors[1].handles("multiple_choice")
+
+
+# =========================================================================== end to end
+class CountingBackend:
+    """Delegates to a real backend and counts the work it does (prompts generated, pairs scored)."""
+
+    def __init__(self, inner, counts: dict):
+        self._inner, self.counts = inner, counts
+        self.fail_on_score_call: int | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def generate(self, prompts, params):
+        out = self._inner.generate(prompts, params)
+        self.counts["generate"] += len(prompts)
+        return out
+
+    def score(self, pairs, **kw):
+        self.counts["score_calls"] += 1
+        if self.fail_on_score_call is not None and self.counts["score_calls"] >= self.fail_on_score_call:
+            self.fail_on_score_call = None
+            raise KeyboardInterrupt("simulated interruption while scoring")
+        out = self._inner.score(pairs, **kw)
+        self.counts["pairs"] += len(pairs)
+        return out
+
+
+@pytest.fixture
+def counting(hf_backend):
+    """A ModelCache whose SmolLM2 is the session's model behind a counting wrapper."""
+    counts = {"generate": 0, "pairs": 0, "score_calls": 0, "loads": 0}
+    wrapper = CountingBackend(hf_backend, counts)
+
+    def factory(spec):
+        counts["loads"] += 1
+        return wrapper if (spec.model, spec.backend) == (SMOLLM, "hf") else make_backend(spec)
+
+    return (lambda: ModelCache(factory)), counts, wrapper
+
+
+@pytest.mark.slow
+def test_smoke_config_end_to_end(tmp_path, counting):
+    new_cache, counts, _ = counting
+    res = run(CONFIGS / "smoke.yaml", out_dir=tmp_path, progress=False, models=new_cache())
+    df = res.rows
+    assert res.rows_path.exists() and res.summary_path.exists() and res.timings_path.exists()
+    missing = set(ROW_COLUMNS) - set(df.columns)
+    assert not missing, f"missing columns: {sorted(missing)}"
+    cfg = load_config(CONFIGS / "smoke.yaml")
+    assert len(df) == cfg.N * len(cfg.settings())  # one predictor, one scorer
+    assert not df[list(REQUIRED_NUMERIC)].isna().any().any(), df[list(REQUIRED_NUMERIC)].isna().sum()
+    scored = df[df.mi_scored.astype(bool)]
+    assert set(scored.compressor) == {"shared_prefix", "bm25_top2", "smollm2"}
+    assert not scored[list(MI_REQUIRED)].isna().any().any()
+    assert (scored.mi_bits <= scored.mi_ceiling_bits + 1e-9).all()
+    assert np.allclose(scored.mi_ceiling_bits, math.log2(cfg.N))
+    # per-record contributions average to the set-level estimate
+    for _, g in scored.groupby("compressor"):
+        assert g.mi_context_bits.mean() == pytest.approx(g.mi_bits.iloc[0], abs=1e-9)
+    # kinds, families and the bound flag
+    kinds = df.drop_duplicates("compressor").set_index("compressor")
+    assert kinds.loc["shared_prefix", "compressor_kind"] == "control"
+    assert kinds.loc["shared_prefix", "compressor_family"] == "control"
+    assert kinds.loc["bm25_top2", "compressor_family"] == "extractive"
+    assert kinds.loc["bm25_top2", "compressor_params"] == 0
+    assert kinds.loc["smollm2", "compressor_family"] == "smollm2"
+    assert df[df.compressor_kind == "lm"].upper_is_bound.all()
+    assert not df[df.compressor_kind != "lm"].upper_is_bound.any()
+    assert (df[df.compressor_kind == "lm"].flops_compressor > 0).all()
+    assert (df[df.compressor_kind != "lm"].flops_compressor == 0).all()
+    assert (df.cost_usd == 0).all() and df.correct.notna().all()
+    # the zero-information control carries (almost) nothing; BM25 does at least as well
+    summ = res.summary.set_index("compressor")
+    assert summ.loc["shared_prefix", "mi_bits"] < 0.5
+    assert summ.loc["bm25_top2", "mi_bits"] > summ.loc["shared_prefix", "mi_bits"]
+    assert summ.loc["bm25_top2", "accuracy"] >= summ.loc["shared_prefix", "accuracy"]
+    assert summ.loc["full", "summary_tokens"] > summ.loc["smollm2", "summary_tokens"]
+    timings = json.loads(res.timings_path.read_text())
+    assert {"generation", "scoring", "prediction"} <= set(timings["stages_s"])
+    assert counts["generate"] == cfg.N  # one prompt per record (M samples each)
+
+
+def _tiny_config(tmp_path) -> dict:
+    cfg = _base()
+    cfg.update(name="tiny", N=3, M=1, n_boot=0, output_dir=str(tmp_path))
+    cfg["compressors"] = [
+        {"method": "shared_prefix"},
+        {"method": "bm25_top_k", "k": 2},
+        {"model": SMOLLM, "name": "smollm2", "max_new_tokens": 8},
+    ]
+    return cfg
+
+
+def _table(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("key").reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_without_redoing_work(tmp_path, counting, monkeypatch):
+    new_cache, counts, wrapper = counting
+    cfg = parse_config(_tiny_config(tmp_path))
+
+    # reference: one uninterrupted run
+    ref = run(cfg, out_dir=tmp_path / "ref", progress=False, models=new_cache())
+    ref_work = dict(counts)
+    assert len(ref.rows) == 9 and ref_work["generate"] == 3
+
+    # 1) interrupted while scoring (after the first context's scores are stored)
+    for k in counts:
+        counts[k] = 0
+    wrapper.fail_on_score_call = 2
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
+    assert counts["generate"] == 3 and not (tmp_path / "b" / "rows.jsonl").exists()
+
+    # 2) interrupted while predicting, after 4 rows were written
+    real_predict = _Runner.predict_one
+    calls = {"n": 0}
+
+    def flaky(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise KeyboardInterrupt("simulated interruption while predicting")
+        return real_predict(self, *a, **kw)
+
+    monkeypatch.setattr(_Runner, "predict_one", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
+    monkeypatch.setattr(_Runner, "predict_one", real_predict)
+    partial = (tmp_path / "b" / "rows.jsonl").read_text().splitlines()
+    assert len(partial) == 4
+
+    # a crash in the middle of writing a row leaves a truncated last line
+    with open(tmp_path / "b" / "rows.jsonl", "a") as f:
+        f.write(partial[0][: len(partial[0]) // 2])
+
+    # 3) the rerun finishes: same table, and no generation, scoring or prediction was done twice
+    with pytest.warns(UserWarning, match="truncated last line"):
+        res = run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
+    assert res.timings["rows_reused"] == 4 and res.timings["rows_written"] == 5
+    assert counts["generate"] == ref_work["generate"]
+    assert counts["pairs"] == ref_work["pairs"]
+    pd.testing.assert_frame_equal(_table(res.rows), _table(ref.rows))
+    assert (tmp_path / "b" / "rows.jsonl").read_text().splitlines()[:4] == partial
+
+    # 4) a finished run is skipped without loading any model
+    before = dict(counts)
+    again = run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
+    assert counts == before and again.timings["rows_written"] == 0
+    pd.testing.assert_frame_equal(_table(again.rows), _table(ref.rows))
+    pd.testing.assert_frame_equal(again.summary, ref.summary)
+
+
+# ======================================================= free form, perplexity, API costs (no model)
+class FakeTokenizer:
+    """Whitespace tokenizer with the two calls the extractive compressors make."""
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def _id(self, w):
+        if w not in self.vocab:
+            self.vocab[w] = len(self.words)
+            self.words.append(w)
+        return self.vocab[w]
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [self._id(w) for w in text.split(" ")]}
+
+    def decode(self, ids, **kw):
+        return " ".join(self.words[i] for i in ids)
+
+
+class FakeBackend:
+    """Deterministic stand-in: summaries copy the context's fact sentence; predictors echo it."""
+
+    def __init__(self, name, tok, *, api=False, judge=False):
+        self.model_name, self.tokenizer, self.api, self.judge = name, tok, api, judge
+        self.bos_ids = []
+
+    def encode(self, text, special=False):
+        return self.tokenizer(text)["input_ids"]
+
+    def encode_chat(self, messages):
+        return self.encode(" ".join(m["content"] for m in messages))
+
+    def score(self, pairs):
+        return [np.array([-1.0 - 0.1 * ((sum(p) + t) % 5) for t in c]) for p, c in pairs]
+
+    def generate(self, prompts, params):
+        from mi_utils.backends.base import Generation
+
+        out = []
+        for msgs in prompts:
+            content = msgs[-1]["content"]
+            if self.judge:
+                text = '{"correct": true, "reason": "same"}'
+            elif "Summary:\n" in content:  # the prediction prompt: answer with the summary's first 3 words
+                summary = content.split("Summary:\n", 1)[1].split("\n")[0]
+                text = json.dumps({"explanation": "from the summary", "answer": " ".join(summary.split()[:3])})
+            else:  # the compression prompt: copy the text's second sentence (the fact)
+                text = content.split("Text:\n", 1)[1].split(". ")[1] + "."
+            meta = {"usage": {"prompt_tokens": 100, "completion_tokens": 10}} if self.api else {}
+            out.append([Generation(text, self.encode(text), self.encode_chat(msgs), params, j, "stop", dict(meta))
+                        for j in range(params.n)])
+        return out
+
+
+def _records(task):
+    from mi_utils.data import Record
+
+    facts = ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"]
+    return [Record(id=f"{task}{i}", context=f"Shared report header. {f}. Filler sentence number {i}. Remark {i}.",
+                   query="What are the first three words?", answer=f, task=task, dataset=task)
+            for i, f in enumerate(facts)]
+
+
+@pytest.mark.parametrize("judge", [True, False], ids=["judge", "normalized_match"])
+def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judge):
+    from mi_utils import data
+
+    monkeypatch.setitem(data.DATASETS, "fake_free", lambda **kw: _records("free_form"))
+    monkeypatch.setitem(data.DATASETS, "fake_ppl", lambda **kw: _records("perplexity"))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True}))
+    cfg = parse_config({
+        "name": "fake", "N": 4, "M": 2, "n_boot": 0, "tokenizer": "fake-tok",
+        "datasets": [{"name": "fake_free"}, {"name": "fake_ppl"}],
+        "compressors": [{"method": "shared_prefix"}, {"method": "first_k", "k": 3},
+                        {"model": "fake-lm", "hf_config": str(tmp_path / "config.json"), "max_new_tokens": 8},
+                        {"method": "full"}],
+        "predictors": [{"model": "fake-pred", "mode": "generate"},
+                       {"model": "gpt-4o-mini", "backend": "openai", "mode": "generate"}],
+        "scorers": [{"model": "fake-lm", "hf_config": str(tmp_path / "config.json")}],
+        **({"judge": {"model": "fake-judge"}} if judge else {}),
+    })
+    tok = FakeTokenizer()
+    cache = ModelCache(lambda spec: FakeBackend(spec.model, tok, api=spec.backend == "openai",
+                                                judge=spec.model == "fake-judge"))
+    cache._tokenizers["fake-tok"] = tok
+    res = run(cfg, out_dir=tmp_path / "out", progress=False, models=cache)
+    df = res.rows
+    free, ppl = df[df.task == "free_form"], df[df.task == "perplexity"]
+    # free form: both predictors, every setting; perplexity: the API predictor cannot score, so it is left out
+    assert len(free) == 4 * 4 * 2 and set(free.predictor) == {"fake-pred-generate", "gpt-4o-mini-generate"}
+    assert len(ppl) == 4 * 4 and set(ppl.predictor) == {"fake-pred-generate"}
+    assert ppl.perplexity.notna().all() and (ppl.perplexity >= 1).all() and ppl.correct.isna().all()
+    if judge:  # the judge (a fake that always agrees) decides free-form correctness
+        assert free.correct.all()
+    else:  # normalised match: the LM summary copies the fact, the control only the shared header
+        by = free.groupby("compressor").correct.mean()
+        assert by["fake-lm"] == 1.0 and by["shared_prefix"] == 0.0
+    api = free[free.predictor_backend == "openai"]
+    per_call = 100 / 1e6 * 0.15 + 10 / 1e6 * 0.60
+    assert np.allclose(api.cost_usd, per_call * api.M) and (free[free.predictor_backend != "openai"].cost_usd == 0).all()
+    lm = df[df.compressor_kind == "lm"]
+    assert (lm.flops_compressor > 0).all() and lm.compressor_params.gt(0).all()
+    assert lm.upper_is_bound.all()  # scorer is the compressor's model, pure sampling
+    assert not df[list(REQUIRED_NUMERIC)].isna().any().any()
+    assert (df[df.mi_scored.astype(bool)].mi_bits <= df[df.mi_scored.astype(bool)].mi_ceiling_bits + 1e-9).all()
+    assert set(res.summary.dataset) == {"fake_free", "fake_ppl"}
