@@ -713,7 +713,16 @@ def _param_count(spec: ModelSpec, backend: Any, cfg: dict | None) -> float:
 
 
 # ============================================================================ results
-#: Columns of every row of ``rows.jsonl`` (one row per record and configuration).
+#: Columns of every row of ``rows.jsonl`` (one row per record and configuration). Notes:
+#: ``M`` is the summaries actually drawn per record (1 for deterministic methods);
+#: ``summary_tokens`` their mean length (compressor tokenizer; reference tokenizer for LM-free
+#: methods); ``mi_*`` the set-level estimate, repeated on every row of the configuration, and
+#: ``mi_context_bits`` this record's contribution (their mean is ``mi_bits``);
+#: ``upper_is_bound`` is True when the scorer is the compressor's own model and dtype and the
+#: sampling is pure (T=1, no top-k/top-p). The scoring prompt still differs from the compression
+#: prompt, so even then ``mi_upper_bits`` bounds the scoring channel, not exactly the sampler;
+#: ``flops_compressor`` is per generation (mean over the record's summaries), ``cost_usd`` the
+#: predictor's API cost for the record (0 for local models).
 ROW_COLUMNS: tuple[str, ...] = (
     "key", "run", "dataset", "task", "record_id", "query", "answer",
     "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",

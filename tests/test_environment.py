@@ -47,6 +47,6 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
             m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
             if m:
                 top = m.group(1).split(".")[0]
-                assert top in {"mi_utils", "numpy", "pandas", "matplotlib", "seaborn", "IPython", "warnings"}, (
+                assert top in {"mi_utils", "numpy", "pandas", "matplotlib", "seaborn", "IPython", "warnings", "pathlib"}, (
                     f"{nb_path.name} imports {top}: notebooks import from mi_utils (plus plotting glue)"
                 )
