@@ -12,8 +12,8 @@ baseline), predictors and proxy scorers. :func:`run` then does, for every data s
       -> costs                                     costs.flops_per_generation / PriceTable
 
 and appends one row per (record, configuration) to ``<out>/rows.jsonl`` the moment the row
-exists; ``summary.csv`` (one line per configuration) and ``timings.json`` (seconds per stage)
-are written at the end.
+exists; ``summary.csv`` (one line per configuration) is written at the end, and the run's
+seconds per stage are appended to ``timings.json``.
 
 Scoring is shared: the summaries of *all* compressor settings of a (data set, seed) are scored
 in one :func:`~mi_utils.compress.score_matrix` call, so each of the ``N^2`` scoring prefixes
@@ -768,7 +768,7 @@ class RunResult:
       rows_path, summary_path, timings_path: ``rows.jsonl``, ``summary.csv``, ``timings.json``.
       rows: this config's rows (a pandas DataFrame, ``ROW_COLUMNS`` order).
       summary: one line per configuration (:func:`summarize`).
-      timings: seconds per stage.
+      timings: this run's seconds per stage (``timings.json`` keeps every run's, oldest first).
     """
 
     out_dir: Path
@@ -834,22 +834,46 @@ def run(
 
         torch.set_num_threads(cfg.threads)
     runner = _Runner(cfg, out, progress, limit, models or ModelCache())
-    t0 = time.perf_counter()
-    runner.run()
-    total = time.perf_counter() - t0
+    timings_path = out / "timings.json"
+    started, t0, loaded0 = time.time(), time.perf_counter(), runner.models.load_seconds
+    error = None
+    try:
+        runner.run()
+    except BaseException as e:  # an interrupted run still records where its time went
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        total = time.perf_counter() - t0
+        stages = {k: round(v, 3) for k, v in runner.timer.stages.items()}
+        stages["load_models"] = round(runner.models.load_seconds - loaded0, 3)
+        timings = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                   "total_s": round(total, 3), "stages_s": stages, "rows_written": runner.rows_written,
+                   "rows_reused": runner.rows_reused, "error": error, "events": runner.timer.events}
+        _append_timings(timings_path, timings)
+        log.info("run %s: %.1f s (%s); %d rows written, %d reused%s", cfg.name, total,
+                 ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), runner.rows_written, runner.rows_reused,
+                 f"; stopped by {error}" if error else "")
     rows = runner.frame()
     summary = summarize(rows)
     summary_path = out / "summary.csv"
     summary.to_csv(summary_path, index=False)
-    stages = {k: round(v, 3) for k, v in runner.timer.stages.items()}
-    stages["load_models"] = round(runner.models.load_seconds, 3)
-    timings = {"total_s": round(total, 3), "stages_s": stages, "rows_written": runner.rows_written,
-               "rows_reused": runner.rows_reused, "events": runner.timer.events}
-    timings_path = out / "timings.json"
-    timings_path.write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
-    log.info("run %s: %.1f s (%s); %d rows written, %d reused", cfg.name, total,
-             ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), runner.rows_written, runner.rows_reused)
     return RunResult(out, runner.rows.path, summary_path, timings_path, rows, summary, timings)
+
+
+def _append_timings(path: Path, timings: dict) -> None:
+    """Add this run's timings to ``timings.json`` (``{"runs": [...]}``, oldest first).
+
+    A resumed or fully cached run does not erase the timings of the run that did the work.
+    """
+    runs = []
+    if path.exists():
+        try:
+            runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
+        except (ValueError, AttributeError):
+            log.warning("%s is not valid timings JSON; starting it afresh", path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"runs": [*runs, timings]}, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 class _Runner:
