@@ -723,6 +723,15 @@ def _param_count(spec: ModelSpec, backend: Any, cfg: dict | None) -> float:
 #: prompt, so even then ``mi_upper_bits`` bounds the scoring channel, not exactly the sampler;
 #: ``flops_compressor`` is per generation (mean over the record's summaries), ``cost_usd`` the
 #: predictor's API cost for the record (0 for local models).
+#: ``usable_info_bits`` (choice predictors, multiple-choice records): information about the
+#: answer the predictor can use, log2 p_T(y*|z,q) - log2 p0(y*|q) averaged over the record's
+#: summaries, with the softmax temperature T fitted on the other records and p0 the better of the
+#: no-summary predictor and the uniform guess (:mod:`mi_utils.analysis.information`);
+#: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
+#: ``baseline_correct`` those of the no-summary pass.
+#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
+ROWS_VERSION = 2
+
 ROW_COLUMNS: tuple[str, ...] = (
     "key", "run", "dataset", "task", "record_id", "query", "answer",
     "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
@@ -738,6 +747,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "mi_n_upper_inf", "mi_context_bits", "mi_context_upper_bits",
     "vote_index", "vote_answer", "correct", "correct_sum", "correct_mean", "per_summary_accuracy",
     "per_summary_correct", "answers", "perplexity",
+    "usable_info_bits", "usable_info_temperature", "usable_info_null", "baseline_correct",
+    "option_logprobs", "baseline_option_logprobs",
     "flops_compressor", "flops_compressor_total", "compressor_prompt_tokens",
     "cost_usd", "predictor_input_tokens", "predictor_output_tokens",
     "summary_texts",
@@ -886,6 +897,7 @@ class _Runner:
         self._existing = set(self.rows.keys())  # rows finished by an earlier (interrupted) run
         self.prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
         self._meta: dict[tuple, dict] = {}
+        self._outcomes: dict[tuple, dict] = {}
 
     # ------------------------------------------------------------------ helpers
     def store(self, dataset: DatasetConfig, name: str) -> JsonlStore:
@@ -917,7 +929,8 @@ class _Runner:
                                                              "max_new_tokens": pred.max_new_tokens,
                                                              "max_context_tokens": pred.max_context_tokens},
                         scorer=None if scorer is None else scorer.key_dict(), conditioning=c.conditioning,
-                        n_boot=c.n_boot, judge=None if c.judge is None else c.judge.key_dict(), prompt=PROMPT_VERSION)
+                        n_boot=c.n_boot, judge=None if c.judge is None else c.judge.key_dict(), prompt=PROMPT_VERSION,
+                        rows_version=ROWS_VERSION)
 
     def predictors(self, task: str) -> list[PredictorConfig | None]:
         """The predictors that answer ``task`` records (``[None]`` when none does)."""
@@ -995,9 +1008,17 @@ class _Runner:
         for sc in cfg.scorers if scored else []:
             mi.update(self.score_and_estimate(ds, records, seed, scored, summaries, sc))
 
-        # 4. predict + evaluate, one row per record as soon as it exists
+        # 4. usable information about the answer (choice predictors on multiple-choice records):
+        #    every setting's option scores plus a no-summary pass, cross-fitted calibration
+        usable: dict[tuple[str, str], dict] = {}
+        if task == "multiple_choice":
+            for pred in self.predictors(task):
+                if pred is not None and pred.mode == "choice":
+                    usable.update(self.usable_information(ds, records, settings, summaries, pred))
+
+        # 5. predict + evaluate, one row per record as soon as it exists
         for s in settings:
-            self.predict_rows(ds, records, seed, s, summaries[s.id], costs[s.id], mi, keys)
+            self.predict_rows(ds, records, seed, s, summaries[s.id], costs[s.id], mi, keys, usable)
 
     # --------------------------------------------------------------- compress
     def compress(self, ds: DatasetConfig, records: list, s: CompressorSetting, seed: int):
@@ -1061,7 +1082,36 @@ class _Runner:
         return out
 
     # ---------------------------------------------------------------- predict
-    def predict_rows(self, ds, records, seed, s: CompressorSetting, sums, costs, mi, keys) -> None:
+    def usable_information(self, ds, records, settings, summaries, pred: PredictorConfig) -> dict:
+        """Cross-fitted usable information (bits) of every (setting, record) for one predictor.
+
+        Needs every setting's option scores (from the prediction store when they exist) and the
+        predictor's no-summary pass; see :func:`mi_utils.analysis.information.cross_fitted_usable_information`.
+        The summed option log-probs are used whatever ``rule`` ranks the options (a sum is a
+        log-likelihood; a per-token mean is not).
+        """
+        from .analysis.information import cross_fitted_usable_information
+
+        backend = self.models.get(pred)
+        store = self.store(ds, f"predictions-{pred.backend}-{_short(pred.model)}-{pred.dtype}")
+        with self.timer.stage("prediction", dataset=ds.name, predictor=pred.id):
+            scores = {s.id: [np.asarray(self.predict_one(ds, rec, summaries[s.id][i], s, pred)["option_logprobs"])
+                             for i, rec in enumerate(tqdm(records, desc=f"predict {s.id} ({pred.id})",
+                                                          disable=not self.progress))] for s in settings}
+            base = [self._choice(backend, rec, [""], store, pred) for rec in records]  # no-summary pass
+        with self.timer.stage("usable_information", dataset=ds.name, predictor=pred.id):
+            correct = [list(rec.options).index(rec.answer) for rec in records]
+            cf = cross_fitted_usable_information(scores, [b["option_logprobs"][0] for b in base], correct)
+        out = {}
+        for s in settings:
+            for i, b in enumerate(base):
+                out[(s.id, pred.id, i)] = {
+                    "usable_info_bits": float(cf.bits[s.id][i]), "usable_info_temperature": float(cf.temperature[i]),
+                    "usable_info_null": cf.null[i], "baseline_option_logprobs": b["option_logprobs"][0],
+                    "baseline_correct": b["correct_sum"]}
+        return out
+
+    def predict_rows(self, ds, records, seed, s: CompressorSetting, sums, costs, mi, keys, usable=None) -> None:
         combos = self.combos(s, records[0].task)
         comp_meta = self.model_meta(s.config) if s.kind == "lm" else None
         for pi, pred in enumerate(self.predictors(records[0].task)):
@@ -1076,6 +1126,8 @@ class _Runner:
                 for i in tqdm(todo, desc=f"predict {s.id} ({name})", disable=not self.progress):
                     rec = records[i]
                     outcome = self.predict_one(ds, rec, sums[i], s, pred) if pred is not None else {}
+                    if pred is not None and usable and (s.id, pred.id, i) in usable:
+                        outcome = {**outcome, **usable[(s.id, pred.id, i)]}
                     for si, sc in mine:
                         key = keys[(s.id, i, pi, si)]
                         if key in self.rows:
@@ -1088,7 +1140,14 @@ class _Runner:
 
     def predict_one(self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting,
                     pred: PredictorConfig) -> dict:
-        """Prediction outcome of one record from its summaries."""
+        """Prediction outcome of one record from its summaries (memoised for this run)."""
+        memo = (ds.id, rec.id, s.id, pred.id, tuple(z.text for z in sums))
+        if memo not in self._outcomes:
+            self._outcomes[memo] = self._predict_one(ds, rec, sums, s, pred)
+        return self._outcomes[memo]
+
+    def _predict_one(self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting,
+                     pred: PredictorConfig) -> dict:
         backend = self.models.get(pred)
         texts = [z.text for z in sums]
         if s.kind == "full" and pred.max_context_tokens is not None:
@@ -1119,7 +1178,8 @@ class _Runner:
                 "correct": bool(v is not None and rec.options[v] == rec.answer),
                 "correct_sum": _is_right(by_rule["sum"][0], rec), "correct_mean": _is_right(by_rule["mean"][0], rec),
                 "per_summary_accuracy": float(np.mean(per)), "per_summary_correct": per,
-                "answers": [rec.options[sc.index(pred.rule)] for sc in res.scores], "cost_usd": 0.0}
+                "answers": [rec.options[sc.index(pred.rule)] for sc in res.scores], "cost_usd": 0.0,
+                "option_logprobs": [sc.sum_logprobs.tolist() for sc in res.scores]}
 
     def _generate(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
         from .evaluate import normalize_text, normalized_match
@@ -1291,14 +1351,18 @@ def summarize(rows) -> Any:
     if rows is None or len(rows) == 0:
         return pd.DataFrame()
     df = rows.copy()
-    for col in ("correct", "correct_sum", "correct_mean"):
+    for col in ("usable_info_bits", "baseline_correct"):
+        if col not in df.columns:
+            df[col] = np.nan
+    for col in ("correct", "correct_sum", "correct_mean", "baseline_correct"):
         df[col] = pd.to_numeric(df[col].map(lambda v: np.nan if v is None else float(v)), errors="coerce")
     keys = [c for c in CONFIG_COLUMNS if c in df.columns]
     mean_cols = {"accuracy": "correct", "accuracy_sum": "correct_sum", "accuracy_mean": "correct_mean",
                  "per_summary_accuracy": "per_summary_accuracy", "perplexity": "perplexity",
                  "summary_tokens": "summary_tokens", "summary_tokens_scorer": "summary_tokens_scorer",
                  "answer_in_summary": "answer_in_summary", "self_id_rate": "self_id_rate",
-                 "flops_compressor": "flops_compressor"}
+                 "flops_compressor": "flops_compressor", "usable_info_bits": "usable_info_bits",
+                 "baseline_accuracy": "baseline_correct"}
     first_cols = ["mi_bits", "mi_ci_low_bits", "mi_ci_high_bits", "mi_upper_bits", "mi_ceiling_bits",
                   "mi_saturation", "mi_saturated", "mi_per_token_bits", "mi_clipped_bits"]
     agg = {"n_records": ("record_id", "count")}

@@ -6,6 +6,7 @@ Names for :func:`load_dataset`:
 name                 task               source
 ==================== ================== =============================================
 synthetic_clinical   multiple_choice    bundled ``data/synthetic_clinical.jsonl``
+synthetic_clinical_shared  multiple_choice  the same records, one question shared by all
 passages             free_form          bundled ``data/public_domain_passages.jsonl``
 longhealth           multiple_choice    ``longhealth/benchmark_v5.json``
 longhealth_sample    free_form          ``longhealth/minions_health_*`` (1 patient)
@@ -42,7 +43,7 @@ from .wildchat import load_wildchat
 
 # `synthetic` is imported lazily (PEP 562 __getattr__ below) so that
 # `python -m mi_utils.data.synthetic` does not import the module twice.
-_LAZY = {"HEADER", "build_synthetic_clinical", "load_synthetic"}
+_LAZY = {"HEADER", "build_synthetic_clinical", "load_synthetic", "load_synthetic_shared", "shared_question_records"}
 
 
 def __getattr__(name: str) -> Any:
@@ -57,6 +58,12 @@ def _load_synthetic(**kwargs: Any) -> list[Record]:
     from .synthetic import load_synthetic  # noqa: PLC0415
 
     return load_synthetic(**kwargs)
+
+
+def _load_synthetic_shared(**kwargs: Any) -> list[Record]:
+    from .synthetic import load_synthetic_shared  # noqa: PLC0415
+
+    return load_synthetic_shared(**kwargs)
 
 __all__ = [
     "DATASETS",
@@ -80,6 +87,7 @@ __all__ = [
     "load_passages",
     "load_qasper",
     "load_synthetic",
+    "load_synthetic_shared",
     "load_wildchat",
     "parse_longhealth",
     "parse_qasper",
@@ -93,6 +101,7 @@ __all__ = [
 DATASETS: dict[str, Callable[..., list[Record]]] = {
     "passages": load_passages,
     "synthetic_clinical": _load_synthetic,
+    "synthetic_clinical_shared": _load_synthetic_shared,
     "longhealth": load_longhealth,
     "longhealth_sample": load_longhealth_sample,
     "financebench": load_financebench,

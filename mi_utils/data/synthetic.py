@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -48,10 +49,19 @@ __all__ = [
     "build_synthetic_clinical",
     "default_synthetic_path",
     "load_synthetic",
+    "SHARED_DATASET_NAME",
+    "SHARED_QUERY",
+    "shared_question_records",
+    "load_synthetic_shared",
     "main",
 ]
 
 DATASET_NAME = "synthetic_clinical"
+#: The shared-question task: the same records, one question asked of every record.
+SHARED_DATASET_NAME = "synthetic_clinical_shared"
+#: The question of the shared-question task. It names no patient, so Q carries nothing about
+#: which record it is asked of, and I(X;Z|Q) is the information the summary keeps about X.
+SHARED_QUERY = "What was the patient's principal diagnosis during this admission?"
 DEFAULT_N_RECORDS = 32
 DEFAULT_SEED = 0
 GENERATOR_VERSION = 1
@@ -435,6 +445,63 @@ def load_synthetic(
     else:
         records = build_synthetic_clinical(DEFAULT_N_RECORDS, DEFAULT_SEED)
     return records if limit is None else records[:limit]
+
+
+def shared_question_records(records: list[Record], seed: int = DEFAULT_SEED) -> list[Record]:
+    """The shared-question task over ``records``: every record is asked :data:`SHARED_QUERY`.
+
+    The per-record questions of the bundled benchmark name the patient, so the question alone
+    says which record it belongs to, and neither the ``shared`` nor the ``paired`` scoring
+    conditioning estimates I(X;Z|Q) for a fixed Q. Here Q is one string for all records: the
+    estimate is I(X;Z|Q) exactly as the paper writes it, and a summary that keeps only what all
+    records share (the zero-information control) has true MI 0.
+
+    Each record keeps its context; the answer is its principal diagnosis (stated verbatim once),
+    the options are that diagnosis, the past-history condition (an in-record confuser) and three
+    diagnoses that do not occur in the record. The answer slot is ``index % 5`` (balanced).
+
+    Args:
+        records: synthetic clinical records (:func:`build_synthetic_clinical`).
+        seed: seed of the distractor draws (``Random(seed * 1_000_003 + index + 500_009)``).
+
+    Returns:
+        New records with ids ``<id>_dx``, dataset :data:`SHARED_DATASET_NAME`.
+
+    Raises:
+        ValueError: a record whose context has no "Principal diagnosis:" line.
+    """
+    out = []
+    for n, rec in enumerate(records):
+        index = int(rec.metadata.get("index", n))
+        dx = re.search(r"^Principal diagnosis: (.+)\.$", rec.context, flags=re.M)
+        hx = re.search(r"^Past medical history: (.+)\.$", rec.context, flags=re.M)
+        if dx is None or hx is None:
+            raise ValueError(f"record {rec.id!r} has no 'Principal diagnosis:' / 'Past medical history:' line; "
+                             "shared_question_records needs synthetic clinical records")
+        answer, confuser = dx.group(1), hx.group(1)
+        rng = random.Random(seed * 1_000_003 + index + 500_009)
+        options = _fill_distractors(answer, [confuser], lambda: rng.choice(_DIAGNOSES), rec.context)
+        if options is None:  # pragma: no cover - 16 diagnoses always leave 3 free ones
+            raise RuntimeError(f"could not draw distractors for {rec.id!r}")
+        distractors = options[1:]
+        rng.shuffle(distractors)
+        distractors.insert(index % 5, answer)
+        meta = {**rec.metadata, "question_type": "diagnosis_shared", "confusers": [confuser],
+                "answer_char_start": rec.context.index(answer), "source_record": rec.id}
+        out.append(Record(id=f"{rec.id}_dx", context=rec.context, query=SHARED_QUERY, answer=answer,
+                          options=tuple(distractors), task="multiple_choice", dataset=SHARED_DATASET_NAME,
+                          metadata=meta))
+    return out
+
+
+def load_synthetic_shared(path: str | Path | None = None, *, n_records: int | None = None, seed: int | None = None,
+                          limit: int | None = None) -> list[Record]:
+    """The shared-question task (:func:`shared_question_records`) over :func:`load_synthetic`'s records.
+
+    Arguments as :func:`load_synthetic`.
+    """
+    base = load_synthetic(path, n_records=n_records, seed=seed, limit=limit)
+    return shared_question_records(base, DEFAULT_SEED if seed is None else seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,458 @@
+"""Which factors drive per-question correctness: a logistic GLM and mixed-effects models.
+
+* :func:`rank_factors`: the paper's factor-importance analysis (Fig. 17): a logistic GLM of
+  per-question correctness on compressor family, compressor size and predictor size, with a
+  likelihood-ratio test and a standardised effect per factor, ranked by importance.
+* :func:`mixed_effects`: the same fixed effects with random intercepts for the question and the
+  data set (this project's addition; the paper fits no mixed model), as a variational-Bayes
+  binomial GLMM, cross-checked by a linear-probability mixed model; returns a
+  :class:`MixedEffectsResult`.
+
+Both build their design matrices themselves (no formula engine): a factor whose name ends in
+``_params`` or whose dtype is numeric enters as ``log2`` of its value (``_params`` columns in
+billions, ``log2(x / 1e9)``, so the intercept is a 1B model; coefficients are per doubling
+either way); any other factor enters as treatment-coded categories, the reference level being
+the first in sorted order unless ``reference`` names another.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._util import as_columns, require_columns
+
+__all__ = ["MixedEffectsResult", "mixed_effects", "rank_factors"]
+
+DEFAULT_FACTORS: tuple[str, ...] = ("compressor_family", "compressor_params", "predictor_params")
+DEFAULT_GROUPS: tuple[str, ...] = ("record_id", "dataset")
+_Z95 = 1.959963984540054
+
+
+@dataclass
+class _Factor:
+    """One factor's columns in the design matrix."""
+
+    name: str
+    kind: str  # numeric | categorical
+    columns: list[int]
+    terms: list[str]
+    reference: str | None = None
+
+
+@dataclass
+class _Design:
+    y: np.ndarray
+    X: np.ndarray
+    terms: list[str]
+    factors: list[_Factor]
+    frame: pd.DataFrame  # the rows used (after dropping missing responses)
+
+
+def _as_frame(rows: Any, fn: str) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        df = rows
+    elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
+        df = pd.DataFrame(list(rows))
+    else:
+        raise ValueError(f"{fn}: rows must be a pandas DataFrame (or a list of row dicts), got "
+                         f"{type(rows).__name__}; load the table with mi_utils.analysis.load_results")
+    if len(df) == 0:
+        raise ValueError(f"{fn}: the table has no rows; pass a non-empty results table")
+    return df
+
+
+def _response(df: pd.DataFrame, response: str, fn: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows with a response, and the response as 0/1 floats."""
+    if not isinstance(response, str):
+        raise ValueError(f"{fn}: response must be a column name, got {response!r}")
+    require_columns(df, [response], fn)
+    s = df[response]
+    missing = s.isna().to_numpy()
+    if missing.any():
+        warnings.warn(f"{fn}: dropped {int(missing.sum())} of {len(df)} rows with a missing {response!r} "
+                      "(e.g. rows without a predictor)", stacklevel=3)
+        df = df.loc[~missing]
+        s = df[response]
+    if len(df) == 0:
+        raise ValueError(f"{fn}: no row has a value in {response!r}; pass rows with outcomes")
+    values = s.astype(object).to_numpy()
+    y = np.empty(len(values))
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)):
+            y[i] = float(v)
+        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+            y[i] = float(v)
+        else:
+            raise ValueError(f"{fn}: response {response!r} must be boolean or 0/1, found {v!r}; "
+                             f"convert it (e.g. rows[{response!r}] > 0.5) or pick a binary column")
+    if y.min() == y.max():
+        raise ValueError(f"{fn}: every row has {response}={bool(y[0])}; a logistic model needs both "
+                         "outcomes, pass more rows or another response")
+    return df, y
+
+
+def _is_numeric(name: str, s: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(s):
+        return False
+    return name.endswith("_params") or pd.api.types.is_numeric_dtype(s)
+
+
+def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
+            reference: Mapping[str, Any] | None = None) -> _Design:
+    """The response and an intercept + factor design matrix, validated."""
+    df = _as_frame(rows, fn)
+    names = as_columns(factors, "factors")
+    if not names:
+        raise ValueError(f"{fn}: give at least one factor, e.g. factors={list(DEFAULT_FACTORS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{fn}: factors {names} name a column twice; list each factor once")
+    if response in names:
+        raise ValueError(f"{fn}: the response {response!r} is also listed as a factor; remove it from factors")
+    require_columns(df, names, fn)
+    reference = dict(reference or {})
+    unknown = [k for k in reference if k not in names]
+    if unknown:
+        raise ValueError(f"{fn}: reference names {unknown}, which are not factors {names}; "
+                         "give reference levels of categorical factors only")
+    df, y = _response(df, response, fn)
+
+    cols: list[np.ndarray] = [np.ones(len(df))]
+    terms = ["Intercept"]
+    out: list[_Factor] = []
+    for name in names:
+        s = df[name]
+        n_missing = int(s.isna().sum())
+        if n_missing:
+            raise ValueError(f"{fn}: factor {name!r} is missing in {n_missing} of {len(df)} rows; filter "
+                             f"them out first (e.g. rows[rows[{name!r}].notna()])")
+        if _is_numeric(name, s):
+            try:
+                x = pd.to_numeric(s.astype(object), errors="raise").to_numpy(dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{fn}: factor {name!r} must hold numbers (a size factor enters as log2); "
+                                 f"convert it or pass it as a string column ({exc})") from exc
+            if not np.all(np.isfinite(x)) or np.any(x <= 0):
+                bad = x[~(np.isfinite(x) & (x > 0))][:3].tolist()
+                raise ValueError(f"{fn}: size factor {name!r} enters as log2 and needs positive values, found "
+                                 f"{bad}; filter the rows (e.g. rows[rows.compressor_kind == 'lm'] drops "
+                                 "LM-free compressors with 0 parameters)")
+            if name in reference:
+                raise ValueError(f"{fn}: reference given for numeric factor {name!r}; only categorical "
+                                 "factors have a reference level")
+            if np.unique(x).size < 2:
+                raise ValueError(f"{fn}: factor {name!r} has a single value ({x[0]:g}); its effect cannot be "
+                                 "estimated: drop it from factors or add rows with other values")
+            scale, label = (1e9, f"log2({name} / 1e9)") if name.endswith("_params") else (1.0, f"log2({name})")
+            cols.append(np.log2(x / scale))
+            terms.append(label)
+            out.append(_Factor(name, "numeric", [len(cols) - 1], [label]))
+        else:
+            values = s.astype(str).to_numpy()
+            levels = sorted(set(values))
+            if len(levels) < 2:
+                raise ValueError(f"{fn}: factor {name!r} has a single level ({levels[0]!r}); its effect cannot "
+                                 "be estimated: drop it from factors or add rows with other levels")
+            ref = str(reference.get(name, levels[0]))
+            if ref not in levels:
+                raise ValueError(f"{fn}: reference level {ref!r} of {name!r} is not among its levels {levels}")
+            idx, labels = [], []
+            for level in levels:
+                if level == ref:
+                    continue
+                cols.append((values == level).astype(float))
+                labels.append(f"{name}[T.{level}]")
+                idx.append(len(cols) - 1)
+            terms.extend(labels)
+            out.append(_Factor(name, "categorical", idx, labels, reference=ref))
+    X = np.column_stack(cols)
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise ValueError(f"{fn}: the factors {names} are collinear in these rows (design rank {rank} < "
+                         f"{X.shape[1]} columns), e.g. one factor is determined by another; drop one of them")
+    return _Design(y=y, X=X, terms=terms, factors=out, frame=df)
+
+
+def _fit_glm(y: np.ndarray, X: np.ndarray) -> Any:
+    import statsmodels.api as sm
+
+    return sm.GLM(y, X, family=sm.families.Binomial()).fit()
+
+
+def rank_factors(rows: Any, response: str = "correct", factors: Sequence[str] = DEFAULT_FACTORS,
+                 reference: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Rank factors by their importance for per-question correctness (logistic GLM).
+
+    Fits ``logit P(response) = intercept + sum of factor terms`` by maximum likelihood
+    (statsmodels GLM, binomial family) on the per-row outcomes, then refits without each factor
+    in turn. Importance is the likelihood-ratio chi-square of dropping the factor. A plain GLM
+    ignores the clustering of rows by question: with question random effects its coefficients
+    are population-averaged (attenuated towards 0) and its p-values optimistic; see
+    :func:`mixed_effects` for the conditional model.
+
+    Args:
+      rows: the results table (runner rows or :func:`~mi_utils.analysis.simulate.simulate_grid`).
+      response: a boolean or 0/1 column; rows where it is missing (None / NaN) are dropped with a
+        warning.
+      factors: columns to rank. Size factors (name ending in ``_params``, or a numeric dtype)
+        enter as ``log2`` (coefficient per doubling); others as treatment-coded categories.
+      reference: optional reference level per categorical factor (default: first sorted level).
+
+    Returns:
+      A DataFrame sorted by importance, one row per factor, columns ``factor``, ``kind``
+      (``"numeric"`` / ``"categorical"``), ``lr_chi2`` (2 x log-likelihood gain of the full model
+      over the model without the factor), ``df`` (its number of coefficients), ``p_value``
+      (chi-square), ``std_effect`` (logit scale: for a numeric factor the coefficient times the
+      SD over rows of its log2 values, signed; for a categorical factor the SD over rows of its
+      fitted category effects, >= 0 — both are the SD of the factor's contribution to the linear
+      predictor), ``coef`` and ``se`` (per doubling; ``None`` for categorical factors), ``rank``
+      (1 = most important). ``attrs`` holds ``coefficients`` (every term's estimate, SE and
+      Wald p-value, a list of dicts), ``reference`` (level per categorical factor) and ``n_obs``.
+
+    Raises:
+      ValueError: a factor or the response is not a column, the response is not binary or has a
+        single outcome, a factor has a single level or missing values, a size factor has
+        non-positive values, or the factors are collinear.
+    """
+    fn = "rank_factors"
+    d = _design(rows, response, factors, fn, reference)
+    from scipy import stats
+
+    full = _fit_glm(d.y, d.X)
+    beta = np.asarray(full.params)
+    se = np.asarray(full.bse)
+    records = []
+    for f in d.factors:
+        keep = [j for j in range(d.X.shape[1]) if j not in f.columns]
+        reduced = _fit_glm(d.y, d.X[:, keep])
+        lr = max(0.0, 2.0 * (float(full.llf) - float(reduced.llf)))
+        k = len(f.columns)
+        contribution = d.X[:, f.columns] @ beta[f.columns]
+        if f.kind == "numeric":
+            j = f.columns[0]
+            std_effect = float(beta[j] * np.std(d.X[:, j]))
+            coef, coef_se = float(beta[j]), float(se[j])
+        else:
+            std_effect = float(np.std(contribution))
+            coef = coef_se = None
+        records.append({"factor": f.name, "kind": f.kind, "lr_chi2": lr, "df": k,
+                        "p_value": float(stats.chi2.sf(lr, k)), "std_effect": std_effect,
+                        "coef": coef, "se": coef_se})
+    out = pd.DataFrame.from_records(records)
+    out = out.sort_values("lr_chi2", ascending=False, kind="stable").reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    by_factor = {r["factor"]: r for r in records}
+    for c in ("coef", "se"):  # None (not NaN) for categorical factors
+        out[c] = pd.Series([by_factor[f][c] for f in out["factor"]], index=out.index, dtype=object)
+    pvals = np.asarray(full.pvalues)
+    out.attrs["coefficients"] = [{"term": t, "estimate": float(beta[j]), "se": float(se[j]),
+                                  "p_value": float(pvals[j])} for j, t in enumerate(d.terms)]
+    out.attrs["reference"] = {f.name: f.reference for f in d.factors if f.kind == "categorical"}
+    out.attrs["n_obs"] = int(len(d.y))
+    return out
+
+
+@dataclass
+class MixedEffectsResult:
+    """Fixed effects and variance components of :func:`mixed_effects`.
+
+    Attributes:
+      fixed: the binomial GLMM's fixed effects (logit scale): ``term``, ``estimate`` (posterior
+        mean), ``sd`` (posterior SD), ``ci_low`` / ``ci_high`` (mean -/+ 1.96 SD).
+      variance_components: one row per (method, component): ``component`` (``question``,
+        ``dataset``; ``residual`` for the linear model), ``method`` (``"bayes_vb"`` /
+        ``"mixedlm"``), ``sd`` (Bayes: exp of the posterior mean of the log-SD, logit scale;
+        MixedLM: square root of the variance, probability scale), ``variance``, ``ci_low`` /
+        ``ci_high`` (Bayes: exp of the log-SD's mean -/+ 1.96 SD; None for MixedLM).
+      linear: the linear-probability MixedLM's fixed effects (``term``, ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``p_value``), or an empty table when ``cross_check=False``.
+      method: how ``fixed`` and the Bayes components were fitted.
+      linear_method: how ``linear`` was fitted (empty string when skipped).
+      n_obs: rows used.
+      n_groups: levels per random-effect grouping (``question``, and ``dataset`` when modelled).
+      reference: reference level per categorical factor.
+    """
+
+    fixed: pd.DataFrame
+    variance_components: pd.DataFrame
+    linear: pd.DataFrame
+    method: str
+    linear_method: str
+    n_obs: int
+    n_groups: dict[str, int]
+    reference: dict[str, str] = field(default_factory=dict)
+
+    def estimate(self, term: str) -> float:
+        """The GLMM's posterior-mean estimate of one fixed-effect term.
+
+        Raises:
+          KeyError: ``term`` is not a fixed-effect term (the message lists them).
+        """
+        hit = self.fixed.loc[self.fixed["term"] == term, "estimate"]
+        if hit.empty:
+            raise KeyError(f"no fixed-effect term {term!r}; terms: {self.fixed['term'].tolist()}")
+        return float(hit.iloc[0])
+
+    def component_sd(self, component: str, method: str = "bayes_vb") -> float:
+        """The SD of one random-effect component under ``method``.
+
+        Raises:
+          KeyError: no such component for that method (the message lists them).
+        """
+        vc = self.variance_components
+        hit = vc.loc[(vc["component"] == component) & (vc["method"] == method), "sd"]
+        if hit.empty:
+            have = list(zip(vc["component"], vc["method"]))
+            raise KeyError(f"no component {component!r} for method {method!r}; have {have}")
+        return float(hit.iloc[0])
+
+
+def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] = DEFAULT_FACTORS,
+                  groups: Sequence[str] = DEFAULT_GROUPS, n_iter: int | None = None, seed: int = 0,
+                  vcp_p: float = 1.0, fe_p: float = 2.0, cross_check: bool = True,
+                  reference: Mapping[str, Any] | None = None) -> MixedEffectsResult:
+    """Fixed effects of the factors with random intercepts for question and data set.
+
+    Main model (logit link, statsmodels ``BinomialBayesMixedGLM`` fitted by mean-field
+    variational Bayes, ``fit_vb``)::
+
+        logit P(response) = X beta + u_question + v_dataset,
+        u ~ N(0, sd_question^2), v ~ N(0, sd_dataset^2)
+
+    with priors ``beta ~ N(0, fe_p^2)`` and ``log sd ~ N(0, vcp_p^2)``. Questions are the
+    combination of ``groups[1]`` (data set) and ``groups[0]`` (record id), so record ids that
+    repeat across data sets stay distinct. With a single data set the data-set component is
+    dropped with a warning. Mean-field VB can understate posterior SDs (and, slightly, the random
+    effect SDs); the intervals are approximate.
+
+    Cross-check (``cross_check=True``): a linear-probability mixed model (statsmodels
+    ``MixedLM``, REML) of the 0/1 response on the same fixed effects, with a random intercept
+    per question; the data set enters as a fixed effect (treatment-coded) because a variance
+    estimated from a handful of data sets is meaningless. Its coefficients are on the
+    probability scale, so compare signs and relative sizes, not values.
+
+    Args:
+      rows: the results table.
+      response: a boolean or 0/1 column (missing values dropped with a warning).
+      factors: fixed-effect factors, entered as in :func:`rank_factors`.
+      groups: ``(question_column,)`` or ``(question_column, dataset_column)``.
+      n_iter: maximum BFGS iterations of ``fit_vb`` (``None``: scipy's default).
+      seed: seed of ``fit_vb``'s random starting values (the fit is deterministic given it).
+      vcp_p: prior SD of the log random-effect SDs.
+      fe_p: prior SD of the fixed effects.
+      cross_check: also fit the linear-probability MixedLM.
+      reference: optional reference level per categorical factor.
+
+    Returns:
+      A :class:`MixedEffectsResult`.
+
+    Raises:
+      ValueError: as :func:`rank_factors`, plus: ``groups`` is not one or two columns, a grouping
+        column is missing or has missing values, there is a single question, or ``n_iter`` /
+        ``vcp_p`` / ``fe_p`` are not positive.
+    """
+    fn = "mixed_effects"
+    gcols = as_columns(groups, "groups")
+    if not 1 <= len(gcols) <= 2:
+        raise ValueError(f"{fn}: groups must be (question_column,) or (question_column, dataset_column), "
+                         f"got {groups!r}")
+    if n_iter is not None and (isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer))
+                               or n_iter < 1):
+        raise ValueError(f"{fn}: n_iter must be a positive integer or None, got {n_iter!r}")
+    for name, v in (("vcp_p", vcp_p), ("fe_p", fe_p)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{fn}: {name} must be a positive number (a prior SD), got {v!r}")
+    overlap = [g for g in gcols if g in as_columns(factors, "factors") or g == response]
+    if overlap:
+        raise ValueError(f"{fn}: grouping column(s) {overlap} are also the response or factors; "
+                         "use them in one role only")
+    df = _as_frame(rows, fn)
+    require_columns(df, gcols, fn)
+    for g in gcols:
+        n_missing = int(df[g].isna().sum())
+        if n_missing:
+            raise ValueError(f"{fn}: grouping column {g!r} is missing in {n_missing} rows; "
+                             f"filter them out (rows[rows[{g!r}].notna()])")
+    d = _design(df, response, factors, fn, reference)
+    used = d.frame
+
+    question = used[gcols[0]].astype(str).to_numpy()
+    dataset = None
+    if len(gcols) == 2:
+        dataset = used[gcols[1]].astype(str).to_numpy()
+        question = np.char.add(np.char.add(dataset.astype(str), "/"), question.astype(str))
+        if np.unique(dataset).size < 2:
+            warnings.warn(f"{fn}: a single {gcols[1]!r} ({dataset[0]!r}); its random intercept cannot be "
+                          "estimated and is dropped", stacklevel=2)
+            dataset = None
+    q_codes, q_levels = pd.factorize(question, sort=True)
+    if len(q_levels) < 2:
+        raise ValueError(f"{fn}: a single question ({q_levels[0]!r}); a question random intercept needs "
+                         "several questions")
+    n_groups = {"question": int(len(q_levels))}
+
+    from scipy import sparse
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+    n = len(d.y)
+    blocks = [sparse.csr_array((np.ones(n), (np.arange(n), q_codes)), shape=(n, len(q_levels)))]
+    ident = [np.zeros(len(q_levels), dtype=int)]
+    vcp_names = ["question"]
+    if dataset is not None:
+        d_codes, d_levels = pd.factorize(dataset, sort=True)
+        blocks.append(sparse.csr_array((np.ones(n), (np.arange(n), d_codes)), shape=(n, len(d_levels))))
+        ident.append(np.ones(len(d_levels), dtype=int))
+        vcp_names.append("dataset")
+        n_groups["dataset"] = int(len(d_levels))
+    exog_vc = sparse.hstack(blocks, format="csr")
+    model = BinomialBayesMixedGLM(d.y, d.X, exog_vc, np.concatenate(ident), vcp_p=float(vcp_p),
+                                  fe_p=float(fe_p), fep_names=list(d.terms), vcp_names=vcp_names)
+    opts = None if n_iter is None else {"maxiter": int(n_iter)}
+    res = model.fit_vb(minim_opts=opts, rng=int(seed))
+    fe_mean, fe_sd = np.asarray(res.fe_mean), np.asarray(res.fe_sd)
+    fixed = pd.DataFrame({"term": d.terms, "estimate": fe_mean, "sd": fe_sd,
+                          "ci_low": fe_mean - _Z95 * fe_sd, "ci_high": fe_mean + _Z95 * fe_sd})
+    vc_rows = []
+    for name, m, s in zip(vcp_names, np.asarray(res.vcp_mean), np.asarray(res.vcp_sd)):
+        sd = float(np.exp(m))
+        vc_rows.append({"component": name, "method": "bayes_vb", "sd": sd, "variance": sd ** 2,
+                        "ci_low": float(np.exp(m - _Z95 * s)), "ci_high": float(np.exp(m + _Z95 * s))})
+    method = (f"BinomialBayesMixedGLM.fit_vb (logit link; random intercepts: {', '.join(vcp_names)}; "
+              f"priors fe_p={fe_p:g}, vcp_p={vcp_p:g}; seed={seed})")
+
+    linear = pd.DataFrame(columns=["term", "estimate", "se", "ci_low", "ci_high", "p_value"])
+    linear_method = ""
+    if cross_check:
+        import statsmodels.api as sm
+
+        X_lin, lin_terms = d.X, list(d.terms)
+        if dataset is not None:
+            d_levels_sorted = sorted(set(dataset))
+            extra = [(dataset == lv).astype(float) for lv in d_levels_sorted[1:]]
+            X_lin = np.column_stack([d.X, *extra])
+            lin_terms += [f"{gcols[1]}[T.{lv}]" for lv in d_levels_sorted[1:]]
+        lm = sm.MixedLM(d.y, X_lin, groups=q_codes).fit(reml=True)
+        k = X_lin.shape[1]
+        est, se = np.asarray(lm.fe_params)[:k], np.asarray(lm.bse_fe)[:k]
+        linear = pd.DataFrame({"term": lin_terms, "estimate": est, "se": se, "ci_low": est - _Z95 * se,
+                               "ci_high": est + _Z95 * se, "p_value": np.asarray(lm.pvalues)[:k]})
+        q_var = float(np.asarray(lm.cov_re)[0, 0])
+        vc_rows.append({"component": "question", "method": "mixedlm", "sd": math.sqrt(max(q_var, 0.0)),
+                        "variance": q_var, "ci_low": None, "ci_high": None})
+        vc_rows.append({"component": "residual", "method": "mixedlm", "sd": math.sqrt(float(lm.scale)),
+                        "variance": float(lm.scale), "ci_low": None, "ci_high": None})
+        linear_method = ("MixedLM (REML, linear probability scale; random intercept per question"
+                         + (f"; {gcols[1]} as a fixed effect)" if dataset is not None else ")"))
+    variance_components = pd.DataFrame.from_records(vc_rows)
+    for c in ("ci_low", "ci_high"):  # None (not NaN) where a method gives no interval
+        variance_components[c] = pd.Series([r[c] for r in vc_rows], index=variance_components.index,
+                                           dtype=object)
+    return MixedEffectsResult(fixed=fixed, variance_components=variance_components, linear=linear,
+                              method=method, linear_method=linear_method, n_obs=int(n), n_groups=n_groups,
+                              reference={f.name: f.reference for f in d.factors if f.kind == "categorical"})

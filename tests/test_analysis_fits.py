@@ -1,0 +1,504 @@
+"""Fits of mi_utils.analysis: scaling, rate-distortion, (partial) correlation, meta-analysis, forest plot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mi_utils.analysis.correlation import partial_correlation
+from mi_utils.analysis.meta import MetaAnalysisResult, meta_analysis, per_group_slopes
+from mi_utils.analysis.rate_distortion import RateDistortionFit, fit_rate_distortion
+from mi_utils.analysis.scaling import ScalingFit, fit_scaling, scaling_ratios
+
+# --------------------------------------------------------------------------- fit_scaling
+
+SIZES = [0.5e9, 1e9, 2e9, 4e9]
+FAMILIES = ["qwen2.5", "llama3", "gemma3"]
+
+
+def _scaling_table(slope: float = 0.1, n_records: int = 40, record_sd: float = 0.1, noise_sd: float = 0.05,
+                   seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fam in FAMILIES:
+        rec_eff = rng.normal(0, record_sd, n_records)
+        for r in range(n_records):
+            for s in SIZES:
+                rows.append(dict(compressor_family=fam, record_id=f"r{r}", compressor_params=s,
+                                 metric=0.2 + slope * np.log2(s / 1e9) + rec_eff[r] + rng.normal(0, noise_sd)))
+    return pd.DataFrame(rows)
+
+
+def test_fit_scaling_recovers_known_slope_with_intervals():
+    df = _scaling_table()
+    out = fit_scaling(df, "metric", n_boot=200, seed=0)
+    assert list(out["group"]) == sorted(FAMILIES)
+    assert {"compressor_family", "slope", "intercept", "slope_low", "slope_high", "intercept_low",
+            "intercept_high", "n_sizes", "n_rows", "metric"} <= set(out.columns)
+    for _, row in out.iterrows():
+        assert abs(row.slope - 0.1) < 0.02
+        assert row.slope_low < 0.1 < row.slope_high
+        assert row.slope_low < row.slope < row.slope_high
+        # metric = 0.2 + 0.1 * (log2(size) - log2(1e9)): intercept at log2(size) = 0
+        true_icpt = 0.2 - 0.1 * np.log2(1e9)
+        assert row.intercept_low < true_icpt < row.intercept_high
+        assert row.n_sizes == 4 and row.n_rows == 160 and row.n_units == 40 and row.metric == "metric"
+    # the slope is the ordinary least-squares slope on log2(size)
+    g = df[df.compressor_family == "llama3"]
+    slope, icpt = np.polyfit(np.log2(g.compressor_params), g.metric, 1)
+    row = out.set_index("group").loc["llama3"]
+    assert row.slope == pytest.approx(slope, rel=1e-10)
+    assert row.intercept == pytest.approx(icpt, rel=1e-10)
+    fit = out.attrs["fits"][0]
+    assert isinstance(fit, ScalingFit)
+    assert fit.predict([1e9])[0] == pytest.approx(fit.intercept + fit.slope * np.log2(1e9))
+
+
+def test_fit_scaling_bootstrap_is_deterministic_for_a_seed():
+    df = _scaling_table()
+    a = fit_scaling(df, "metric", n_boot=200, seed=7)
+    b = fit_scaling(df, "metric", n_boot=200, seed=7)
+    c = fit_scaling(df, "metric", n_boot=200, seed=8)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["slope_low"], c["slope_low"])
+    # a group's interval does not depend on the other groups in the table
+    only = fit_scaling(df[df.compressor_family == "gemma3"], "metric", n_boot=200, seed=7)
+    assert only["slope_low"].iloc[0] == a.set_index("group").loc["gemma3", "slope_low"]
+
+
+def test_fit_scaling_resamples_records_together():
+    # strong per-record offsets, every record at every size: the offsets cancel from the slope only
+    # when a record's rows are resampled together, so record resampling gives a much narrower slope
+    # interval than row resampling (which treats the offsets as noise)
+    df = _scaling_table(record_sd=0.5, noise_sd=0.02)
+    df["unit"] = df.compressor_family + "/" + df.record_id
+    by_record = fit_scaling(df, "metric", by=None, n_boot=200, unit="unit")
+    by_row = fit_scaling(df, "metric", by=None, n_boot=200, unit=None)
+    w_rec = (by_record.slope_high - by_record.slope_low).iloc[0]
+    w_row = (by_row.slope_high - by_row.slope_low).iloc[0]
+    assert w_rec < w_row / 5
+    for out in (by_record, by_row):
+        assert out.slope_low.iloc[0] < 0.1 < out.slope_high.iloc[0]
+    assert by_record["group"].iloc[0] == "all" and by_record["n_units"].iloc[0] == 120
+
+
+def test_fit_scaling_skips_single_size_group_with_warning():
+    df = _scaling_table()
+    one = pd.DataFrame(dict(compressor_family="smollm2", record_id=["a", "b"], compressor_params=1.7e9,
+                            metric=[0.1, 0.2]))
+    df = pd.concat([df, one], ignore_index=True)
+    with pytest.warns(UserWarning, match="smollm2"):
+        out = fit_scaling(df, "metric", n_boot=50)
+    assert "smollm2" not in set(out["group"])
+    assert len(out) == 3
+    with pytest.raises(ValueError, match="no group can be fitted"):
+        fit_scaling(one, "metric", n_boot=50)
+
+
+def test_fit_scaling_bad_input():
+    df = _scaling_table(n_records=5)
+    bad = df.copy()
+    bad.loc[0, "compressor_params"] = 0.0
+    with pytest.raises(ValueError, match="non-positive"):
+        fit_scaling(bad, "metric", n_boot=10)
+    bad.loc[0, "compressor_params"] = -1e9
+    with pytest.raises(ValueError, match="non-positive"):
+        fit_scaling(bad, "metric", n_boot=10)
+    with pytest.raises(ValueError, match="not in the table"):
+        fit_scaling(df, "nope", n_boot=10)
+    with pytest.raises(ValueError, match="n_boot"):
+        fit_scaling(df, "metric", n_boot=0)
+
+
+def test_fit_scaling_drops_missing_metric_with_warning_and_accepts_bool():
+    df = _scaling_table(n_records=10)
+    df["correct"] = (df["metric"] > 0.2).astype(object)
+    df.loc[:4, "correct"] = None
+    with pytest.warns(UserWarning, match="dropped 5 of"):
+        out = fit_scaling(df, "correct", by=["compressor_family"], n_boot=20)
+    assert out["n_rows"].sum() == len(df) - 5
+
+
+# --------------------------------------------------------------------------- scaling_ratios
+
+def _grid_table() -> pd.DataFrame:
+    """qwen2.5 at 1.5B / 3B / 7B, llama3 at 1B / 8B, two predictors (8B, 70B), 25 records per cell."""
+    acc = {  # (compressor size, predictor size) -> number correct of 25
+        ("qwen2.5", 1.5e9, 8e9): 5, ("qwen2.5", 1.5e9, 70e9): 10,
+        ("qwen2.5", 3e9, 8e9): 7, ("qwen2.5", 3e9, 70e9): 11,
+        ("qwen2.5", 7e9, 8e9): 10, ("qwen2.5", 7e9, 70e9): 14,
+        ("llama3", 1e9, 8e9): 10, ("llama3", 1e9, 70e9): 10,
+        ("llama3", 8e9, 8e9): 15, ("llama3", 8e9, 70e9): 20,
+    }
+    tokens = {1.5e9: 460.0, 3e9: 200.0, 7e9: 100.0, 1e9: 300.0, 8e9: 150.0}
+    bits = {1.5e9: 0.1, 3e9: 0.3, 7e9: 0.55, 1e9: 0.2, 8e9: 0.3}
+    rows = []
+    for (fam, cs, ps), k in acc.items():
+        for r in range(25):
+            rows.append(dict(compressor_family=fam, compressor_params=cs, predictor_params=ps, record_id=r,
+                             correct=r < k, summary_tokens=tokens[cs], mi_per_token_bits=bits[cs],
+                             flops_compressor=cs * 1000.0))
+    # unscored rows at 7B (correct None) and a baseline without a size
+    for r in range(2):
+        rows.append(dict(compressor_family="qwen2.5", compressor_params=7e9, predictor_params=8e9, record_id=99,
+                         correct=None, summary_tokens=100.0, mi_per_token_bits=0.55, flops_compressor=7e12))
+    rows.append(dict(compressor_family="extractive", compressor_params=np.nan, predictor_params=8e9, record_id=0,
+                     correct=True, summary_tokens=50.0, mi_per_token_bits=0.0, flops_compressor=0.0))
+    return pd.DataFrame(rows)
+
+
+def test_scaling_ratios_hand_computed():
+    out = scaling_ratios(_grid_table())
+    assert list(out.columns[:3]) == ["kind", "axis", "family"]
+    ratios = out[out.kind == "compressor_ratio"].set_index(["family", "metric"])
+    q = ratios.loc["qwen2.5"]
+    assert q.loc["correct", "small"] == 1.5e9 and q.loc["correct", "large"] == 7e9
+    assert q.loc["correct", "value"] == pytest.approx(0.48 / 0.3, abs=1e-12)  # 1.6x accuracy
+    assert q.loc["correct", "value"] == pytest.approx(1.6)
+    assert q.loc["summary_tokens", "value"] == pytest.approx(100 / 460)
+    assert 1 / q.loc["summary_tokens", "value"] == pytest.approx(4.6)  # "4.6x fewer tokens"
+    assert q.loc["mi_per_token_bits", "value"] == pytest.approx(5.5)
+    assert q.loc["flops_compressor", "value"] == pytest.approx(7 / 1.5)
+    # None scores do not count; the other metrics see the two extra rows
+    assert (q.loc["correct", "n_small"], q.loc["correct", "n_large"]) == (50, 50)
+    assert q.loc["summary_tokens", "n_large"] == 52
+    ll = ratios.loc["llama3"]
+    assert ll.loc["correct", "value"] == pytest.approx(0.7 / 0.4)
+    assert "extractive" not in set(out.family)
+
+    gains = out[out.kind == "relative_gain"].set_index(["family", "axis"])
+    assert gains.loc[("qwen2.5", "compressor"), "value"] == pytest.approx(0.48 / 0.3 - 1)
+    # predictor axis: averaged over the three compressor sizes
+    small = np.mean([5, 7, 10]) / 25
+    large = np.mean([10, 11, 14]) / 25
+    assert gains.loc[("qwen2.5", "predictor"), "value"] == pytest.approx(large / small - 1)
+    assert gains.loc[("qwen2.5", "predictor"), "small"] == 8e9
+    assert gains.loc[("llama3", "predictor"), "value"] == pytest.approx(0.6 / 0.5 - 1)
+    assert gains.loc[("llama3", "compressor"), "value"] == pytest.approx(0.7 / 0.4 - 1)
+
+
+def test_scaling_ratios_chosen_sizes_and_errors():
+    df = _grid_table()
+    with pytest.warns(UserWarning, match="llama3"):
+        out = scaling_ratios(df, metric_cols=["correct"], small=1.6e9, large=3.1e9)
+    r = out[(out.kind == "compressor_ratio")].set_index("family").loc["qwen2.5"]
+    assert (r.small, r.large) == (1.5e9, 3e9)
+    assert r.value == pytest.approx((18 / 50) / 0.3)
+    with pytest.raises(ValueError, match="no compressor family"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scaling_ratios(df, small=2.5e9, large=3.5e9)
+    with pytest.raises(ValueError, match="not in the table"):
+        scaling_ratios(df.drop(columns="flops_compressor"))
+    out = scaling_ratios(df.drop(columns=["flops_compressor", "predictor_params"]),
+                         metric_cols=["correct"], predictor_col=None)
+    assert set(out.axis) == {"compressor"}
+    bad = df.copy()
+    bad.loc[0, "compressor_params"] = -1.0
+    with pytest.raises(ValueError, match="non-positive"):
+        scaling_ratios(bad)
+
+
+# --------------------------------------------------------------------------- rate-distortion
+
+def _rd(C=0.6, b=1.5, D0=0.1):
+    return lambda r: C * np.exp(-b * np.asarray(r)) + D0
+
+
+def test_fit_rate_distortion_recovers_known_curve():
+    rng = np.random.default_rng(0)
+    rate = np.linspace(0, 3, 20)
+    dist = _rd()(rate) + rng.normal(0, 0.01, rate.size)
+    fit = fit_rate_distortion(rate, dist, n_boot=200, seed=0)
+    assert isinstance(fit, RateDistortionFit)
+    assert fit.C == pytest.approx(0.6, rel=0.1)
+    assert fit.b == pytest.approx(1.5, rel=0.1)
+    assert abs(fit.D0 - 0.1) < 0.03
+    for name, truth in (("C", 0.6), ("b", 1.5), ("D0", 0.1)):
+        lo, hi = fit.ci[name]
+        assert lo < truth < hi, name
+    assert fit.n == 20 and fit.r2 > 0.99
+    grid = np.array([0.0, 0.5, 4.0])
+    np.testing.assert_allclose(fit.predict(grid), fit.C * np.exp(-fit.b * grid) + fit.D0)
+    d = fit.to_dict()
+    assert d["C"] == fit.C and d["b_low"] == fit.ci["b"][0] and d["n"] == 20
+    # deterministic for a seed
+    again = fit_rate_distortion(rate, dist, n_boot=200, seed=0)
+    assert again.ci == fit.ci
+
+
+def test_fit_rate_distortion_exact_curve_and_offset_rates():
+    rate = np.linspace(0, 3, 12)
+    fit = fit_rate_distortion(rate, _rd()(rate), n_boot=0)
+    assert fit.r2 > 0.999 and fit.ci == {}
+    assert (fit.C, fit.b, fit.D0) == pytest.approx((0.6, 1.5, 0.1), rel=1e-5)
+    # rates far from zero (and slightly negative ones) are handled
+    rate2 = np.linspace(-0.05, 0.5, 10)
+    f2 = fit_rate_distortion(rate2, _rd(0.5, 4.0, 0.2)(rate2), n_boot=0)
+    assert (f2.C, f2.b, f2.D0) == pytest.approx((0.5, 4.0, 0.2), rel=1e-5)
+    # weights: a zero-weight outlier does not move the fit
+    d = _rd()(rate)
+    d[3] = 0.95
+    w = np.ones_like(rate)
+    w[3] = 0
+    f3 = fit_rate_distortion(rate, d, n_boot=0, weights=w)
+    assert (f3.C, f3.b, f3.D0) == pytest.approx((0.6, 1.5, 0.1), rel=1e-5)
+
+
+def test_fit_rate_distortion_constraints_hold():
+    rate = np.linspace(0, 3, 15)
+    rising = 0.2 + 0.1 * rate  # distortion growing with rate: no decaying curve fits
+    fit = fit_rate_distortion(rate, rising, n_boot=50)
+    assert fit.C >= 0 and fit.b >= 0 and 0 <= fit.D0 <= 1
+    assert fit.C == 0 or fit.b == 0
+    # the best flat line is the mean
+    np.testing.assert_allclose(fit.predict(rate), rising.mean(), atol=1e-6)
+    assert np.all(fit.boot[:, 0] >= 0) and np.all(fit.boot[:, 1] >= 0)
+    assert np.all((fit.boot[:, 2] >= 0) & (fit.boot[:, 2] <= 1))
+    # a floor the data would put below 0 is held at 0
+    low = 0.8 * np.exp(-1.0 * rate) - 0.05
+    low = np.clip(low, 0, None) + np.linspace(0, 0.001, rate.size)
+    f = fit_rate_distortion(rate, low, n_boot=0)
+    assert 0 <= f.D0 <= 1 and f.C >= 0 and f.b >= 0
+
+
+@pytest.mark.parametrize(
+    "rate, dist, match",
+    [
+        ([0.1, 0.2], [0.5, 0.4], "at least 3"),
+        ([0.1, np.nan, 0.3], [0.5, 0.4, 0.3], "NaN"),
+        ([0.1, 0.2, 0.3], [0.5, np.inf, 0.3], "infinite"),
+        ([0.1, 0.2, 0.3, 0.4], [0.5, 0.4, 0.3], "points but distortion has"),
+        ([0.2, 0.2, 0.2, 0.2], [0.5, 0.4, 0.3, 0.2], "all rates are equal"),
+        ([0.1, 0.2, 0.3], [0.5, 0.7, 1.3], r"\[0, 1\]"),
+    ],
+)
+def test_fit_rate_distortion_bad_input(rate, dist, match):
+    with pytest.raises(ValueError, match=match):
+        fit_rate_distortion(rate, dist, n_boot=10)
+
+
+# --------------------------------------------------------------------------- partial correlation
+
+def test_partial_correlation_removes_a_common_cause():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=2000)
+    df = pd.DataFrame({"x": z + rng.normal(size=2000), "y": z + rng.normal(size=2000), "z": z})
+    out = partial_correlation(df, "x", "y", covariates=["z"])
+    assert set(zip(out.method, out.kind)) == {("pearson", "raw"), ("pearson", "partial"),
+                                              ("spearman", "raw"), ("spearman", "partial")}
+    t = out.set_index(["method", "kind"])
+    for m in ("pearson", "spearman"):
+        assert t.loc[(m, "raw"), "r"] > 0.4
+        assert t.loc[(m, "raw"), "p_value"] < 1e-10
+        assert abs(t.loc[(m, "partial"), "r"]) < 0.1
+        assert t.loc[(m, "partial"), "ci_low"] < 0 < t.loc[(m, "partial"), "ci_high"]
+    assert t.loc[("pearson", "partial"), "covariates"] == "z"
+    assert t.loc[("pearson", "raw"), "r2"] == pytest.approx(t.loc[("pearson", "raw"), "r"] ** 2)
+
+
+def test_partial_correlation_matches_scipy_and_formula():
+    rng = np.random.default_rng(2)
+    n = 60
+    z = rng.normal(size=n)
+    x = 0.5 * z + rng.normal(size=n)
+    y = -0.3 * z + 0.4 * x + rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "y": y, "z": z})
+    t = partial_correlation(df, "x", "y", covariates="z").set_index(["method", "kind"])
+    pr = stats.pearsonr(x, y)
+    assert t.loc[("pearson", "raw"), "r"] == pytest.approx(pr.statistic, abs=1e-12)
+    assert t.loc[("pearson", "raw"), "p_value"] == pytest.approx(pr.pvalue, rel=1e-8)
+    sr = stats.spearmanr(x, y)
+    assert t.loc[("spearman", "raw"), "r"] == pytest.approx(sr.statistic, abs=1e-12)
+    assert t.loc[("spearman", "raw"), "p_value"] == pytest.approx(sr.pvalue, rel=1e-8)
+
+    def formula(a, b, c):
+        rab, rac, rbc = np.corrcoef(a, b)[0, 1], np.corrcoef(a, c)[0, 1], np.corrcoef(b, c)[0, 1]
+        return (rab - rac * rbc) / np.sqrt((1 - rac**2) * (1 - rbc**2))
+
+    r_p = formula(x, y, z)
+    assert t.loc[("pearson", "partial"), "r"] == pytest.approx(r_p, abs=1e-12)
+    rk = [stats.rankdata(v) for v in (x, y, z)]
+    assert t.loc[("spearman", "partial"), "r"] == pytest.approx(formula(*rk), abs=1e-12)
+    # Fisher z interval with n - 3 - k and t-test p-value with n - 2 - k degrees of freedom
+    half = stats.norm.ppf(0.975) / np.sqrt(n - 3 - 1)
+    assert t.loc[("pearson", "partial"), "ci_low"] == pytest.approx(np.tanh(np.arctanh(r_p) - half))
+    assert t.loc[("pearson", "partial"), "ci_high"] == pytest.approx(np.tanh(np.arctanh(r_p) + half))
+    tt = r_p * np.sqrt((n - 3) / (1 - r_p**2))
+    assert t.loc[("pearson", "partial"), "p_value"] == pytest.approx(2 * stats.t.sf(abs(tt), n - 3))
+
+
+def test_partial_correlation_bootstrap_nan_and_errors():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(size=50), "z": rng.normal(size=50)})
+    df["y"] = df.x + rng.normal(size=50)
+    df.loc[[0, 1, 2], "x"] = np.nan
+    with pytest.warns(UserWarning, match="dropped 3 of 50"):
+        out = partial_correlation(df, "x", "y", method="pearson", n_boot=200, seed=4)
+    assert list(out.kind) == ["raw"] and out.n.iloc[0] == 47 and out.ci_method.iloc[0] == "bootstrap"
+    assert out.ci_low.iloc[0] < out.r.iloc[0] < out.ci_high.iloc[0]
+    with pytest.warns(UserWarning):
+        again = partial_correlation(df, "x", "y", method="pearson", n_boot=200, seed=4)
+    pd.testing.assert_frame_equal(out, again)
+    small = df.dropna().iloc[:4]
+    with pytest.raises(ValueError, match="need at least 5"):
+        partial_correlation(small, "x", "y", covariates=["z"])
+    with pytest.raises(ValueError, match="unknown method"):
+        partial_correlation(df.dropna(), "x", "y", method="kendall")
+    const = df.dropna().assign(c=1.0)
+    with pytest.raises(ValueError, match="constant"):
+        partial_correlation(const, "x", "c")
+    collinear = df.dropna().assign(w=lambda d: 2 * d.x + 1)
+    with pytest.raises(ValueError, match="linear function of the covariates"):
+        partial_correlation(collinear, "x", "y", covariates=["w"], method="pearson")
+
+
+# --------------------------------------------------------------------------- meta-analysis
+
+def test_meta_analysis_recovers_mean_and_tau2():
+    rng = np.random.default_rng(5)
+    k, se = 40, 0.05
+    true = rng.normal(0.3, 0.1, k)
+    eff = true + rng.normal(0, se, k)
+    tab = pd.DataFrame({"label": [f"d{i}" for i in range(k)], "effect": eff, "se": se})
+    res = meta_analysis(tab)
+    assert isinstance(res, MetaAnalysisResult) and res.k == k and res.method == "dl"
+    assert abs(res.estimate - 0.3) < 0.05
+    assert res.ci_low < res.estimate < res.ci_high
+    assert res.ci_high - res.ci_low == pytest.approx(2 * stats.norm.ppf(0.975) * res.se)
+    assert 0.01 / 3 < res.tau2 < 0.01 * 3
+    assert 0.5 < res.i2 < 1 and res.q_p_value < 1e-6
+    # DerSimonian-Laird by hand
+    w = np.full(k, 1 / se**2)
+    mu_fe = np.sum(w * eff) / w.sum()
+    q = np.sum(w * (eff - mu_fe) ** 2)
+    tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    assert res.q == pytest.approx(q) and res.tau2 == pytest.approx(tau2)
+    assert res.fixed_estimate == pytest.approx(mu_fe)
+    w_re = 1 / (se**2 + tau2)
+    assert res.estimate == pytest.approx(np.sum(w_re * eff) / (w_re * k))
+    assert res.table["weight"].sum() == pytest.approx(1.0)
+    assert list(res.table.columns[:6]) == ["label", "effect", "se", "ci_low", "ci_high", "weight"]
+    # Paule-Mandel: the generalised Q at tau2 equals k - 1
+    pm = meta_analysis(tab, method="pm")
+    wp = np.full(k, 1 / (se**2 + pm.tau2))
+    mu = np.sum(wp * eff) / wp.sum()
+    assert np.sum(wp * (eff - mu) ** 2) == pytest.approx(k - 1, abs=1e-3)
+    assert abs(pm.estimate - 0.3) < 0.05
+
+
+def test_meta_analysis_homogeneous_and_input_forms():
+    ses = np.array([0.05, 0.1, 0.2])
+    res = meta_analysis([("a", 0.2, 0.05), ("b", 0.2, 0.1), ("c", 0.2, 0.2)])
+    assert res.tau2 == 0 and res.i2 == 0
+    assert res.estimate == pytest.approx(0.2, abs=1e-15)
+    # spread smaller than the sampling error: tau2 truncated at 0, estimate = inverse-variance mean
+    eff = np.array([0.20, 0.21, 0.19])
+    for method in ("dl", "pm"):
+        r = meta_analysis({"a": (eff[0], ses[0]), "b": (eff[1], ses[1]), "c": (eff[2], ses[2])}, method=method)
+        assert r.tau2 == 0 and r.i2 == 0
+        w = 1 / ses**2
+        assert r.estimate == pytest.approx(np.sum(w * eff) / w.sum(), abs=1e-14)
+        assert r.estimate == pytest.approx(r.fixed_estimate, abs=1e-14)
+        assert r.se == pytest.approx(np.sqrt(1 / w.sum()))
+    as_df = meta_analysis(pd.DataFrame({"study": ["a", "b", "c"], "d": eff, "s": ses}),
+                          effect="d", se="s", label="study")
+    as_list = meta_analysis(list(zip("abc", eff, ses)))
+    assert as_df.to_dict() == pytest.approx(as_list.to_dict())
+    assert "tau^2" in str(as_df)
+
+
+@pytest.mark.parametrize(
+    "effects, kw, match",
+    [
+        ([("a", 0.1, 0.1)], {}, "at least 2"),
+        ([("a", 0.1, 0.1), ("b", 0.2, 0.0)], {}, "> 0"),
+        ([("a", 0.1, 0.1), ("b", 0.2, -0.1)], {}, "> 0"),
+        ([("a", 0.1, 0.1), ("b", 0.2, np.nan)], {}, "finite"),
+        ([("a", 0.1, 0.1), ("b", np.inf, 0.1)], {}, "effects must be finite"),
+        ([("a", 0.1, 0.1), ("a", 0.2, 0.1)], {}, "duplicate"),
+        ([("a", 0.1, 0.1), ("b", 0.2, 0.1)], {"method": "reml"}, "method"),
+        ("abc", {}, "effects must be"),
+    ],
+)
+def test_meta_analysis_bad_input(effects, kw, match):
+    with pytest.raises(ValueError, match=match):
+        meta_analysis(effects, **kw)
+
+
+def test_per_group_slopes_match_ols():
+    from statsmodels.regression.linear_model import OLS
+
+    rng = np.random.default_rng(6)
+    rows = []
+    for ds, slope in (("hotpot", 0.05), ("finance", 0.1), ("wild", 0.0)):
+        for r in range(15):
+            off = rng.normal(0, 0.2)
+            for s in (1e9, 3e9, 7e9):
+                rows.append(dict(dataset=ds, record_id=f"{ds}{r}", compressor_params=s,
+                                 correct=0.4 + slope * np.log2(s) / 10 + off + rng.normal(0, 0.1)))
+    df = pd.DataFrame(rows)
+    out = per_group_slopes(df, unit=None).set_index("label")
+    clus = per_group_slopes(df).set_index("label")
+    assert set(out.index) == {"hotpot", "finance", "wild"}
+    for ds, g in df.groupby("dataset"):
+        x = np.log2(g.compressor_params.to_numpy())
+        y = g.correct.to_numpy()
+        coef, cov = np.polyfit(x, y, 1, cov=True)
+        assert out.loc[ds, "effect"] == pytest.approx(coef[0], rel=1e-10)
+        assert out.loc[ds, "se"] == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-8)
+        X = np.column_stack([np.ones_like(x), x])
+        fit = OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(g.record_id)[0]})
+        assert clus.loc[ds, "effect"] == pytest.approx(fit.params[1], rel=1e-10)
+        assert clus.loc[ds, "se"] == pytest.approx(fit.bse[1], rel=1e-8)
+    assert (clus.se_type == "cluster").all() and (clus.n_units == 15).all()
+    res = meta_analysis(clus.reset_index())
+    assert res.k == 3
+    with pytest.warns(UserWarning, match="skipped"):
+        extra = pd.concat([df, pd.DataFrame(dict(dataset="one", record_id=["z"], compressor_params=[1e9],
+                                                 correct=[1.0]))])
+        assert "one" not in set(per_group_slopes(extra)["label"])
+
+
+# --------------------------------------------------------------------------- forest plot and imports
+
+def test_forest_plot_draws_one_marker_per_study():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from mi_utils.plotting import forest_plot
+
+    res = meta_analysis([(f"s{i}", 0.1 * i, 0.05 + 0.01 * i) for i in range(5)])
+    fig = forest_plot(res, title="slope per doubling")
+    try:
+        assert isinstance(fig, Figure)
+        ax = fig.axes[0]
+        studies = [c for c in ax.collections if c.get_gid() == "studies"]
+        assert len(studies) == 1 and len(studies[0].get_offsets()) == 5
+        sizes = studies[0].get_sizes()
+        assert np.argmax(sizes) == np.argmax(res.table["weight"].to_numpy())
+        assert len([p for p in ax.patches if p.get_gid() == "pooled"]) == 1
+        assert ax.get_xlabel() == "effect"
+        assert "I^2" in ax.get_title() and "slope per doubling" in ax.get_title()
+        assert any(line.get_linestyle() == "--" and np.allclose(line.get_xdata(), 0) for line in ax.lines)
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="meta_analysis"):
+        forest_plot(object())
+
+
+def test_fit_modules_import_no_model_code():
+    code = ("import sys, mi_utils.analysis as a; a.fit_scaling; a.scaling_ratios; a.fit_rate_distortion; "
+            "a.partial_correlation; a.meta_analysis; import mi_utils.analysis.meta as m; m.per_group_slopes; "
+            "bad = [x for x in ('torch', 'transformers', 'matplotlib') if x in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
