@@ -47,6 +47,9 @@ _EXPORTS = {
     "SIMULATION_DEFAULTS": "simulate",
     "load_results": "tables",
     "paper_reported": "tables",
+    "load_table": "tables",
+    "one_scorer": "tables",
+    "configurations": "tables",
 }
 
 __all__ = sorted(_EXPORTS)

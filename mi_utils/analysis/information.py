@@ -111,7 +111,10 @@ def fit_temperature(scores: np.ndarray | Sequence, correct_index: Sequence[int] 
       bounds: search range; a temperature at the upper bound means "as good as uniform".
 
     Returns:
-      The fitted temperature (a bounded 1-D search over ``log T``).
+      The fitted temperature (a bounded 1-D search over ``log T``). When every row ranks its
+      correct option first the likelihood increases as T -> 0 and the lower bound is returned: a
+      record scored with it and a summary that ranks a wrong option first then gets a large
+      negative value (the calibration had no errors to learn from).
 
     Raises:
       ValueError: bad shapes, non-finite scores, fewer than 1 row.
@@ -120,6 +123,12 @@ def fit_temperature(scores: np.ndarray | Sequence, correct_index: Sequence[int] 
     if s.ndim != 2 or s.shape[0] < 1:
         raise ValueError(f"scores must be (n, K) with n >= 1, got shape {s.shape}")
     c = _correct(correct_index, s.shape[0], s.shape[1])
+    others = np.where(np.eye(s.shape[1], dtype=bool)[c], -np.inf, s)
+    if (s[np.arange(len(c)), c] > others.max(axis=1)).all():
+        # every row ranks its correct option first: the likelihood keeps rising as T -> 0, so the
+        # maximum-likelihood temperature is the lower bound (a search would stop anywhere on the
+        # plateau where float64 already rounds p(y*) to 1)
+        return float(bounds[0])
     lo, hi = (math.log(b) for b in bounds)
     res = minimize_scalar(lambda lt: _nll(s, c, math.exp(lt)), bounds=(lo, hi), method="bounded",
                           options={"xatol": 1e-4})

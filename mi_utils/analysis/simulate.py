@@ -46,6 +46,9 @@ both in units of 1e9; ``f`` = compressor family; ``d`` = data set; ``q`` = quest
 4. **Usable information** (bits, per row): ``log2(K) * (P - 1/K) / (1 - 1/K) + usable_sd * e``
    with ``K = n_options`` and ``P`` the row's success probability: 0 at chance, ``log2 K`` at
    certainty, increasing in the accuracy (negative below chance).
+6. **Perplexity** of the reference answer given the summary (the paper's query-agnostic
+   metric, Fig. 6 right): ``log ppl = ppl_log0 - ppl_slope * mi_bits + ppl_sd * e_config +
+   ppl_question_sd * e_question``, so configurations with more MI have lower perplexity.
 5. **Compute**: ``flops_compressor = 2 * s * tokens * (1 + flops_overhead)`` per generation.
    The paper's count is ``(2 P + 2 n_layer n_ctx d_attn) * tokens``; the attention term depends
    on the context length and the architecture, which the simulation does not model, so it is
@@ -95,7 +98,7 @@ ROW_COLUMNS: tuple[str, ...] = (
     "sentences", "predictor", "predictor_family", "predictor_params", "scorer", "scorer_family",
     "N", "M", "seed", "conditioning", "summary_tokens",
     "mi_bits", "mi_context_bits", "mi_ceiling_bits", "mi_per_token_bits",
-    "correct", "flops_compressor", "cost_usd", "usable_info_bits", "simulated",
+    "correct", "flops_compressor", "cost_usd", "usable_info_bits", "perplexity", "simulated",
 )
 
 # The grid of configs/paper_grid.yaml (LM compressors and the Llama predictors; GPT-4o, the
@@ -169,6 +172,13 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     # other columns
     "usable_sd": 0.05,
     "flops_overhead": 0.05,
+    # perplexity of the reference answer: log ppl = ppl_log0 - ppl_slope * mi + noise
+    # (configuration-level noise ppl_sd, per-question ppl_question_sd); defaults give a
+    # configuration-level Pearson r near the paper's -0.84 (Fig. 6 right)
+    "ppl_log0": 2.5,
+    "ppl_slope": 0.5,
+    "ppl_sd": 0.1,
+    "ppl_question_sd": 0.3,
 }
 
 _LINKS = ("distortion", "glm")
@@ -297,6 +307,8 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
     beta0, beta_csize, beta_psize = _number(p, "beta0"), _number(p, "beta_csize"), _number(p, "beta_psize")
     sd_q, sd_d = _number(p, "sd_question", 0.0), _number(p, "sd_dataset", 0.0)
     overhead = _number(p, "flops_overhead", 0.0)
+    ppl_log0, ppl_slope = _number(p, "ppl_log0"), _number(p, "ppl_slope")
+    ppl_sd, ppl_question_sd = _number(p, "ppl_sd", 0.0), _number(p, "ppl_question_sd", 0.0)
     for key in ("scorer", "scorer_family"):
         if not isinstance(p[key], str):
             _fail(f"{key} must be a string, got {p[key]!r}")
@@ -312,6 +324,8 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
     e_ctx = rng.normal(0.0, 1.0, (D, Cn, n_q))
     uniform = rng.random((D, Cn, P, n_q))
     e_use = rng.normal(0.0, 1.0, (D, Cn, P, n_q))
+    e_ppl = rng.normal(0.0, 1.0, (D, Cn, P))  # drawn last: the columns above do not depend on it
+    e_ppl_q = rng.normal(0.0, 1.0, (D, Cn, P, n_q))
 
     c_size = np.array([c["params"] for c in comps]) / 1e9
     p_size = np.array([m["params"] for m in preds]) / 1e9
@@ -351,6 +365,9 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
     # 4. usable information and 5. compute
     usable = math.log2(K) * (prob - 1.0 / K) / (1.0 - 1.0 / K) + usable_sd * e_use
     flops = 2.0 * (c_size * 1e9)[None, :, None] * tokens * (1.0 + overhead)
+    # 6. perplexity of the reference answer given the summary (log-linear in MI)
+    log_ppl = (ppl_log0 - ppl_slope * mi[:, :, None] + ppl_sd * e_ppl)[..., None] + ppl_question_sd * e_ppl_q
+    perplexity = np.exp(log_ppl)
 
     shape = (D, Cn, P, n_q)
     di, ci, pi, qi = (ix.ravel() for ix in np.indices(shape))
@@ -389,6 +406,7 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
         "flops_compressor": flops[di, ci, qi],
         "cost_usd": np.zeros(n),
         "usable_info_bits": usable.ravel(),
+        "perplexity": perplexity.ravel(),
         "simulated": np.ones(n, dtype=bool),
     })
     return frame[list(ROW_COLUMNS)]

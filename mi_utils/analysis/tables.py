@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PAPER_REPORTED_PATH", "load_results", "paper_reported"]
+__all__ = ["PAPER_REPORTED_PATH", "CPU_RESULTS_PATH", "CONFIG_KEYS", "configurations", "load_results", "load_table", "paper_reported", "one_scorer"]
 
 #: Where :func:`paper_reported` reads from (the repository's ``data/`` folder).
 PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "paper_reported.csv"
+
+#: The real CPU grid (``configs/grid_cpu.yaml``) as it was run for the notebooks.
+CPU_RESULTS_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "results" / "grid_cpu" / "rows.jsonl"
 
 _HOW_TO = ("produce one with `python -m mi_utils run configs/<name>.yaml` (it writes "
            "<output_dir>/rows.jsonl and summary.csv), or use mi_utils.analysis.simulate_grid() for a "
@@ -100,3 +103,94 @@ def paper_reported() -> pd.DataFrame:
 
     df["value"] = pd.Series([parse(v) for v in df["value"]], index=df.index, dtype=object)
     return df
+
+
+def load_table(source: str | os.PathLike[str] = "simulated", *, seed: int = 0, smoke: bool = False,
+               **simulate: object) -> tuple[pd.DataFrame, str]:
+    """The table a notebook analyses, and a label for titles.
+
+    Args:
+      source: ``"simulated"`` (:func:`~mi_utils.analysis.simulate.simulate_grid` on the paper's
+        grid), ``"cpu"`` (the committed run of ``configs/grid_cpu.yaml``: two packaged model
+        families on this repository's synthetic task), or a path to a ``rows.jsonl`` / results
+        folder (e.g. a run of ``configs/paper_grid.yaml`` on GPU servers).
+      seed: seed of the simulated table.
+      smoke: a small simulated table (CI).
+      **simulate: overrides passed to ``simulate_grid``.
+
+    Returns:
+      ``(rows, label)``; the label says "simulated" for simulated tables.
+
+    Raises:
+      FileNotFoundError: the CPU table or the path is missing (the message says how to make it).
+    """
+    if str(source) == "simulated":
+        from .simulate import simulate_grid
+
+        params = {"n_questions": 20, **simulate} if smoke else dict(simulate)
+        return simulate_grid(seed, **params), "simulated (paper's grid)"
+    if str(source) == "cpu":
+        if not CPU_RESULTS_PATH.exists():
+            raise FileNotFoundError(f"{CPU_RESULTS_PATH} is missing: run `python -m mi_utils run configs/grid_cpu.yaml "
+                                    f"--out {CPU_RESULTS_PATH.parent}` to produce it")
+        return load_results(CPU_RESULTS_PATH), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
+    path = Path(source)
+    return load_results(path), path.parent.name if path.is_file() else path.name
+
+
+def one_scorer(rows: pd.DataFrame, scorer: str | None = None) -> pd.DataFrame:
+    """Rows of one proxy scorer (predictions repeat once per scorer; count each answer once).
+
+    The runner writes one row per (record, compressor, predictor, scorer), so a record's
+    correctness appears once per scorer. Analyses of correctness keep one scorer's rows (and
+    the unscored rows, such as the no-compression baseline).
+
+    Args:
+      rows: a results table.
+      scorer: the scorer to keep (default: the first one in the table).
+    """
+    if "scorer" not in rows.columns or rows["scorer"].nunique(dropna=True) <= 1:
+        return rows
+    keep = scorer if scorer is not None else rows["scorer"].dropna().iloc[0]
+    if keep not in set(rows["scorer"].dropna()):
+        raise ValueError(f"scorer {keep!r} is not in the table; it has {sorted(rows['scorer'].dropna().unique())}")
+    return rows[rows["scorer"].isna() | (rows["scorer"] == keep)]
+
+
+#: Columns that identify a configuration when present (one point of a rate-distortion plot).
+CONFIG_KEYS: tuple[str, ...] = ("dataset", "compressor", "compressor_kind", "compressor_family", "compressor_params",
+                                "predictor", "predictor_family", "predictor_params", "scorer", "seed")
+
+
+def configurations(rows: pd.DataFrame, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
+    """One line per configuration: the means the figures plot.
+
+    Args:
+      rows: a results table (runner rows or a simulated table).
+      by: the configuration columns (default: those of :data:`CONFIG_KEYS` present).
+
+    Returns:
+      A DataFrame with the ``by`` columns, ``n_records``, ``accuracy`` (mean of ``correct``),
+      ``distortion`` (1 - accuracy), and the mean of each of ``summary_tokens``, ``mi_bits``,
+      ``mi_per_token_bits``, ``mi_ceiling_bits``, ``usable_info_bits``, ``perplexity``,
+      ``flops_compressor`` that the table has.
+
+    Raises:
+      ValueError: no ``correct`` column, or none of the ``by`` columns.
+    """
+    keys = [c for c in (by or CONFIG_KEYS) if c in rows.columns]
+    if not keys:
+        raise ValueError(f"none of the configuration columns {list(by or CONFIG_KEYS)} is in the table")
+    if "correct" not in rows.columns:
+        raise ValueError("the table has no 'correct' column; configurations() summarises accuracy")
+    df = rows.copy()
+    df["correct"] = pd.to_numeric(df["correct"].map(lambda v: None if v is None else float(v)), errors="coerce")
+    means = [c for c in ("correct", "summary_tokens", "mi_bits", "mi_per_token_bits", "mi_ceiling_bits",
+                         "usable_info_bits", "perplexity", "flops_compressor") if c in df.columns]
+    for c in means:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    out = df.groupby(keys, dropna=False, sort=False).agg(n_records=("correct", "size"),
+                                                         **{c: (c, "mean") for c in means}).reset_index()
+    out = out.rename(columns={"correct": "accuracy"})
+    out.insert(out.columns.get_loc("accuracy") + 1, "distortion", 1.0 - out["accuracy"])
+    return out
