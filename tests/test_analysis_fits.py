@@ -502,3 +502,37 @@ def test_fit_modules_import_no_model_code():
             "bad = [x for x in ('torch', 'transformers', 'matplotlib') if x in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fit_rate_distortion_groups_fits_each_group_and_skips_thin_ones():
+    from mi_utils.analysis import fit_rate_distortion_groups
+
+    rng = np.random.default_rng(0)
+    rates = np.linspace(0, 3, 12)
+    frames = [pd.DataFrame({"predictor": p, "mi_per_token_bits": rates,
+                            "distortion": 0.6 * np.exp(-1.5 * rates) + d0 + rng.normal(0, 0.005, rates.size)})
+              for p, d0 in (("small", 0.3), ("large", 0.1))]
+    frames.append(pd.DataFrame({"predictor": "thin", "mi_per_token_bits": [0.1, 0.2], "distortion": [0.5, 0.4]}))
+    fits, table = fit_rate_distortion_groups(pd.concat(frames), "predictor", n_boot=50, seed=0)
+    assert set(fits) == {"small", "large"} and table.attrs["skipped"] == ["thin"]
+    t = table.set_index("predictor")
+    assert t.loc["small", "D0"] == pytest.approx(0.3, abs=0.03) and t.loc["large", "D0"] == pytest.approx(0.1, abs=0.03)
+    assert {"D0_low", "D0_high", "r2", "points"} <= set(table.columns)
+    with pytest.raises(ValueError, match="no group"):
+        fit_rate_distortion_groups(frames[-1], "predictor")
+    with pytest.raises(ValueError, match="not in the table"):
+        fit_rate_distortion_groups(frames[0], "scorer")
+
+
+def test_length_baseline_partials_length_out():
+    from mi_utils.analysis import length_baseline
+
+    rng = np.random.default_rng(1)
+    length = rng.normal(size=400)
+    mi = length + rng.normal(scale=0.5, size=400)
+    acc = length + rng.normal(scale=0.5, size=400)  # accuracy depends on length only
+    out = length_baseline(pd.DataFrame({"summary_tokens": length, "mi_bits": mi, "mi_per_token_bits": mi / 2,
+                                        "accuracy": acc}))
+    mi_rows = out[(out["x"] == "mi_bits") & (out["method"] == "pearson")].set_index("kind")
+    assert mi_rows.loc["raw", "r"] > 0.6 and abs(mi_rows.loc["partial", "r"]) < 0.15
+    assert out["question"].iloc[0] == "length only"

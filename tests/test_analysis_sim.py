@@ -355,3 +355,14 @@ def test_no_heavy_imports():
             "a.load_results; a.paper_reported; assert 'torch' not in sys.modules; "
             "assert 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_simulated_perplexity_falls_with_mi_like_the_paper():
+    """Fig. 6 right: per configuration, Llama compressors, Pearson r near -0.84 (R^2 0.71)."""
+    from mi_utils.analysis import configurations, partial_correlation, simulate_grid
+
+    conf = configurations(simulate_grid(0))
+    llama = conf[conf["compressor_family"] == "llama3"]
+    r = partial_correlation(llama, "mi_bits", "perplexity", method=("pearson",)).iloc[0]
+    assert -0.95 < r["r"] < -0.7
+    assert (conf["perplexity"] > 1).all()

@@ -33,7 +33,7 @@ def _base() -> dict:
     return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["default", "smoke", "paper_grid"])
+@pytest.mark.parametrize("name", ["default", "smoke", "paper_grid", "grid_cpu"])
 def test_shipped_configs_parse(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
     kinds = {s.kind for s in cfg.settings()}
@@ -196,8 +196,17 @@ def test_smoke_config_end_to_end(tmp_path, counting):
     assert summ.loc["bm25_top2", "mi_bits"] > summ.loc["shared_prefix", "mi_bits"]
     assert summ.loc["bm25_top2", "accuracy"] >= summ.loc["shared_prefix", "accuracy"]
     assert summ.loc["full", "summary_tokens"] > summ.loc["smollm2", "summary_tokens"]
+    # usable information about the answer: on every multiple-choice row, cross-fitted, with the
+    # no-summary pass recorded beside it
+    assert df.usable_info_bits.notna().all() and np.isfinite(df.usable_info_bits.astype(float)).all()
+    assert (df.usable_info_temperature > 0).all()
+    assert set(df.usable_info_null) <= {"no_summary", "uniform"}
+    assert df.baseline_correct.notna().all()
+    assert all(len(o) == len(t) for o, t in zip(df.option_logprobs, df.summary_texts))
+    assert all(len(b) == 5 for b in df.baseline_option_logprobs)
+    assert "usable_info_bits" in res.summary.columns
     timings = json.loads(res.timings_path.read_text())["runs"][-1]
-    assert {"generation", "scoring", "prediction"} <= set(timings["stages_s"])
+    assert {"generation", "scoring", "prediction", "usable_information"} <= set(timings["stages_s"])
     assert counts["generate"] == cfg.N  # one prompt per record (M samples each)
 
 

@@ -27,7 +27,7 @@ from ._util import (
     require_frame,
 )
 
-__all__ = ["partial_correlation"]
+__all__ = ["partial_correlation", "length_baseline"]
 
 _METHODS = ("pearson", "spearman")
 
@@ -187,3 +187,29 @@ def partial_correlation(
             out.append(dict(method=m, kind=kind, x=x, y=y, r=r, ci_low=lo, ci_high=hi, p_value=p, n=n,
                             covariates=",".join(covs) if kk else "", r2=r * r, ci_method=ci_method))
     return pd.DataFrame(out)
+
+
+def length_baseline(points: pd.DataFrame, y: str = "accuracy", length: str = "summary_tokens",
+                    information: Sequence[str] = ("mi_bits", "mi_per_token_bits")) -> pd.DataFrame:
+    """Does information predict ``y`` beyond summary length? The length-only baseline.
+
+    Returns the raw correlation of ``y`` with length, then for each information column its raw
+    correlation with ``y`` and the partial one with length partialled out (Pearson and Spearman),
+    one row each, with a ``question`` column saying which is which.
+
+    Args:
+      points: one line per configuration (e.g. :func:`mi_utils.analysis.tables.configurations`).
+      y: the outcome column.
+      length: the length column (tokens).
+      information: information columns to test.
+
+    Raises:
+      ValueError: as :func:`partial_correlation` (missing columns, too few rows).
+    """
+    parts = [partial_correlation(points, length, y).assign(question="length only")]
+    for col in information:
+        parts.append(partial_correlation(points, col, y, covariates=[length]).assign(
+            question=f"{col}: raw, then beyond length"))
+    out = pd.concat(parts, ignore_index=True)
+    first = ["question", "method", "kind", "x", "covariates", "r", "ci_low", "ci_high", "p_value", "n"]
+    return out[first + [c for c in out.columns if c not in first]]

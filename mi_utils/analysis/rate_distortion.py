@@ -19,11 +19,12 @@ from scipy.optimize import least_squares
 
 from ._util import check_n_boot, percentile_interval
 
-__all__ = ["RateDistortionFit", "fit_rate_distortion"]
+__all__ = ["RateDistortionFit", "fit_rate_distortion", "fit_rate_distortion_groups"]
 
 _PARAMS = ("C", "b", "D0")
 # Grid of the decay rate in units of 1 / (rate spread): b * spread from 1e-3 to 1e3, plus b = 0.
-_BETA_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 61)])
+_BETA_MAX = 1e3  # a decay over 1/1000 of the data's rate spread is already a step
+_BETA_GRID = np.concatenate([[0.0], np.geomspace(1e-3, _BETA_MAX, 61)])
 
 
 @dataclass
@@ -154,8 +155,8 @@ def _polish(u: np.ndarray, y: np.ndarray, sw: np.ndarray, x0: np.ndarray) -> tup
         e = np.exp(-p[1] * u)
         return sw[:, None] * np.column_stack([e, -p[0] * u * e, np.ones_like(u)])
 
-    x0 = np.clip(x0, [0.0, 0.0, 0.0], [np.inf, np.inf, 1.0])
-    res = least_squares(resid, x0, jac=jac, bounds=([0.0, 0.0, 0.0], [np.inf, np.inf, 1.0]), method="trf",
+    x0 = np.clip(x0, [0.0, 0.0, 0.0], [np.inf, _BETA_MAX, 1.0])
+    res = least_squares(resid, x0, jac=jac, bounds=([0.0, 0.0, 0.0], [np.inf, _BETA_MAX, 1.0]), method="trf",
                         x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=500)
     return res.x, float(np.sum(res.fun**2))
 
@@ -295,3 +296,50 @@ def fit_rate_distortion(
             ci[name] = percentile_interval(col) if len(col) >= 2 else (float("-inf"), float("inf"))
     return RateDistortionFit(C=C, b=b, D0=D0, ci=ci, r2=float(r2), n=len(r), rate=r, distortion=y,
                              weights=w, boot=boot)
+
+
+def fit_rate_distortion_groups(points: Any, by: str, rate: str = "mi_per_token_bits", distortion: str = "distortion",
+                               n_boot: int = 1000, seed: int | None = 0,
+                               min_points: int = 3) -> tuple[dict, "pd.DataFrame"]:
+    """One :func:`fit_rate_distortion` per group (e.g. per predictor, as in the paper's Fig. 6).
+
+    Args:
+      points: one line per configuration (e.g. :func:`mi_utils.analysis.tables.configurations`).
+      by: the grouping column (one curve per value).
+      rate, distortion: column names (rate in bits per summary token by default).
+      n_boot, seed: as :func:`fit_rate_distortion`.
+      min_points: groups with fewer points, or with a single distinct rate, are skipped (listed
+        in the table's ``attrs["skipped"]``).
+
+    Returns:
+      ``(fits, table)``: group value -> :class:`RateDistortionFit`, and a DataFrame with one row
+      per fitted group: ``by``, ``C``, ``b``, ``D0`` with their interval bounds (``*_low``,
+      ``*_high``; absent when ``n_boot=0``), ``r2`` and ``points``.
+
+    Raises:
+      ValueError: a missing column, or no group that can be fitted.
+    """
+    import pandas as pd
+
+    missing = [c for c in (by, rate, distortion) if c not in points.columns]
+    if missing:
+        raise ValueError(f"fit_rate_distortion_groups: columns {missing} are not in the table")
+    fits, table, skipped = {}, [], []
+    for g, sub in points.groupby(by, sort=False, observed=True):
+        sub = sub[np.isfinite(sub[rate].astype(float)) & np.isfinite(sub[distortion].astype(float))]
+        if len(sub) < min_points or sub[rate].nunique() < 2:
+            skipped.append(g)
+            continue
+        fit = fit_rate_distortion(sub[rate].to_numpy(float), sub[distortion].to_numpy(float), n_boot=n_boot,
+                                  seed=seed)
+        fits[g] = fit
+        line = {by: g, "C": fit.C, "b": fit.b, "D0": fit.D0, "r2": fit.r2, "points": fit.n}
+        for name, (lo, hi) in fit.ci.items():
+            line[f"{name}_low"], line[f"{name}_high"] = lo, hi
+        table.append(line)
+    if not fits:
+        raise ValueError(f"fit_rate_distortion_groups: no group of {by!r} has {min_points} points with distinct "
+                         f"rates; skipped {skipped}")
+    out = pd.DataFrame(table)
+    out.attrs["skipped"] = skipped
+    return fits, out
