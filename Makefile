@@ -55,6 +55,7 @@ test-integration: models vllm
 
 bench: models
 	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/store_resume.py
 
 strip: install
 	$(BIN)/nbstripout notebooks/*.ipynb

@@ -66,11 +66,13 @@ def _notebooks(args: argparse.Namespace) -> int:
     if not selected:
         print("[notebooks] no notebooks matched", file=sys.stderr)
         return 1
+    start = time.time()
     for nb in selected:
         t = time.time()
         print(f"[notebooks] running {nb.name} ...", flush=True)
         execute_notebook(nb, out, params)
-        print(f"[notebooks] {nb.name} done in {time.time() - t:.0f} s")
+        print(f"[notebooks] {nb.name} done in {time.time() - t:.0f} s", flush=True)
+    print(f"[notebooks] {len(selected)} notebooks in {time.time() - start:.0f} s")
     print(f"[notebooks] executed notebooks: {out}")
     print(f"[notebooks] figures: {figures_dir()}")
     return 0
