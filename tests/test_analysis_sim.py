@@ -366,3 +366,20 @@ def test_simulated_perplexity_falls_with_mi_like_the_paper():
     r = partial_correlation(llama, "mi_bits", "perplexity", method=("pearson",)).iloc[0]
     assert -0.95 < r["r"] < -0.7
     assert (conf["perplexity"] > 1).all()
+
+
+def test_analysis_imports_no_model_code():
+    """Every analysis module (and the plotting helpers) runs on tables alone: no torch, no transformers."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, importlib, mi_utils.analysis as a, mi_utils.plotting; "
+        "[importlib.import_module('mi_utils.analysis.' + m) for m in "
+        "('scaling', 'rate_distortion', 'correlation', 'factors', 'meta', 'information', 'simulate', 'tables')]; "
+        "[getattr(a, n) for n in a.__all__]; "
+        "bad = [m for m in ('torch', 'transformers', 'mi_utils.backends', 'mi_utils.experiment') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
