@@ -412,6 +412,7 @@ class Plan:
       calls: one :class:`CallRecord` per attempt.
       fallback: the planner failed and ``plan_fallback="task"`` put the task itself in as the
         only query (``ok`` is then True, ``complete`` False, ``error`` keeps the planner's failure).
+      task_query: ``config.task_query`` added the task text as one more query (the last item).
     """
 
     task_id: str
@@ -424,10 +425,12 @@ class Plan:
     raw: list = field(default_factory=list)
     calls: list = field(default_factory=list)
     fallback: bool = False
+    task_query: bool = False
 
     @property
     def complete(self) -> bool:
-        return self.ok and not self.fallback and len(self.items) == self.n_requested
+        """The planner delivered all ``n_requested`` pairs (a fallback or the added task query aside)."""
+        return self.ok and not self.fallback and len(self.items) - self.task_query == self.n_requested
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -439,7 +442,7 @@ class Plan:
         return cls(task_id=d["task_id"], items=[PlanItem(**i) for i in d["items"]], strategy=d.get("strategy", ""),
                    ok=bool(d["ok"]), n_requested=int(d["n_requested"]), attempts=int(d["attempts"]), error=d.get("error"),
                    raw=list(d.get("raw") or []), calls=[CallRecord.from_dict(c) for c in d.get("calls") or []],
-                   fallback=bool(d.get("fallback", False)))
+                   fallback=bool(d.get("fallback", False)), task_query=bool(d.get("task_query", False)))
 
 
 _QUERY_KEYS = ("query", "search_query", "search query", "q", "search")
@@ -557,9 +560,13 @@ def make_plan(predictor: Backend, task: ResearchTask, config: "DeepResearchConfi
         ]
     items, strategy, error = best
     ok = len(items) >= max(1, need)
+    task_item = PlanItem(task.prompt[:300], task.prompt)
     if not ok and config.plan_fallback == "task":
-        return Plan(task.id, [PlanItem(task.prompt[:300], task.prompt)], "", ok=True, n_requested=n, attempts=len(calls),
+        return Plan(task.id, [task_item], "", ok=True, n_requested=n, attempts=len(calls),
                     error=error, raw=raw, calls=calls, fallback=True)
+    if ok and config.task_query and task_item.query.lower() not in {i.query.lower() for i in items}:
+        return Plan(task.id, items + [task_item], strategy, ok=True, n_requested=n, attempts=len(calls), error=error,
+                    raw=raw, calls=calls, task_query=True)
     return Plan(task.id, items, strategy, ok=ok, n_requested=n, attempts=len(calls), error=error, raw=raw, calls=calls)
 
 
@@ -663,13 +670,21 @@ def parse_extraction(text: str) -> tuple[str, bool | None, str, str | None]:
         relevant = _as_bool(rel)
         body = expl if isinstance(expl, str) else (json.dumps(expl, ensure_ascii=False) if expl is not None else "")
         err = None if relevant is not None else f"'relevant' is not a boolean ({rel!r})"
-        return body.strip(), relevant, "json", err
+        return _unplaceholder(body.strip(), err, "json", relevant)
     m_rel, m_exp = _RELEVANT_RE.search(text), _EXPLANATION_RE.search(text)
     if m_rel or m_exp:
         relevant = _as_bool(m_rel.group(1)) if m_rel else None
         body = m_exp.group(1).replace('\\"', '"').replace("\\n", "\n").strip() if m_exp else ""
-        return body, relevant, "regex", "malformed JSON; fields read with regular expressions" + ("" if m_rel else ", no 'relevant'")
+        err = "malformed JSON; fields read with regular expressions" + ("" if m_rel else ", no 'relevant'")
+        return _unplaceholder(body, err, "regex", relevant)
     return text.strip()[:4000], None, "none", "no JSON object with 'explanation' / 'relevant'"
+
+
+def _unplaceholder(body: str, err: str | None, method: str, relevant: bool | None) -> tuple[str, bool | None, str, str | None]:
+    """Drop an explanation that is the prompt's placeholder copied back (small models do this)."""
+    if body.startswith("<") and "relevant facts from the source" in body.lower():
+        return "", relevant, method, "; ".join(x for x in (err, "the explanation is the prompt's placeholder") if x)
+    return body, relevant, method, err
 
 
 def _extract_one(compressor: Backend, task: ResearchTask, item: PlanItem, qi: int, source: Source,
@@ -820,6 +835,9 @@ class DeepResearchConfig:
       plan_fallback: ``"fail"`` (a plan that still fails fails the task, as the issue and the
         paper's pipeline require) or ``"task"`` (search with the task text as the one query;
         rows say ``plan_fallback=True``).
+      task_query: also search with the task text itself, as one more query after the planner's
+        (its sub-task is the whole task). Off in the paper; the offline demo turns it on so that a
+        tiny planner's unusable queries still leave sources to read.
       keep_unmarked: also pass extractions whose ``relevant`` flag was unreadable to the
         synthesis (the paper passes only those marked relevant).
       plan_params, extract_params, synth_params: sampling (paper: predictor T=0.6 up to 16,000
@@ -834,6 +852,7 @@ class DeepResearchConfig:
     min_queries: int | None = None
     max_plan_attempts: int = 3
     plan_fallback: str = "fail"
+    task_query: bool = False
     keep_unmarked: bool = False
     plan_params: SamplingParams = SamplingParams(temperature=0.6, max_new_tokens=2000)
     extract_params: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=2000)
@@ -873,7 +892,8 @@ def _model_id(backend: Backend) -> dict:
 def _plan_key(predictor: Backend, task: ResearchTask, config: DeepResearchConfig) -> str:
     return make_key(kind="plan", task=task.id, prompt=_hash(task.prompt), predictor=_model_id(predictor),
                     params=config.plan_params.to_dict(), n=config.n_queries, min=config.min_queries,
-                    attempts=config.max_plan_attempts, fallback=config.plan_fallback, seed=config.seed,
+                    attempts=config.max_plan_attempts, fallback=config.plan_fallback, task_query=config.task_query,
+                    seed=config.seed,
                     version=DR_PROMPT_VERSION)
 
 
@@ -1068,6 +1088,7 @@ def run_deep_research(
                 "predictor": predictor.model_name, "retriever": retriever.name, "judge": judge.name if judge else None,
                 "seed": config.seed, "prompt_version": DR_PROMPT_VERSION,
                 "n_queries": len(plan.items), "plan_complete": plan.complete, "plan_fallback": plan.fallback,
+                "plan_task_query": plan.task_query,
                 "plan_attempts": plan.attempts, "plan_error": plan.error,
                 "n_sources": len(flat_sources),
             }

@@ -416,12 +416,17 @@ How well does Report {which} meet this criterion? 0 means not at all, 10 means p
 def token_counts(gen) -> tuple[int, int]:
     """(input, output) tokens of one :class:`~mi_utils.backends.base.Generation`.
 
-    The API's ``meta["usage"]`` when present (hosted APIs return no token ids), else the lengths of
-    ``prompt_ids`` and ``token_ids``.
+    The API's ``meta["usage"]`` when present (hosted APIs return no token ids), else the
+    generation's ``prompt_tokens`` / ``output_tokens`` when the backend records them, else the
+    lengths of ``prompt_ids`` and ``token_ids``. (Belongs beside ``Generation`` in
+    :mod:`mi_utils.backends.base`.)
     """
     usage = gen.meta.get("usage") if isinstance(gen.meta, dict) else None
     if usage:
         return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    n_in, n_out = getattr(gen, "prompt_tokens", None), getattr(gen, "output_tokens", None)
+    if n_in is not None and n_out is not None:
+        return int(n_in), int(n_out)
     return len(gen.prompt_ids), len(gen.token_ids)
 
 
@@ -449,6 +454,10 @@ class RaceJudge:
             raise ValueError(f"mode must be 'generate' or 'logprob', got {mode!r}")
         if max_report_chars < 1:
             raise ValueError("max_report_chars must be >= 1")
+        roles = getattr(backend, "roles", None)  # declared by every backend of the package
+        if mode == "logprob" and roles is not None and "scorer" not in roles:
+            raise TypeError(f"{type(backend).__name__} ({backend.model_name}) is not a scorer (roles {sorted(roles)}): "
+                            "mode='logprob' needs prompt log-probs; use mode='generate' for chat APIs")
         self.backend = backend
         self.mode = mode
         self.params = params

@@ -67,11 +67,12 @@ def test_parse_plan_repairs_broken_replies_and_reports_shortfalls():
     ('{"explanation": "Backlog rose to $150 billion and the F-35', "Backlog rose to $150 billion and the F-35", None, "regex"),
     ('"relevant": true, "explanation": "cut', "cut", True, "regex"),
     ("The source talks about casinos.", "The source talks about casinos.", None, "none"),
+    ('{"explanation": "<the relevant facts from the source; empty if there are none>", "relevant": true}', "", True, "json"),
 ])
 def test_parse_extraction(reply, text, relevant, method):
     got_text, got_rel, got_method, err = parse_extraction(reply)
     assert (got_text, got_rel, got_method) == (text, relevant, method)
-    assert (err is None) == (method == "json" and relevant is not None)
+    assert (err is None) == (method == "json" and relevant is not None and text != "")
 
 
 # ============================================================================ fakes
@@ -347,6 +348,12 @@ def test_plan_fallback_searches_with_the_task_text(tmp_path):
     assert rows.loc[("broken-task", "small"), "status"] == "ok" and rows.loc[("broken-task", "small"), "plan_fallback"]
     with pytest.raises(ValueError):
         DeepResearchConfig(plan_fallback="guess")
+    # task_query: the task text is searched too, after the planner's queries
+    res = _run(tmp_path, config=DeepResearchConfig(**{**cfg.__dict__, "task_query": True}), judge=False, store="tq.jsonl")
+    plan = res.plans["ok-task"]
+    assert [i.query for i in plan.items] == ["topic 0", "topic 1", "topic 2", "Research the topic."]
+    assert plan.task_query and plan.complete and len(res.sources["ok-task"]) == 4
+    assert len(res.plans["broken-task"].items) == 1  # the fallback is the task query already
 
 
 def test_web_search_adapter_inside_the_pipeline_never_stores_the_key(tmp_path, monkeypatch):

@@ -204,8 +204,7 @@ def test_logprob_judge_returns_the_expected_score_under_the_judge():
 def test_logprob_mode_refuses_chat_apis_with_a_clear_error():
     from mi_utils.backends import OpenAIChatBackend
 
-    judge = RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob")
     with pytest.raises(TypeError, match="mode='generate'"):
-        judge.score("task", "report", Criterion("insight", "c", 1.0))
+        RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob").score("task", "report", Criterion("insight", "c", 1.0))
     with pytest.raises(ValueError):
         RaceJudge(FakeScorer(), mode="vibes")
