@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from .backends.base import Backend, SamplingParams
+from .backends.base import SCORER, Generator, SamplingParams, Scorer, require_role
 from .predict import _get_ci, _value_text, extract_json_objects, summary_text
 from .prompts import JUDGE_PROMPT, choice_prediction_prefix
 
@@ -282,7 +282,9 @@ class JudgeResult:
       raw: the judge's raw reply (``""`` when no judge was asked).
       parse_error: why the verdict could not be read, else ``None``.
       judge: the judge's model name.
-      meta: the generation's metadata (token usage for cost accounting, seed, ...).
+      meta: the generation's metadata (seed, ...).
+      prompt_tokens, output_tokens: the judge call's token counts (cost accounting; 0 when no
+        judge was asked).
     """
 
     correct: bool | None
@@ -291,6 +293,8 @@ class JudgeResult:
     parse_error: str | None = None
     judge: str = ""
     meta: dict = field(default_factory=dict)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
 
 
 _TRUE = {"true", "yes", "correct", "1", "right", "y"}
@@ -350,7 +354,7 @@ def parse_verdict(text: str) -> tuple[bool | None, str | None, str | None]:
 
 
 def judge_many(
-    judge_backend: Backend,
+    judge_backend: Generator,
     items: Sequence[tuple[str, str, str | None]],
     params: SamplingParams = DEFAULT_JUDGE_PARAMS,
     *,
@@ -382,12 +386,13 @@ def judge_many(
         for k, g in zip(where, gens):
             text = g[0].text if g else ""
             correct, reason, err = parse_verdict(text)
-            results[k] = JudgeResult(correct, reason, text, err, name, dict(g[0].meta) if g else {})
+            results[k] = JudgeResult(correct, reason, text, err, name, dict(g[0].meta) if g else {},
+                                     int(g[0].prompt_tokens or 0) if g else 0, int(g[0].output_tokens or 0) if g else 0)
     return results  # type: ignore[return-value]
 
 
 def judge_free_form(
-    judge_backend: Backend,
+    judge_backend: Generator,
     query: str,
     reference: str,
     prediction: str | None,
@@ -443,13 +448,8 @@ def _reference_pair(scorer, summary: Any, query: str, answer: str,
                     prefix_fn: Callable[[str, str], str]) -> tuple[list[int], list[int]]:
     if not isinstance(answer, str) or not answer.strip():
         raise ValueError("the reference answer is empty; there are no tokens to score")
-    if not hasattr(scorer, "encode") or not hasattr(scorer, "score"):
-        raise TypeError(
-            f"{type(scorer).__name__} cannot score text (needs encode and score); use a local, vLLM or "
-            "SGLang scorer (chat APIs return no prompt log-probs)"
-        )
-    bos = list(getattr(scorer, "bos_ids", []) or [])
-    prefix = bos + list(scorer.encode(prefix_fn(summary_text(summary), query)))
+    require_role(scorer, SCORER, "reference perplexity")
+    prefix = list(scorer.bos_ids) + list(scorer.encode(prefix_fn(summary_text(summary), query)))
     cont = list(scorer.encode(" " + answer.strip()))
     return prefix, cont
 
@@ -514,27 +514,13 @@ class ContextTruncatedWarning(UserWarning):
     """The raw context did not fit the predictor's limit and was cut."""
 
 
-def _codec(obj) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
-    tok = getattr(obj, "tokenizer", None)
-    if tok is None:
-        tok = obj
-    if callable(tok) and hasattr(tok, "decode"):
-        return (lambda s: list(tok(s, add_special_tokens=False)["input_ids"])), (lambda ids: tok.decode(ids))
-    if hasattr(tok, "encode") and hasattr(tok, "decode"):
-        return (lambda s: list(tok.encode(s, add_special_tokens=False))), (lambda ids: tok.decode(ids))
-    raise TypeError(
-        f"{type(obj).__name__} is neither a tokenizer nor a backend with .tokenizer; pass e.g. "
-        "HFBackend(...) or AutoTokenizer.from_pretrained(...)"
-    )
-
-
 def truncate_context(
-    tokenizer_or_backend, text: str, max_tokens: int, *, side: Literal["head", "tail"] = "head"
+    tokenizer, text: str, max_tokens: int, *, side: Literal["head", "tail"] = "head"
 ) -> tuple[str, bool]:
     """Fit a raw context into ``max_tokens`` tokens for the no-compression baseline.
 
     Args:
-      tokenizer_or_backend: a transformers tokenizer, or a backend with ``.tokenizer``.
+      tokenizer: a transformers tokenizer (a scorer's ``.tokenizer``).
       text: the context.
       max_tokens: the token budget (leave room for the prompt and the answer yourself).
       side: ``"head"`` keeps the beginning, ``"tail"`` the end.
@@ -550,7 +536,13 @@ def truncate_context(
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
     if side not in ("head", "tail"):
         raise ValueError(f"side must be 'head' or 'tail', got {side!r}")
-    encode, decode = _codec(tokenizer_or_backend)
+    if not callable(tokenizer):
+        raise TypeError(f"tokenizer must be a transformers tokenizer (e.g. a scorer's .tokenizer), "
+                        f"got {type(tokenizer).__name__}")
+    def encode(s: str) -> list[int]:
+        return list(tokenizer(s, add_special_tokens=False)["input_ids"])
+
+    decode = tokenizer.decode
     ids = encode(text)
     n = len(ids)
     if n <= max_tokens:

@@ -26,6 +26,18 @@ Resuming: every stage writes to a JSONL store keyed by everything that determine
 (``<out>/stores/``), and finished rows are keyed too. Rerunning an interrupted run with the same
 config loads the finished summaries, scores, predictions and rows instead of recomputing them;
 a (data set, seed) group whose rows are all present is skipped without loading any model.
+
+Before the first unit of work the runner checks every model the config names (pre-flight):
+each backend is built (a server must answer and serve the named model), must fill the role it
+has in the config (:data:`~mi_utils.backends.base.BACKEND_ROLES`; the config validator already
+refused a chat API as scorer by name), and every local or served model's config must be readable
+(FLOPs and parameter counts are never NaN in a finished row; set ``hf_config`` or ``params`` when
+the model name alone does not lead to its ``config.json``). A broken grid fails there, not hours in.
+
+What an MI row estimates is in its ``mi_estimand`` column (see :mod:`mi_utils.compress` for
+``conditioning``): ``I(X;Z|Q)`` when every record of the data set has the same question;
+otherwise ``shared`` conditioning gives the contrast with each summary's own question held fixed
+and ``paired`` gives ``I(X,Q;Z)``, and neither is ``I(X;Z|Q)``.
 """
 
 from __future__ import annotations
@@ -49,12 +61,21 @@ from typing import Any, Callable, Iterator, Sequence, Union
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import SamplingParams
-from .compress import EXTRACTIVE, Summary, compress_records, extractive_summaries, hash_text, score_matrix
+from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams, require_role
+from .compress import (
+    EXTRACTIVE,
+    SCORING_PROMPTS,
+    Summary,
+    compress_records,
+    extractive_summaries,
+    hash_text,
+    own_scoring_exact,
+    score_matrix,
+)
 from .costs import DEFAULT_PRICES, PriceTable, config_dict, estimate_params, flops_per_generation
 from .estimators import SATURATION_THRESHOLD, estimate_mi
-from .models import PACKAGED, model_family
-from .prompts import PROMPT_VERSION, compression_messages
+from .models import PACKAGED, ModelNotAvailableError, model_family
+from .prompts import PROMPT_VERSION
 from .store import JsonlStore, make_key
 
 __all__ = [
@@ -79,8 +100,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("hf", "vllm", "sglang", "openai")
+BACKENDS = tuple(BACKEND_ROLES)
 SERVER_BACKENDS = ("vllm", "sglang")
+UNPARSED_POLICIES = ("match", "wrong", "error")
+#: ``mi_estimand`` values: what an MI row estimates (module docstring).
+ESTIMANDS = {"one_question": "I(X;Z|Q)", "shared": "I(X;Z|Q) with Q held at the summary's own question (Q depends on X)",
+             "paired": "I(X,Q;Z)"}
 MODES = ("choice", "generate")
 RULES = ("sum", "mean")
 METHODS = (*EXTRACTIVE, "full")  # "full": no compression, the summary is the whole context
@@ -133,11 +158,19 @@ class ModelSpec:
         """The parts of the spec that determine outputs (for store and row keys)."""
         return {"backend": self.backend, "model": self.model, "dtype": self.dtype}
 
-    def _check_model(self, path: str, *, allowed: Sequence[str] = BACKENDS) -> None:
+    def _check_model(self, path: str, *, needs: Sequence[str] = (), role: str = "") -> None:
+        """Check the spec; ``needs``: the backend roles this use requires, ``role``: its name in messages."""
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"{path}.model is required (a packaged name, hub id, path or served model name)")
-        if self.backend not in allowed:
-            raise ValueError(f"{path}.backend must be one of {list(allowed)}, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"{path}.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        missing = [r for r in needs if r not in BACKEND_ROLES[self.backend]]
+        if missing:
+            able = [b for b in BACKENDS if all(r in BACKEND_ROLES[b] for r in needs)]
+            why = (" (a chat API returns no log-probs for prompt tokens and has no local tokenizer)"
+                   if self.backend == "openai" else "")
+            raise ValueError(f"{path}.backend {self.backend!r} cannot be {role}: it is a "
+                             f"{'/'.join(sorted(BACKEND_ROLES[self.backend]))} only{why}; use one of {able}")
         if self.backend in SERVER_BACKENDS and not self.urls:
             raise ValueError(f"{path}.urls is required for backend {self.backend!r} (server base URLs)")
         if self.backend not in SERVER_BACKENDS and self.urls:
@@ -227,7 +260,8 @@ class CompressorConfig(ModelSpec):
             return
         if "k" in raw:
             raise ValueError(f"{path}.k applies only to extractive methods; for sampling use top_k")
-        self._check_model(path, allowed=("hf", *SERVER_BACKENDS))
+        self._check_model(path, needs=(GENERATOR, SCORER),
+                          role="a compressor (summary token ids and lengths come from its local tokenizer)")
         if self.temperature < 0:
             raise ValueError(f"{path}.temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.top_k < 0:
@@ -303,8 +337,14 @@ class PredictorConfig(ModelSpec):
     def id(self) -> str:
         return self.name or f"{_short(self.model)}-{self.mode}"
 
+    def needs(self) -> tuple[str, ...]:
+        """Backend roles this predictor uses: a scorer for ``choice`` mode, a generator for ``generate``
+        (and a scorer too when ``tasks`` lists ``perplexity``)."""
+        if self.mode == "choice":
+            return (SCORER,)
+        return (GENERATOR, SCORER) if self.tasks is not None and "perplexity" in self.tasks else (GENERATOR,)
+
     def validate(self, path: str, raw: dict) -> None:
-        self._check_model(path)
         if self.mode not in MODES:
             raise ValueError(f"{path}.mode must be one of {list(MODES)}, got {self.mode!r}")
         if self.rule not in RULES:
@@ -312,6 +352,8 @@ class PredictorConfig(ModelSpec):
         if self.mode == "choice" and self.backend == "openai":
             raise ValueError(f"{path}.mode 'choice' needs log-probs of the options; chat APIs (backend openai) "
                              "cannot score prompts: use mode 'generate'")
+        self._check_model(path, needs=self.needs(), role=f"a {self.mode}-mode predictor"
+                          + (" that scores perplexity references" if len(self.needs()) == 2 else ""))
         if self.max_new_tokens < 1:
             raise ValueError(f"{path}.max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.max_context_tokens is not None and self.max_context_tokens < 1:
@@ -327,22 +369,49 @@ class PredictorConfig(ModelSpec):
 
 @dataclass
 class ScorerConfig(ModelSpec):
-    """A proxy scorer: the LM whose log-probs ``log p(z | x_l, q)`` feed the MI estimate."""
+    """A scorer: the LM whose log-probs ``log p(z | x_l, q)`` feed the MI estimate.
+
+    Attributes:
+      prompt: ``proxy`` (the paper's scoring prompt; any LM is a valid critic, the estimate a
+        lower bound) or ``own`` (self-scoring: the compression prompt through the chat template,
+        the sampled ids and their stop token; see :mod:`mi_utils.compress`). Only ``own`` with the
+        compressor's own ``model`` and ``dtype`` and pure sampling makes ``mi_upper_bits`` an upper
+        bound (``upper_is_bound``).
+    """
+
+    prompt: str = "proxy"
 
     def validate(self, path: str, raw: dict) -> None:
-        self._check_model(path, allowed=("hf", *SERVER_BACKENDS))
+        self._check_model(path, needs=(SCORER,), role="a scorer")
+        if self.prompt not in SCORING_PROMPTS:
+            raise ValueError(f"{path}.prompt must be one of {list(SCORING_PROMPTS)}, got {self.prompt!r}")
+
+    def key_dict(self) -> dict:
+        return {**super().key_dict(), **({"prompt": self.prompt} if self.prompt != "proxy" else {})}
 
 
 @dataclass
 class JudgeConfig(ModelSpec):
-    """An LLM judge for free-form answers (the paper: gpt-4o-mini at temperature 0)."""
+    """An LLM judge for free-form answers (the paper: gpt-4o-mini at temperature 0).
+
+    Attributes:
+      max_new_tokens: the judge's reply budget.
+      unparsed: what a verdict the judge's reply does not state (:func:`mi_utils.evaluate.parse_verdict`
+        gives ``None``) counts as: ``match`` (default: decided by
+        :func:`~mi_utils.evaluate.normalized_match`, the offline rule), ``wrong``, or ``error`` (the
+        run stops, naming the record and the reply). Every row counts its unparsed verdicts in
+        ``judge_unparsed``, whatever the policy, so an analysis can drop them.
+    """
 
     max_new_tokens: int = 128
+    unparsed: str = "match"
 
     def validate(self, path: str, raw: dict) -> None:
-        self._check_model(path)
+        self._check_model(path, needs=(GENERATOR,), role="a judge")
         if self.max_new_tokens < 1:
             raise ValueError(f"{path}.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.unparsed not in UNPARSED_POLICIES:
+            raise ValueError(f"{path}.unparsed must be one of {list(UNPARSED_POLICIES)}, got {self.unparsed!r}")
 
 
 @dataclass
@@ -357,8 +426,12 @@ class ExperimentConfig:
       M: summaries per record for sampled compressors (LM, ``random_k``); deterministic methods
         use 1.
       seeds: one run per seed (compressor sampling and ``random_k``).
-      conditioning: ``shared`` (score ``z_ij`` under ``(x_l, q_i)``: I(X;Z|Q)) or ``paired``
-        (under ``(x_l, q_l)``, as the authors' code; N instead of N^2 prefixes).
+      conditioning: ``shared`` (score ``z_ij`` under ``(x_l, q_i)``) or ``paired`` (under
+        ``(x_l, q_l)``, as the authors' code; N instead of N^2 prefixes). Both are ``I(X;Z|Q)`` when
+        every record has the same question. With one question per record neither is: ``shared``
+        holds each summary's own question fixed while the context varies (a question that names
+        its record makes the own context fit better whatever the summary says), ``paired``
+        estimates ``I(X,Q;Z)``. Rows say which in ``mi_estimand``.
       n_boot: bootstrap resamples for the MI interval (0 = none).
       threads: ``torch.set_num_threads`` for in-process models (``None`` = torch's default).
         On a shared 2-core machine two processes with 2 threads each slow each other down many
@@ -633,9 +706,9 @@ class ModelCache:
         return self._models[key]
 
     def tokenizer(self, name: str) -> Any:
-        """A tokenizer by name, from a loaded ``hf`` model when there is one."""
+        """A tokenizer by name: a loaded scorer's of that model when there is one, else loaded by name."""
         if name not in self._tokenizers:
-            loaded = next((b for k, b in self._models.items() if k[1] == name and hasattr(b, "tokenizer")), None)
+            loaded = next((b for k, b in self._models.items() if k[1] == name and SCORER in b.roles), None)
             if loaded is not None:
                 self._tokenizers[name] = loaded.tokenizer
             else:
@@ -669,60 +742,71 @@ def make_backend(spec: ModelSpec) -> Any:
     raise ValueError(f"unknown backend {spec.backend!r}")
 
 
-def _model_config(spec: ModelSpec, backend: Any) -> dict | None:
-    """The model's config as a dict (for FLOPs), or ``None`` when it cannot be found."""
-    model = getattr(backend, "model", None)
-    if model is not None and hasattr(model, "config"):
-        return config_dict(model.config)
-    source = spec.hf_config or (str(_resolve_packaged(spec.model)) if spec.model in PACKAGED else spec.model)
-    try:
-        p = Path(source)
-        if p.is_file():
-            return config_dict(p)
-        if (p / "config.json").is_file():
-            return config_dict(p / "config.json")
-        from transformers import AutoConfig
+def model_config_of(spec: ModelSpec) -> dict:
+    """The config of the model a spec names (for FLOPs and parameter counts), without loading weights.
 
-        return config_dict(AutoConfig.from_pretrained(source))
-    except Exception as e:  # offline, gated, unknown architecture: FLOPs become NaN
-        log.warning("no model config for %s (%s: %s); its FLOPs are NaN. Set hf_config to a config.json",
-                    spec.model, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-        return None
+    Tried in order: ``hf_config`` when set (only it); else ``model`` (a packaged name, folder or hub
+    id) and then ``tokenizer`` (a served model's ``model`` is often just its served name).
 
+    Raises:
+      ValueError: no source could be read; the message names ``hf_config``.
+    """
+    from .models import load_model_config
 
-def _resolve_packaged(name: str) -> Path:
-    from .models import model_dir
-
-    return model_dir(name)
+    sources = [spec.hf_config] if spec.hf_config else [s for s in (spec.model, spec.tokenizer) if s]
+    errors = []
+    for source in sources:
+        try:
+            return config_dict(load_model_config(source))
+        except (ModelNotAvailableError, OSError, ValueError) as e:
+            errors.append(f"{source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    raise ValueError(f"the config of model {spec.model!r} ({spec.backend}) cannot be read ({'; '.join(errors)}); "
+                     "FLOPs and parameter counts need it: set hf_config to its config.json, a folder or a hub id "
+                     "(and params, if its architecture is not llama-like)")
 
 
-def _param_count(spec: ModelSpec, backend: Any, cfg: dict | None) -> float:
+def param_count(spec: ModelSpec, cfg: dict | None) -> float:
+    """Parameters of a model: ``params`` when set, the packaged registry, else counted from its config.
+
+    Raises:
+      ValueError: none of these gives a count (the message names ``params``).
+    """
     if spec.params is not None:
         return float(spec.params)
     if spec.model in PACKAGED:
         return float(PACKAGED[spec.model].params)
-    model = getattr(backend, "model", None)
-    if model is not None and hasattr(model, "parameters"):
-        return float(sum(p.numel() for p in model.parameters()))
     if cfg is not None:
         try:
             return float(estimate_params(cfg))
-        except (KeyError, TypeError, ValueError):
-            pass
-    return math.nan
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"cannot count the parameters of {spec.model!r} from its config ({e}); set params") from None
+    raise ValueError(f"no parameter count for {spec.model!r}: set params (or hf_config)")
 
 
 # ============================================================================ results
 #: Columns of every row of ``rows.jsonl`` (one row per record and configuration). Notes:
-#: ``M`` is the summaries actually drawn per record (1 for deterministic methods);
-#: ``summary_tokens`` their mean length (compressor tokenizer; reference tokenizer for LM-free
-#: methods); ``mi_*`` the set-level estimate, repeated on every row of the configuration, and
-#: ``mi_context_bits`` this record's contribution (their mean is ``mi_bits``);
-#: ``upper_is_bound`` is True when the scorer is the compressor's own model and dtype and the
-#: sampling is pure (T=1, no top-k/top-p). The scoring prompt still differs from the compression
-#: prompt, so even then ``mi_upper_bits`` bounds the scoring channel, not exactly the sampler;
+#: ``M`` is the summaries actually drawn per record (1 for deterministic methods).
+#: Token counts (the rate's unit is stated here): ``summary_tokens`` is the mean number of tokens
+#: of the record's summaries *in the compressor's own tokenizer*, without the stop token (LM-free
+#: methods: the reference tokenizer, ``tokenizer`` or the first scorer's); ``summary_tokens_scorer``
+#: the tokens the scorer scored (proxy prompt: ``" " + text`` in the scorer's tokenizer; own prompt:
+#: the sampled ids plus the stop token); ``mi_per_token_bits`` (the rate of notebook 05) and
+#: ``mi_per_token_upper_bits`` divide the set-level estimate by the setting's mean ``summary_tokens``.
+#: ``mi_*`` are the set-level estimate, repeated on every row of the configuration, and
+#: ``mi_context_bits`` this record's contribution (their mean is ``mi_bits``); ``mi_estimand`` says
+#: what they estimate (``I(X;Z|Q)`` only when every record has the same question; module docstring).
+#: ``sampling_is_pure`` is True when the compressor engine *applied* pure sampling to this
+#: record's summaries (``sampling_effective``: the settings it applied; a model's own generation
+#: defaults are never inherited); ``upper_is_bound`` is True only when the scored distribution is
+#: the sampling distribution: the scorer self-scores (``scorer_prompt`` ``own``: the compression
+#: prompt through the chat template, the sampled ids and their stop token, checked against the
+#: prompt hash the compressor recorded), with the compressor's ``model`` and ``dtype``, and every
+#: summary of the setting was sampled purely; ``mi_upper_bits`` is then an upper bound in expectation.
 #: ``flops_compressor`` is per generation (mean over the record's summaries), ``cost_usd`` the
-#: predictor's API cost for the record (0 for local models).
+#: predictor's (and judge's) API cost for the record (0 for local models); ``predictor_params`` is
+#: empty for an API model unless its config sets ``params``.
+#: ``judge_unparsed``: the record's answers whose judge verdict could not be read (counted under
+#: the judge's ``unparsed`` policy; 0 without a judge).
 #: ``usable_info_bits`` (choice predictors, multiple-choice records): information about the
 #: answer the predictor can use, log2 p_T(y*|z,q) - log2 p0(y*|q) averaged over the record's
 #: summaries, with the softmax temperature T fitted on the other records and p0 the better of the
@@ -730,23 +814,23 @@ def _param_count(spec: ModelSpec, backend: Any, cfg: dict | None) -> float:
 #: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
 #: ``baseline_correct`` those of the no-summary pass.
 #: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
-ROWS_VERSION = 2
+ROWS_VERSION = 3
 
 ROW_COLUMNS: tuple[str, ...] = (
     "key", "run", "dataset", "task", "record_id", "query", "answer",
     "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
     "compressor_backend", "compressor_dtype", "method", "k", "sentences",
-    "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure",
+    "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
     "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
     "predictor_dtype", "predictor_mode", "predictor_rule",
-    "scorer", "scorer_model", "scorer_family", "scorer_params", "scorer_dtype",
-    "N", "M", "seed", "conditioning", "n_boot", "upper_is_bound", "prompt_version", "dtype",
+    "scorer", "scorer_model", "scorer_family", "scorer_params", "scorer_backend", "scorer_dtype", "scorer_prompt",
+    "N", "M", "seed", "conditioning", "mi_estimand", "n_boot", "upper_is_bound", "prompt_version", "dtype",
     "summary_tokens", "summary_tokens_scorer", "answer_in_summary", "self_id_rate",
     "mi_scored", "mi_bits", "mi_clipped_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation",
     "mi_saturated", "mi_ci_low_bits", "mi_ci_high_bits", "mi_per_token_bits", "mi_per_token_upper_bits",
     "mi_n_upper_inf", "mi_context_bits", "mi_context_upper_bits",
     "vote_index", "vote_answer", "correct", "correct_sum", "correct_mean", "per_summary_accuracy",
-    "per_summary_correct", "answers", "perplexity",
+    "per_summary_correct", "answers", "perplexity", "judge_unparsed",
     "usable_info_bits", "usable_info_temperature", "usable_info_null", "baseline_correct",
     "option_logprobs", "baseline_option_logprobs",
     "flops_compressor", "flops_compressor_total", "compressor_prompt_tokens",
@@ -759,14 +843,14 @@ REQUIRED_NUMERIC: tuple[str, ...] = (
     "N", "M", "seed", "summary_tokens", "compressor_params", "flops_compressor", "cost_usd",
 )
 MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation", "mi_context_bits",
-                                "scorer_params", "summary_tokens_scorer", "self_id_rate")
+                                "mi_per_token_bits", "scorer_params", "summary_tokens_scorer", "self_id_rate")
 
 #: Columns that identify a configuration (``summary.csv`` groups by them).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
     "sentences", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
-    "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params", "N", "M",
-    "seed", "conditioning", "upper_is_bound", "prompt_version",
+    "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
+    "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
 )
 
 
@@ -898,27 +982,76 @@ class _Runner:
         self.prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
         self._meta: dict[tuple, dict] = {}
         self._outcomes: dict[tuple, dict] = {}
+        self._preflighted = False
 
     # ------------------------------------------------------------------ helpers
     def store(self, dataset: DatasetConfig, name: str) -> JsonlStore:
         return JsonlStore(self.out / "stores" / dataset.id / f"{_slug(name)}.jsonl")
 
     def model_meta(self, spec: ModelSpec) -> dict:
-        """Family, parameter count and (for FLOPs) config of a model; loads it on first use."""
+        """Family, parameter count and (for FLOPs) config of a model, read without loading it.
+
+        Raises:
+          ValueError: the config of a local or served model cannot be read and ``params`` is not
+            set (or the model is a compressor, whose FLOPs need the config).
+        """
         key = spec.cache_key()
         if key not in self._meta:
-            backend = self.models.get(spec)
-            cfg = _model_config(spec, backend) if spec.backend != "openai" else None
-            self._meta[key] = {"family": model_family(spec.model), "params": _param_count(spec, backend, cfg),
-                               "config": cfg}
+            if spec.backend == "openai":  # an API model: its config is not published
+                meta = {"family": model_family(spec.model), "params": spec.params, "config": None}
+            else:
+                compressor = isinstance(spec, CompressorConfig)
+                try:
+                    cfg = model_config_of(spec)
+                except ValueError:
+                    if compressor or spec.params is None:
+                        raise
+                    cfg = None
+                meta = {"family": model_family(spec.model), "params": param_count(spec, cfg), "config": cfg}
+            self._meta[key] = meta
         return self._meta[key]
 
+    def preflight(self) -> None:
+        """Build every backend the config names, check its roles and read every model config.
+
+        Runs once, before the first unit of work, so that a server that is down, serves another
+        model or a model whose config cannot be read stops the run before anything is computed.
+
+        Raises:
+          ValueError: a backend lacks a role it is used in, or a model's config cannot be read.
+          ServerError: a server does not answer or serves another model (from the backend).
+        """
+        if self._preflighted:
+            return
+        c = self.cfg
+        uses: list[tuple[str, ModelSpec, tuple[str, ...]]] = []
+        uses += [(f"compressors[{n}]", x, (GENERATOR, SCORER)) for n, x in enumerate(c.compressors) if x.method is None]
+        uses += [(f"predictors[{n}]", x, x.needs()) for n, x in enumerate(c.predictors)]
+        uses += [(f"scorers[{n}]", x, (SCORER,)) for n, x in enumerate(c.scorers)]
+        uses += [("judge", c.judge, (GENERATOR,))] if c.judge is not None else []
+        with self.timer.stage("preflight"):
+            for path, spec, needs in uses:
+                try:
+                    self.model_meta(spec)
+                except ValueError as e:
+                    raise ValueError(f"{path}: {e}") from None
+                backend = self.models.get(spec)
+                for role in needs:
+                    try:
+                        require_role(backend, role, path)
+                    except TypeError as e:
+                        raise ValueError(str(e)) from None
+        self._preflighted = True
+
     def reference_tokenizer(self) -> Any:
-        name = self.cfg.tokenizer or next(
-            (m.model for m in [*self.cfg.scorers, *self.cfg.predictors] if m.backend != "openai"), None)
-        if name is None:
+        """The tokenizer of LM-free summaries: ``tokenizer`` when set, else the first scorer's (or
+        the first scoring predictor's)."""
+        if self.cfg.tokenizer:
+            return self.models.tokenizer(self.cfg.tokenizer)
+        spec = next((m for m in [*self.cfg.scorers, *self.cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None)
+        if spec is None:
             raise ValueError("extractive compressors need a tokenizer: set 'tokenizer' in the config")
-        return self.models.tokenizer(name)
+        return self.models.get(spec).tokenizer
 
     def row_key(self, ds: DatasetConfig, N: int, seed: int, setting: CompressorSetting,
                 pred: PredictorConfig | None, scorer: ScorerConfig | None, record_id: str) -> str:
@@ -995,6 +1128,7 @@ class _Runner:
         if all(k in self.rows for k in keys.values()):
             log.info("%s seed=%d: all %d rows present; skipped", ds.name, seed, len(keys))
             return
+        self.preflight()
 
         # 1. compress: every setting (finished summaries come from the store)
         summaries: dict[str, list[list[Summary]]] = {}
@@ -1043,38 +1177,67 @@ class _Runner:
                                     progress=self.progress)
         out = []
         for rec, row in zip(records, sums):
-            n_ctx = len(backend.encode_chat(compression_messages(rec.context, rec.query, sentences=s.sentences)))
-            flops = [flops_per_generation(meta["config"], n_ctx, z.n_tokens, params=meta["params"])
-                     if meta["config"] is not None else math.nan for z in row]
-            out.append([{"flops": f, "prompt_tokens": n_ctx} for f in flops])
+            for z in row:
+                if z.prompt_tokens is None:
+                    raise ValueError(f"compressor {s.id!r} reported no prompt token count for record {rec.id!r}; "
+                                     "its FLOPs cannot be computed")
+            out.append([{"flops": flops_per_generation(meta["config"], z.prompt_tokens, z.n_tokens,
+                                                       params=meta["params"]),
+                         "prompt_tokens": z.prompt_tokens} for z in row])
         return sums, out
 
     # ------------------------------------------------------------------ score
+    def estimand(self, records) -> str:
+        """What this data set's MI rows estimate (``mi_estimand``)."""
+        if len({r.query for r in records}) == 1:
+            return ESTIMANDS["one_question"]
+        return ESTIMANDS[self.cfg.conditioning]
+
     def score_and_estimate(self, ds, records, seed, settings, summaries, sc: ScorerConfig) -> dict:
+        """Score every scored setting's summaries in one matrix and estimate MI per setting.
+
+        Returns:
+          ``{(setting id, scorer id): {...}}`` with the estimate, per-record contributions, the
+          self-identification rate, scored token counts, the rate (bits per compressor token) and
+          whether the leave-one-out value is an upper bound.
+        """
         cfg = self.cfg
         scorer = self.models.get(sc)
-        blocks, texts = [], [[] for _ in records]
+        contexts, queries = [r.context for r in records], [r.query for r in records]
+        blocks, zs = [], [[] for _ in records]
         for s in settings:
-            start = len(texts[0])
+            start = len(zs[0])
             for i, row in enumerate(summaries[s.id]):
-                texts[i].extend(z.text for z in row)
-            blocks.append((s, start, len(texts[0])))
-        store = self.store(ds, f"scores-{sc.backend}-{_short(sc.model)}-{sc.dtype}")
+                zs[i].extend(row)
+            blocks.append((s, start, len(zs[0])))
+        estimand = self.estimand(records)
+        if estimand != ESTIMANDS["one_question"]:
+            log.warning("%s: every record has its own question, so the MI estimate is %s, not I(X;Z|Q) "
+                        "(see mi_utils.compress); a data set with one shared question gives I(X;Z|Q)", ds.name, estimand)
+        store = self.store(ds, f"scores-{sc.backend}-{_short(sc.model)}-{sc.dtype}"
+                               + ("" if sc.prompt == "proxy" else f"-{sc.prompt}"))
         with self.timer.stage("scoring", dataset=ds.name, seed=seed, scorer=sc.id):
-            logp, lengths = score_matrix(scorer, [r.context for r in records], [r.query for r in records], texts,
-                                         conditioning=cfg.conditioning, store=store,
-                                         tag=f"{ds.id}|{sc.backend}|{sc.dtype}", progress=self.progress)
+            logp, lengths = score_matrix(scorer, contexts, queries, zs, conditioning=cfg.conditioning,
+                                         prompt=sc.prompt, store=store, tag=f"{ds.id}|{sc.backend}|{sc.dtype}",
+                                         progress=self.progress)
+        exact = own_scoring_exact(scorer, contexts, queries, zs) if sc.prompt == "own" else np.zeros(lengths.shape, bool)
         out = {}
         with self.timer.stage("estimation", dataset=ds.name, seed=seed, scorer=sc.id):
             N = len(records)
             for s, a, b in blocks:
-                lp, ln = logp[:, a:b, :], lengths[:, a:b]
-                est = estimate_mi(lp, ln, unit="bits", n_boot=cfg.n_boot, seed=seed,
+                lp = logp[:, a:b, :]
+                est = estimate_mi(lp, None, unit="bits", n_boot=cfg.n_boot, seed=seed,
                                   conditioning=cfg.conditioning, warn=False)
                 loo = _loo_per_context(lp)
                 own = np.argmax(lp, axis=2) == np.arange(N)[:, None]
+                # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
+                rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in summaries[s.id]]))
+                bound = bool(s.kind == "lm" and sc.prompt == "own" and sc.model == s.config.model
+                             and sc.dtype == s.config.dtype and exact[:, a:b].all()
+                             and all(z.sampling_is_pure for row in summaries[s.id] for z in row))
                 out[(s.id, sc.id)] = {"estimate": est, "loo_context_bits": loo, "self_id": own.mean(axis=1),
-                                      "scorer_tokens": ln.mean(axis=1)}
+                                      "scorer_tokens": lengths[:, a:b].mean(axis=1), "rate_tokens": rate_tokens,
+                                      "upper_is_bound": bound, "estimand": estimand}
                 if est.saturated:
                     log.warning("%s / %s: MI %.2f bits is %.0f%% of its log N ceiling (%.2f bits, N=%d): saturated; "
                                 "it says which record a summary came from, not how much it holds",
@@ -1153,7 +1316,9 @@ class _Runner:
         if s.kind == "full" and pred.max_context_tokens is not None:
             from .evaluate import truncate_context
 
-            texts = [truncate_context(backend, t, pred.max_context_tokens)[0] for t in texts]
+            # a chat API has no local tokenizer: its budget is counted in the reference tokenizer
+            tok = backend.tokenizer if SCORER in backend.roles else self.reference_tokenizer()
+            texts = [truncate_context(tok, t, pred.max_context_tokens)[0] for t in texts]
         store = self.store(ds, f"predictions-{pred.backend}-{_short(pred.model)}-{pred.dtype}")
         if rec.task == "perplexity":
             return self._perplexity(backend, rec, texts, store, pred)
@@ -1209,8 +1374,9 @@ class _Runner:
                     "per_summary_correct": per, "answers": [p.answer for p in parsed], "cost_usd": cost,
                     "predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok}
         answers = [p.answer for p in parsed]
+        unparsed, judge_cost = 0, 0.0
         if self.cfg.judge is not None:
-            per = self._judge(store, rec, answers)
+            per, unparsed, judge_cost = self._judge(store, rec, answers)
         else:
             per = [bool(a) and normalized_match(a, rec.answer) for a in answers]
         # majority over normalised answers; ties go to the earliest answer
@@ -1220,22 +1386,43 @@ class _Runner:
         j = norm.index(win) if win is not None else None
         return {"vote_index": j, "vote_answer": answers[j] if j is not None else None,
                 "correct": bool(per[j]) if j is not None else False, "per_summary_accuracy": float(np.mean(per)),
-                "per_summary_correct": per, "answers": answers, "cost_usd": cost,
-                "predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok}
+                "per_summary_correct": per, "answers": answers, "cost_usd": cost + judge_cost,
+                "predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok, "judge_unparsed": unparsed}
 
-    def _judge(self, store: JsonlStore, rec, answers: list) -> list[bool]:
-        from .evaluate import DEFAULT_JUDGE_PARAMS, judge_many
+    def _judge(self, store: JsonlStore, rec, answers: list) -> tuple[list[bool], int, float]:
+        """Judge each answer; unparsed verdicts follow the judge's ``unparsed`` policy.
+
+        Returns:
+          ``(correct per answer, number of unparsed verdicts, the judge's API cost in USD)``.
+
+        Raises:
+          ValueError: a verdict could not be read and the policy is ``error``.
+        """
+        from .evaluate import DEFAULT_JUDGE_PARAMS, judge_many, normalized_match
 
         j = self.cfg.judge
         params = dataclasses.replace(DEFAULT_JUDGE_PARAMS, max_new_tokens=j.max_new_tokens)
         key = make_key(kind="judge", record=rec.id, judge=j.key_dict(), query=rec.query, reference=rec.answer,
-                       answers=answers, params=params.to_dict(), prompt=PROMPT_VERSION)
+                       answers=answers, params=params.to_dict(), prompt=PROMPT_VERSION, version=2)
         row = store.get(key) if key in store else None
         if row is None:
             res = judge_many(self.models.get(j), [(rec.query, rec.answer, a) for a in answers], params)
-            row = {"key": key, "record_id": rec.id, "correct": [bool(r.correct) for r in res]}
+            row = {"key": key, "record_id": rec.id, "verdicts": [r.correct for r in res],
+                   "replies": [r.raw for r in res], "errors": [r.parse_error for r in res],
+                   "usage": [[r.prompt_tokens or 0, r.output_tokens or 0] for r in res]}
             store.append(row)
-        return row["correct"]
+        correct, unparsed = [], 0
+        for a, verdict, reply in zip(answers, row["verdicts"], row["replies"]):
+            if verdict is None:
+                unparsed += 1
+                if j.unparsed == "error":
+                    raise ValueError(f"the judge's reply for record {rec.id!r} (answer {a!r}) states no verdict: "
+                                     f"{reply[:200]!r}; set judge.unparsed to 'match' or 'wrong' to count such replies")
+                verdict = bool(a) and normalized_match(a, rec.answer) if j.unparsed == "match" else False
+            correct.append(bool(verdict))
+        tokens = np.sum(row["usage"], axis=0) if row["usage"] else (0, 0)
+        cost = self.prices.cost(j.model, int(tokens[0]), int(tokens[1]), local=j.backend != "openai")
+        return correct, unparsed, cost
 
     def _perplexity(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
         from .evaluate import reference_perplexities
@@ -1257,8 +1444,7 @@ class _Runner:
                  mi: dict | None, outcome: dict) -> dict:
         cfg, c = self.cfg, s.config
         lm = s.kind == "lm"
-        params = s.sampling(len(sums), seed)
-        pure = bool(params is not None and params.is_pure)
+        pure = bool(lm and all(z.sampling_is_pure for z in sums))
         local_dtypes = {m.dtype for m in ((c if lm else None), pred, sc) if m is not None and m.backend == "hf"}
         row = {
             "run": cfg.name, "dataset": ds.name, "task": rec.task, "record_id": rec.id, "query": rec.query,
@@ -1269,16 +1455,18 @@ class _Runner:
             "method": c.method, "k": c.k, "sentences": s.sentences,
             "temperature": c.temperature if lm else None, "top_k": c.top_k if lm else None,
             "top_p": c.top_p if lm else None, "max_new_tokens": c.max_new_tokens if lm else None,
-            "sampling_is_pure": pure,
+            "sampling_is_pure": pure, "sampling_effective": sums[0].sampling_effective if lm else None,
             "predictor": pred.id if pred else None, "predictor_model": pred.model if pred else None,
             "predictor_family": pmeta["family"] if pred else None, "predictor_params": pmeta["params"] if pred else None,
             "predictor_backend": pred.backend if pred else None, "predictor_dtype": pred.dtype if pred else None,
             "predictor_mode": pred.mode if pred else None, "predictor_rule": pred.rule if pred else None,
             "scorer": sc.id if sc else None, "scorer_model": sc.model if sc else None,
             "scorer_family": smeta["family"] if sc else None, "scorer_params": smeta["params"] if sc else None,
-            "scorer_dtype": sc.dtype if sc else None,
-            "N": N, "M": len(sums), "seed": seed, "conditioning": cfg.conditioning, "n_boot": cfg.n_boot,
-            "upper_is_bound": bool(lm and pure and sc is not None and sc.model == c.model and sc.dtype == c.dtype),
+            "scorer_backend": sc.backend if sc else None, "scorer_dtype": sc.dtype if sc else None,
+            "scorer_prompt": sc.prompt if sc else None,
+            "N": N, "M": len(sums), "seed": seed, "conditioning": cfg.conditioning,
+            "mi_estimand": mi["estimand"] if mi is not None else None, "n_boot": cfg.n_boot,
+            "upper_is_bound": bool(mi is not None and mi["upper_is_bound"]),
             "prompt_version": PROMPT_VERSION,
             "dtype": local_dtypes.pop() if len(local_dtypes) == 1 else ("mixed" if local_dtypes else None),
             "summary_tokens": float(np.mean([z.n_tokens for z in sums])),
@@ -1288,13 +1476,17 @@ class _Runner:
             "flops_compressor": float(np.mean([x["flops"] for x in costs])),
             "flops_compressor_total": float(np.sum([x["flops"] for x in costs])),
             "compressor_prompt_tokens": float(np.mean([x["prompt_tokens"] for x in costs])),
-            "cost_usd": 0.0,
+            "cost_usd": 0.0, "judge_unparsed": 0,
             "summary_texts": [z.text for z in sums],
         }
         if mi is not None:
             est = mi["estimate"]
             row.update({k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in
                         ("mi_saturation", "mi_n_upper_inf")})
+            if mi["rate_tokens"] <= 0:
+                raise ValueError(f"every summary of {s.id!r} is empty: bits per summary token are undefined")
+            row["mi_per_token_bits"] = est.value / mi["rate_tokens"]
+            row["mi_per_token_upper_bits"] = est.upper / mi["rate_tokens"]
             row["mi_saturated"] = bool(est.saturation > SATURATION_THRESHOLD)
             row["mi_context_bits"] = float(est.per_context[i])
             row["mi_context_upper_bits"] = float(mi["loo_context_bits"][i])
@@ -1316,13 +1508,10 @@ def _is_right(index: int | None, rec) -> bool:
 
 
 def _usage(gen) -> tuple[int, int]:
-    """(input, output) tokens of one generation: API usage when reported, else token ids."""
+    """(input, output) tokens of one generation, as its backend counted them (0 when unknown)."""
     if gen is None:
         return 0, 0
-    u = gen.meta.get("usage") if isinstance(gen.meta, dict) else None
-    if u:
-        return int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0))
-    return len(gen.prompt_ids), len(gen.token_ids)
+    return int(gen.prompt_tokens or 0), int(gen.output_tokens or 0)
 
 
 def _plain(v: Any) -> Any:

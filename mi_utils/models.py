@@ -31,6 +31,9 @@ __all__ = [
     "model_dir",
     "load_model",
     "load_tokenizer",
+    "load_model_config",
+    "generation_eos_ids",
+    "local_model_path",
     "model_family",
 ]
 
@@ -182,6 +185,67 @@ def _offline_error(name: str, err: Exception) -> ModelNotAvailableError:
         f"Use a local folder, download the model where the hub is reachable, or use a packaged model "
         f"that needs no network: {packaged}."
     )
+
+
+def local_model_path(name: str) -> Path | None:
+    """The local folder of a packaged name (converted on first use) or an existing folder; else None."""
+    if name in PACKAGED:
+        return model_dir(name)
+    p = Path(name).expanduser()
+    return p if p.is_dir() else None
+
+
+def load_model_config(name: str) -> dict:
+    """A model's ``config.json`` as a dict, without loading weights.
+
+    Args:
+      name: packaged name, local folder, ``config.json`` path or hub id.
+
+    Raises:
+      ModelNotAvailableError: the config cannot be read (offline hub id, no such folder); the
+        message names the fix.
+    """
+    import json
+
+    p = Path(name).expanduser()
+    if p.is_file():
+        return json.loads(p.read_text(encoding="utf-8"))
+    local = local_model_path(name)
+    if local is not None:
+        cfg = local / "config.json"
+        if not cfg.is_file():
+            raise ModelNotAvailableError(f"{local} has no config.json; point hf_config at the model's config.json")
+        return json.loads(cfg.read_text(encoding="utf-8"))
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name).to_dict()
+    except (OSError, ValueError) as e:
+        raise _offline_error(name, e) from e
+
+
+def generation_eos_ids(name: str) -> list[int]:
+    """End-of-sequence ids in a model's ``generation_config.json`` ([] when it has none).
+
+    Args:
+      name: packaged name, local folder or hub id.
+    """
+    import json
+
+    local = local_model_path(name)
+    if local is not None:
+        f = local / "generation_config.json"
+        val = json.loads(f.read_text(encoding="utf-8")).get("eos_token_id") if f.is_file() else None
+    else:
+        from transformers import GenerationConfig
+
+        try:
+            val = GenerationConfig.from_pretrained(name).eos_token_id
+        except OSError:  # the repository has no generation_config.json
+            val = None
+    if val is None:
+        return []
+    return [int(val)] if isinstance(val, int) else [int(v) for v in val]
 
 
 def load_tokenizer(name: str):

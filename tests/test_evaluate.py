@@ -121,6 +121,7 @@ def test_token_f1():
 # ------------------------------------------------------------------------------ judge
 class FakeJudge:
     model_name = "fake-judge"
+    roles = frozenset({"generator"})
 
     def __init__(self, replies):
         self.replies = list(replies)
@@ -218,6 +219,7 @@ def test_perplexity_is_finite_and_at_least_one(lps):
 
 class CharScorer:
     model_name = "char"
+    roles = frozenset({"scorer"})
     bos_ids = [1]
 
     def encode(self, text, special=False):
@@ -237,8 +239,8 @@ def test_reference_token_pairs_and_perplexity_with_fake_scorer():
     assert ppl.shape == (2,) and len(sc.pairs) == 2
     with pytest.raises(ValueError, match="empty"):
         reference_perplexity(sc, "s", "q", "  ")
-    with pytest.raises(TypeError, match="cannot score"):
-        reference_perplexity(object(), "s", "q", "a")
+    with pytest.raises(TypeError, match="cannot score prompts for reference perplexity"):
+        reference_perplexity(FakeJudge([]), "s", "q", "a")
 
 
 # ------------------------------------------------------------------------- truncation
@@ -262,7 +264,7 @@ def test_truncate_context_fits_silently():
 
 def test_truncate_context_warns_with_lengths():
     with pytest.warns(ContextTruncatedWarning, match=r"context of 26 tokens exceeds the limit of 10"):
-        text, cut = truncate_context(FakeBackend(), "abcdefghijklmnopqrstuvwxyz", 10)
+        text, cut = truncate_context(FakeBackend().tokenizer, "abcdefghijklmnopqrstuvwxyz", 10)
     assert (text, cut) == ("abcdefghij", True)
     with pytest.warns(ContextTruncatedWarning, match="last 5"):
         assert truncate_context(CharTokenizer(), "abcdefghij", 5, side="tail") == ("fghij", True)
@@ -285,5 +287,5 @@ def test_reference_perplexity_lower_when_summary_has_the_answer(hf_backend):
 def test_truncate_context_real_tokenizer(hf_backend):
     text = "The patient was admitted with chest pain. " * 40
     with pytest.warns(ContextTruncatedWarning):
-        out, cut = truncate_context(hf_backend, text, 50)
+        out, cut = truncate_context(hf_backend.tokenizer, text, 50)
     assert cut and len(hf_backend.encode(out)) <= 50 and text.startswith(out.strip()[:30])

@@ -84,7 +84,12 @@ def _set(d: dict, path: list, value) -> dict:
         (["compressors", 2, "backend"], "vllm", r"compressors\[2\]\.urls is required for backend 'vllm'"),
         (["predictors", 0, "mode"], "guess", r"predictors\[0\]\.mode must be one of \['choice', 'generate'\]"),
         (["predictors", 0, "backend"], "openai", r"predictors\[0\]\.mode 'choice' needs log-probs"),
-        (["scorers", 0, "backend"], "openai", r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang'\]"),
+        (["scorers", 0, "backend"], "openai",
+         r"scorers\[0\]\.backend 'openai' cannot be a scorer: it is a generator only \(a chat API returns no "
+         r"log-probs for prompt tokens and has no local tokenizer\); use one of \['hf', 'vllm', 'sglang'\]"),
+        (["compressors", 2, "backend"], "openai", r"compressors\[2\]\.backend 'openai' cannot be a compressor"),
+        (["scorers", 0, "backend"], "tgi", r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang', 'openai'\]"),
+        (["scorers", 0, "prompt"], "self", r"scorers\[0\]\.prompt must be one of \['proxy', 'own'\]"),
         (["datasets", 0, "name"], "synthetic_clinicl", r"datasets\[0\]\.name must be one of"),
         (["datasets", 0, "limit"], 1, r"datasets\[0\]\.limit must be >= 2"),
         (["N"], 1, r"^N must be >= 2"),
@@ -310,7 +315,9 @@ class FakeBackend:
 
     def __init__(self, name, tok, *, api=False, judge=False):
         self.model_name, self.tokenizer, self.api, self.judge = name, tok, api, judge
-        self.bos_ids = []
+        self.tokenizer_name = name
+        self.roles = frozenset({"generator"} if api else {"generator", "scorer"})
+        self.bos_ids, self.eos_ids = [], [0]
 
     def encode(self, text, special=False):
         return self.tokenizer(text)["input_ids"]
@@ -334,9 +341,13 @@ class FakeBackend:
                 text = json.dumps({"explanation": "from the summary", "answer": " ".join(summary.split()[:3])})
             else:  # the compression prompt: copy the text's second sentence (the fact)
                 text = content.split("Text:\n", 1)[1].split(". ")[1] + "."
-            meta = {"usage": {"prompt_tokens": 100, "completion_tokens": 10}} if self.api else {}
-            out.append([Generation(text, self.encode(text), self.encode_chat(msgs), params, j, "stop", dict(meta))
-                        for j in range(params.n)])
+            if self.api:
+                out.append([Generation(text, [], [], params, j, "stop", {}, prompt_tokens=100 if j == 0 else 0,
+                                       output_tokens=10 if j == 0 else 0) for j in range(params.n)])
+            else:
+                out.append([Generation(text, self.encode(text), self.encode_chat(msgs), params, j, "stop", {}, stop_token=0,
+                                       effective={"temperature": params.temperature, "top_k": 0, "top_p": 1.0})
+                            for j in range(params.n)])
         return out
 
 
@@ -364,10 +375,10 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
         "compressors": [{"method": "shared_prefix"}, {"method": "first_k", "k": 3},
                         {"model": "fake-lm", "hf_config": str(tmp_path / "config.json"), "max_new_tokens": 8},
                         {"method": "full"}],
-        "predictors": [{"model": "fake-pred", "mode": "generate"},
+        "predictors": [{"model": "fake-pred", "mode": "generate", "hf_config": str(tmp_path / "config.json")},
                        {"model": "gpt-4o-mini", "backend": "openai", "mode": "generate"}],
         "scorers": [{"model": "fake-lm", "hf_config": str(tmp_path / "config.json")}],
-        **({"judge": {"model": "fake-judge"}} if judge else {}),
+        **({"judge": {"model": "fake-judge", "hf_config": str(tmp_path / "config.json")}} if judge else {}),
     })
     tok = FakeTokenizer()
     cache = ModelCache(lambda spec: FakeBackend(spec.model, tok, api=spec.backend == "openai",
@@ -390,7 +401,11 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
     assert np.allclose(api.cost_usd, per_call * api.M) and (free[free.predictor_backend != "openai"].cost_usd == 0).all()
     lm = df[df.compressor_kind == "lm"]
     assert (lm.flops_compressor > 0).all() and lm.compressor_params.gt(0).all()
-    assert lm.upper_is_bound.all()  # scorer is the compressor's model, pure sampling
+    assert lm.sampling_is_pure.all()
+    assert not lm.upper_is_bound.any()  # the compressor's model, pure sampling, but a proxy prompt: no bound
+    assert set(df.mi_estimand.dropna()) == {"I(X;Z|Q)"}  # one question for every record
+    assert (df.judge_unparsed == 0).all()
+    assert df.predictor_params[df.predictor_backend == "openai"].isna().all()  # an API model: unknown
     assert not df[list(REQUIRED_NUMERIC)].isna().any().any()
     assert (df[df.mi_scored.astype(bool)].mi_bits <= df[df.mi_scored.astype(bool)].mi_ceiling_bits + 1e-9).all()
     assert set(res.summary.dataset) == {"fake_free", "fake_ppl"}

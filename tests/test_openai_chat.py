@@ -115,6 +115,8 @@ def test_generate_sends_request_and_parses(key):
     (g,) = gens
     assert g.text == "hi there" and g.token_ids == [] and g.prompt_ids == [] and g.finish_reason == "stop"
     assert g.meta["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert (g.prompt_tokens, g.output_tokens) == (12, 5)  # the generator contract: token counts out
+    assert g.effective == {"do_sample": False, "temperature": 0.0, "top_p": 1.0}
     assert g.meta["model"] == "gpt-4o-mini-2024" and g.meta["seed"] == 3
     assert KEY not in json.dumps(g.meta) and KEY not in repr(g)
 
@@ -134,8 +136,15 @@ def test_generate_n_samples_order_and_usage_counted_once(key):
 
 
 def test_backend_protocol_and_limitations(key):
+    from mi_utils.backends import BACKEND_ROLES
+    from mi_utils.backends.base import Generator, Scorer, require_role
+
     b = backend("http://127.0.0.1:9/v1")
-    assert isinstance(b, Backend)
+    assert isinstance(b, Generator) and not isinstance(b, Scorer) and not isinstance(b, Backend)
+    assert b.roles == BACKEND_ROLES["openai"] == {"generator"}
+    require_role(b, "generator", "judging")
+    with pytest.raises(TypeError, match="cannot score prompts for MI scoring: its roles are \\['generator'\\]"):
+        require_role(b, "scorer", "MI scoring")
     with pytest.raises(NotImplementedError, match="no log-probs for prompt tokens"):
         b.score([([1], [2])])
     with pytest.raises(NotImplementedError, match="no local tokenizer"):

@@ -35,6 +35,7 @@ class CharScorer:
     """Characters as token ids; an option scores well when its text appears in the prefix."""
 
     model_name = "char-scorer"
+    roles = frozenset({"scorer"})
     bos_ids = [1]
 
     def __init__(self):
@@ -71,6 +72,7 @@ class FakeGenerator:
     """``generate`` returns scripted replies, one per prompt, and records the prompts."""
 
     model_name = "fake-gen"
+    roles = frozenset({"generator"})
 
     def __init__(self, replies):
         self.replies = list(replies)

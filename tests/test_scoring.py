@@ -92,8 +92,13 @@ def test_gemma_sliding_window_scoring_is_exact_past_the_window():
 
     b = HFBackend("gemma3-270m", dtype="float32")
     assert b.sliding_window and b.strategy == "copy"
-    with pytest.raises(ValueError, match="sliding-window"):
-        HFBackend(b.model, b.tokenizer, strategy="crop")
+    for forced in ("crop", "packed", "batch"):  # none of them is valid for a trimmed sliding-window cache
+        with pytest.raises(ValueError, match=f"sliding-window attention layers: strategy '{forced}'"):
+            HFBackend(b.model, b.tokenizer, strategy=forced)
+        with pytest.raises(ValueError, match="use strategy='copy'"):
+            b.score([([2, 10, 11], [12, 13])], strategy=forced)
+        with pytest.raises(ValueError, match="sliding-window"):
+            b.score_behind_prefix([2, 10, 11], [[12, 13]], strategy=forced)
     text = " ".join(p["context"] for p in _passages())
     prefix = b.bos_ids + b.encode(text)
     window = b.model.config.sliding_window

@@ -213,9 +213,52 @@ def test_score_validates_pairs_and_length(fake):
 
 
 def test_satisfies_backend_protocol(fake):
-    from mi_utils.backends.base import Backend
+    from mi_utils.backends import BACKEND_ROLES
+    from mi_utils.backends.base import Backend, Generator, Scorer
 
-    assert isinstance(VLLMBackend(fake.url, "fake"), Backend)
+    b = VLLMBackend(fake.url, "fake", tokenizer=FakeTokenizer())
+    assert isinstance(b, Backend) and isinstance(b, Scorer) and isinstance(b, Generator)
+    assert b.roles == BACKEND_ROLES["vllm"] == {"generator", "scorer"}
+
+
+def test_scorer_half_tokenises_locally(fake):
+    """encode / BOS / EOS / chat template come from the served model's tokenizer, run here."""
+    tok = FakeTokenizer()
+    b = VLLMBackend(fake.url, "fake", tokenizer=FakeTokenizer())
+    assert b.encode("ab") == [ord("a") + 10, ord("b") + 10] == tok("ab")["input_ids"]
+    assert b.encode("ab", special=True) == [1] + b.encode("ab")
+    assert b.bos_ids == [1] and b.eos_ids == [EOS]
+    msgs = [{"role": "user", "content": "hi"}]
+    assert b.encode_chat(msgs) == tok.apply_chat_template(msgs)
+    assert b.tokenizer_name == b.model_name  # a tokenizer object: named after the model
+
+
+@pytest.fixture
+def roomy():
+    s = FakeVLLM(max_model_len=100_000)
+    yield s
+    s.close()
+
+
+def test_server_scorer_runs_score_matrix_choice_and_perplexity(roomy):
+    """The scale-out path: every caller that needs a scorer works against the server backend."""
+    from mi_utils.compress import score_matrix, scoring_token_pairs
+    from mi_utils.evaluate import reference_token_pairs
+    from mi_utils.predict import choice_token_pairs, choose_option
+
+    b = VLLMBackend(roomy.url, "fake", tokenizer=FakeTokenizer())
+    contexts, summaries = ["ctx one", "ctx two"], [["s1"], ["s22"]]
+    logp, lengths = score_matrix(b, contexts, "q?", summaries, progress=False)
+    prefix, conts = scoring_token_pairs(b, contexts, ["q?", "q?"], summaries)
+    for i in range(2):
+        for l in range(2):
+            assert logp[i, 0, l] == pytest.approx(expected(prefix(l, i), conts[i][0]).sum())
+    assert lengths.tolist() == [[3], [4]]  # " s1", " s22"
+    p, cs = choice_token_pairs(b, "summary", "q?", ["yes", "no"])
+    got = choose_option(b, "summary", "q?", ["yes", "no"])
+    assert got.sum_logprobs.tolist() == pytest.approx([expected(p, c).sum() for c in cs])
+    ((rp, rc),) = reference_token_pairs(b, ["summary"], "q?", "ans")
+    assert rp[0] == 1 and rc == b.encode(" ans")  # the tokenizer's BOS starts the plain-text prefix
 
 
 def test_score_without_tokenizer(fake):

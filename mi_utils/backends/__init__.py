@@ -1,26 +1,60 @@
-"""Engines behind one contract (:class:`~mi_utils.backends.base.Backend`).
+"""Engines behind two small protocols (:mod:`mi_utils.backends.base`): a generator and a scorer.
 
-* :class:`~mi_utils.backends.hf.HFBackend` - transformers in process (imports torch; import it
-  from ``mi_utils.backends.hf``);
-* :class:`VLLMBackend` - vLLM's OpenAI-compatible server(s), plus :func:`launch_vllm_server`;
-* :class:`SGLangBackend` - SGLang's native ``/generate`` (verified against its documented format);
-* :class:`OpenAIChatBackend` - hosted chat APIs (generation only: no prompt log-probs).
+============================  ===================  =============================================
+backend (config ``backend:``)  roles                engine
+============================  ===================  =============================================
+``hf``                         generator, scorer    :class:`~mi_utils.backends.hf.HFBackend`, transformers in
+                                                    process (imports torch: ``mi_utils.backends.hf``)
+``vllm``                       generator, scorer    :class:`VLLMBackend`, vLLM's OpenAI-compatible server(s)
+                                                    (plus :func:`launch_vllm_server`)
+``sglang``                     generator, scorer    :class:`SGLangBackend`, SGLang's native ``/generate``
+                                                    (verified against its documented format)
+``openai``                     generator            :class:`OpenAIChatBackend`, hosted chat APIs (no prompt
+                                                    log-probs, no local tokenizer)
+============================  ===================  =============================================
+
+Server backends tokenise locally with the served model's tokenizer (``tokenizer=`` or the model
+name), so token ids, BOS handling and summary-only scoring are the same as in process.
+:data:`BACKEND_ROLES` is what the experiment config checks before any model loads; each class's
+``roles`` attribute is the same set.
 """
 
-from .base import Backend, Generation, SamplingParams, check_pairs, derive_seed, encode_chat_with
+from .base import (
+    BACKEND_ROLES,
+    GENERATOR,
+    SCORER,
+    Backend,
+    Generation,
+    Generator,
+    SamplingParams,
+    Scorer,
+    check_pairs,
+    derive_seed,
+    encode_chat_with,
+    require_role,
+    sampling_is_pure,
+)
+
 from .openai_chat import OpenAIChatBackend
 from .sglang import SGLangBackend
 from .vllm import VLLMBackend, launch_vllm_server
 
 __all__ = [
+    "BACKEND_ROLES",
+    "GENERATOR",
+    "SCORER",
     "Backend",
     "Generation",
+    "Generator",
     "OpenAIChatBackend",
     "SamplingParams",
+    "Scorer",
     "SGLangBackend",
     "VLLMBackend",
     "check_pairs",
     "derive_seed",
     "encode_chat_with",
     "launch_vllm_server",
+    "require_role",
+    "sampling_is_pure",
 ]

@@ -16,21 +16,31 @@ token) and every continuation behind it is scored on top of that cache:
 * ``strategy="batch"`` (GPU default): ``B`` continuations right-padded behind zero-copy
   ``expand``-ed views of the prefix cache, with a 2D attention mask and explicit ``position_ids``.
 * models with sliding-window attention layers (Gemma 3) cannot ``crop`` a layer whose cache was
-  trimmed to the window; they use ``strategy="copy"``: a ``deepcopy`` of the prefix cache per
-  continuation, which is always correct.
+  trimmed to the window, nor expand it into a batch (the trimmed layer no longer matches the
+  batch's attention mask); they use ``strategy="copy"``: a ``deepcopy`` of the prefix cache per
+  continuation, which is always correct. Asking for ``crop``, ``packed`` or ``batch`` on such a
+  model raises.
 
 ``strategy="naive"`` is the plain full-sequence forward (prefix + continuation re-encoded for
 every pair), the reference the golden tests compare against.
 
 Positions are passed as ``position_ids``: transformers 5.19's Llama forward silently ignores
 ``cache_position``.
+
+Generation sets every sampling field explicitly and hides the model's own ``generation_config``
+while it samples: transformers otherwise fills every field left unset from it (Qwen-2.5 ships
+``repetition_penalty=1.05``, ``temperature=0.7``, ``top_p=0.8``, ``top_k=20``), so the samples would
+not come from the distribution the scorer evaluates. The settings actually applied are recorded
+in ``Generation.effective``; the model's own defaults that were *not* applied are listed in
+``meta["ignored_model_defaults"]``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 import numpy as np
 import torch
@@ -38,15 +48,41 @@ from transformers import GenerationConfig
 from transformers.cache_utils import DynamicCache
 
 from ..models import load_model
-from .base import Generation, Message, SamplingParams, check_pairs, derive_seed, encode_chat_with
+from .base import (
+    BACKEND_ROLES,
+    NEUTRAL_SAMPLING,
+    Generation,
+    Message,
+    SamplingParams,
+    bos_ids_of,
+    check_pairs,
+    derive_seed,
+    encode_chat_with,
+    encode_with,
+    hash_ids,
+)
 
 __all__ = ["HFBackend"]
 
 Strategy = Literal["auto", "packed", "crop", "batch", "copy", "naive"]
 
 
+_SLIDING_REFUSED = ("crop", "packed", "batch")
+
+#: GenerationConfig fields that change the next-token distribution, recorded as applied.
+_GEN_FIELDS = tuple(k for k in NEUTRAL_SAMPLING if k not in ("presence_penalty", "frequency_penalty", "min_tokens",
+                                                             "logit_bias"))
+#: What transformers uses for a field left ``None`` once the model's own defaults are hidden
+#: (``GenerationConfig._get_default_generation_params()``; a test keeps the two in step).
+_TRANSFORMERS_DEFAULTS = {
+    "do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "typical_p": 1.0, "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0, "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+    "min_length": 0, "num_beams": 1,
+}
+
+
 class HFBackend:
-    """Generation and scoring with a transformers causal LM.
+    """Generation and scoring with a transformers causal LM (both roles: generator and scorer).
 
     Args:
       model: packaged name, hub id or local path (see :mod:`mi_utils.models`), or an already
@@ -58,7 +94,13 @@ class HFBackend:
         models, ``batch`` on CUDA (where batching behind the cache wins), ``crop`` otherwise.
       batch_size: continuations per forward pass for ``batch`` and ``naive``.
       pack_tokens: continuation tokens per forward pass for ``packed``.
+
+    Raises:
+      ValueError: ``strategy`` is ``crop``, ``packed`` or ``batch`` for a model with
+        sliding-window attention layers.
     """
+
+    roles = BACKEND_ROLES["hf"]
 
     def __init__(
         self,
@@ -86,12 +128,20 @@ class HFBackend:
         self.sliding_window = _has_sliding_layers(self.model.config)
         if strategy == "auto":
             strategy = "copy" if self.sliding_window else ("batch" if self.device.type == "cuda" else "crop")
-        if strategy in ("crop", "packed") and self.sliding_window:
-            raise ValueError(
-                f"{self.model_name} has sliding-window attention layers: cache.crop() is not valid "
-                "for them; use strategy='copy' (or 'auto')"
-            )
+        self._check_strategy(strategy)
         self.strategy: Strategy = strategy
+        self.tokenizer_name = self.model_name
+        self._eos = _eos_ids(self.model, self.tokenizer)
+        # the model's own sampling defaults; never applied (module docstring), listed in meta
+        self.ignored_model_defaults = _non_default_sampling(self.model.generation_config)
+
+    def _check_strategy(self, strategy: str) -> None:
+        if strategy in _SLIDING_REFUSED and self.sliding_window:
+            raise ValueError(
+                f"{self.model_name} has sliding-window attention layers: strategy {strategy!r} is not valid for "
+                "them (cache.crop() cannot restore a layer trimmed to its window, and a batch cannot expand "
+                "one); use strategy='copy' (or 'auto', which picks it)"
+            )
 
     # ------------------------------------------------------------------ basics
     @property
@@ -101,46 +151,86 @@ class HFBackend:
     @property
     def bos_ids(self) -> list[int]:
         """Ids a plain-text prompt must start with (Gemma's BOS; none for SmolLM2)."""
-        return self.tokenizer("", add_special_tokens=True)["input_ids"]
+        return bos_ids_of(self.tokenizer)
+
+    @property
+    def eos_ids(self) -> list[int]:
+        """End-of-sequence ids: the model's ``generation_config`` ones first, then the tokenizer's."""
+        return list(self._eos)
 
     def encode(self, text: str, *, special: bool = False) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+        """Token ids of ``text`` (no special tokens unless ``special``)."""
+        return encode_with(self.tokenizer, text, special=special)
 
     def encode_chat(self, messages: Sequence[Message]) -> list[int]:
         return encode_chat_with(self.tokenizer, messages)
 
     # -------------------------------------------------------------- generation
+    def generation_config(self, params: SamplingParams) -> GenerationConfig:
+        """The complete generation config for ``params``: every distribution-changing field explicit.
+
+        Sampling: ``temperature``/``top_k``/``top_p`` as asked (``top_k=0``, ``top_p=1.0`` mean off;
+        transformers would otherwise apply ``top_k=50``) and every other field of
+        :data:`~mi_utils.backends.base.NEUTRAL_SAMPLING` at its neutral value. Greedy
+        (``temperature=0``) leaves the sampling warpers unset.
+        """
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos[0]
+        greedy = params.temperature == 0
+        # every neutral value explicit, except min_p (0.0 would add a no-op warper; None adds none) and
+        # min_length (min_new_tokens=0 already says it; transformers warns when both are set)
+        fields = {k: v for k, v in NEUTRAL_SAMPLING.items()
+                  if k in _GEN_FIELDS and v is not None and k not in ("min_p", "min_length")}
+        fields.update(
+            do_sample=not greedy,
+            temperature=None if greedy else float(params.temperature),
+            top_k=None if greedy else int(params.top_k),
+            top_p=None if greedy else float(params.top_p),
+        )
+        if greedy:
+            for k in ("typical_p", "epsilon_cutoff", "eta_cutoff"):
+                fields.pop(k, None)
+        return GenerationConfig(
+            **fields,
+            max_new_tokens=params.max_new_tokens,
+            num_return_sequences=params.n,
+            eos_token_id=list(self._eos),
+            pad_token_id=pad,
+        )
+
+    @contextlib.contextmanager
+    def _neutral_model_defaults(self) -> Iterator[None]:
+        """Hide the model's own generation_config (transformers fills unset fields from it)."""
+        saved = self.model.generation_config
+        self.model.generation_config = GenerationConfig(
+            eos_token_id=saved.eos_token_id, bos_token_id=saved.bos_token_id, pad_token_id=saved.pad_token_id)
+        try:
+            yield
+        finally:
+            self.model.generation_config = saved
+
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Generation]]:
         """Sample ``params.n`` completions for each chat prompt.
 
-        Sampling is exactly what ``params`` says: ``top_k=0`` and ``top_p=1.0`` are passed
-        explicitly (transformers would otherwise apply a default ``top_k=50``) and the model's
-        own generation defaults (repetition penalties, ...) are not inherited.
+        Sampling is exactly what ``params`` says (:meth:`generation_config`); the model's own
+        generation defaults (repetition penalties, temperature, ...) are not inherited. Each
+        :class:`Generation` records the applied settings in ``effective``, the stop token, and the
+        prompt and output token counts.
         """
-        eos = _eos_ids(self.model, self.tokenizer)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0]
-        greedy = params.temperature == 0
-        cfg = GenerationConfig(
-            do_sample=not greedy,
-            temperature=None if greedy else params.temperature,
-            top_k=None if greedy else params.top_k,
-            top_p=None if greedy else params.top_p,
-            max_new_tokens=params.max_new_tokens,
-            num_return_sequences=params.n,
-            eos_token_id=eos,
-            pad_token_id=pad,
-        )
+        cfg = self.generation_config(params)
+        effective = _effective(cfg)
+        eos = set(self._eos)
         results: list[list[Generation]] = []
         for messages in prompts:
             ids = self.encode_chat(messages)
             seed = derive_seed(params.seed, ids)
             torch.manual_seed(seed)
             x = torch.tensor([ids], device=self.device)
-            out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=cfg)
+            with self._neutral_model_defaults():
+                out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=cfg)
             gens = []
             for j, row in enumerate(out[:, len(ids):].tolist()):
-                toks, reason = _cut_at_eos(row, set(eos))
+                toks, reason, stop = _cut_at_eos(row, eos)
                 gens.append(
                     Generation(
                         text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
@@ -149,7 +239,10 @@ class HFBackend:
                         sampling=params,
                         sample_index=j,
                         finish_reason=reason,
-                        meta={"seed": seed, "backend": "hf", "model": self.model_name, "dtype": self.dtype},
+                        meta={"seed": seed, "backend": "hf", "model": self.model_name, "dtype": self.dtype,
+                              "prompt_hash": hash_ids(ids), "ignored_model_defaults": dict(self.ignored_model_defaults)},
+                        stop_token=stop,
+                        effective=dict(effective),
                     )
                 )
             results.append(gens)
@@ -168,6 +261,9 @@ class HFBackend:
         """
         check_pairs(pairs)
         strategy = strategy or self.strategy
+        if strategy == "auto":
+            strategy = self.strategy
+        self._check_strategy(strategy)
         if strategy == "naive":
             return self._score_naive(pairs)
         groups: "OrderedDict[tuple[int, ...], list[int]]" = OrderedDict()
@@ -188,8 +284,7 @@ class HFBackend:
         strategy = strategy or self.strategy
         if strategy == "auto":
             strategy = self.strategy
-        if strategy in ("crop", "packed") and self.sliding_window:
-            strategy = "copy"
+        self._check_strategy(strategy)
         dev = self.device
         P = len(prefix)
         o = self.model(input_ids=torch.tensor([list(prefix)], device=dev), use_cache=True, logits_to_keep=1)
@@ -341,8 +436,37 @@ def _eos_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def _cut_at_eos(row: list[int], eos: set[int]) -> tuple[list[int], str]:
+def _cut_at_eos(row: list[int], eos: set[int]) -> tuple[list[int], str, int | None]:
+    """``(tokens before the first EOS, finish reason, that EOS or None)``."""
     for k, t in enumerate(row):
         if t in eos:
-            return row[:k], "stop"
-    return row, "length"
+            return row[:k], "stop", int(t)
+    return row, "length", None
+
+
+def _effective(cfg: GenerationConfig) -> dict:
+    """The distribution-changing settings of ``cfg`` as transformers applies them.
+
+    ``None`` fields fall back to transformers' global defaults (the model's own defaults are hidden
+    during generation), so the record is what ran: an unset ``top_k`` would read 50 here.
+    """
+    out = {}
+    for k in _GEN_FIELDS:
+        v = getattr(cfg, k, None)
+        out[k] = _TRANSFORMERS_DEFAULTS.get(k) if v is None else v
+    if not out["do_sample"]:  # greedy: the warpers do not run
+        for k in ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h"):
+            out[k] = None
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+
+def _non_default_sampling(gen_config) -> dict:
+    """Sampling fields a model's own generation_config sets away from transformers' defaults."""
+    if gen_config is None:
+        return {}
+    out = {}
+    for k in _GEN_FIELDS:
+        v = getattr(gen_config, k, None)
+        if v is not None and v != _TRANSFORMERS_DEFAULTS.get(k):
+            out[k] = v
+    return out

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .base import Generation, Message, SamplingParams
+from .base import BACKEND_ROLES, Generation, Message, SamplingParams
 
 __all__ = [
     "OpenAIChatBackend",
@@ -103,7 +103,7 @@ def total_usage(generations: Sequence[Generation] | Sequence[Sequence[Generation
 
 
 class OpenAIChatBackend:
-    """Generation through an OpenAI-compatible Chat Completions endpoint.
+    """Generation through an OpenAI-compatible Chat Completions endpoint (a generator only).
 
     Args:
       model: the API's model name (``"gpt-4o-mini"``, ``"gpt-4o"``, a served local model name).
@@ -123,7 +123,10 @@ class OpenAIChatBackend:
 
     Attributes:
       model_name: ``model``.
+      roles: ``{"generator"}``: no scorer role (no prompt log-probs, no local tokenizer).
     """
+
+    roles = BACKEND_ROLES["openai"]
 
     def __init__(
         self,
@@ -326,6 +329,9 @@ class OpenAIChatBackend:
             raise OpenAIChatError(f"asked for n={params.n} completions, the API returned {len(choices)}")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
         usage = {k: int(v) for k, v in (usage or {}).items() if k.endswith("_tokens") and isinstance(v, int)} or None
+        # the API applies its own defaults to what is not sent (no top_k at all): recorded as sent
+        effective = {"do_sample": params.temperature > 0, "temperature": float(params.temperature),
+                     "top_p": float(params.top_p)}
         gens = []
         for j, c in enumerate(choices):
             msg = c.get("message") or {}
@@ -349,6 +355,10 @@ class OpenAIChatBackend:
                     sample_index=j,
                     finish_reason=str(c.get("finish_reason") or "stop"),
                     meta=meta,
+                    # per request, on sample 0 only: sums over samples count each request once
+                    prompt_tokens=(usage or {}).get("prompt_tokens") if j == 0 else 0,
+                    output_tokens=(usage or {}).get("completion_tokens") if j == 0 else 0,
+                    effective=dict(effective),
                 )
             )
         return gens

@@ -37,17 +37,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._http import (
+    LocalTokenizerMixin,
     ModelNotServedError,
     RequestRejectedError,
     ServerError,
     ServerPool,
     ServerUnavailableError,
     derive_seed,
-    encode_chat_with,
-    load_chat_tokenizer,
     resolve_api_key,
 )
-from .base import Generation, Message, SamplingParams, check_pairs
+from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, hash_ids
 
 __all__ = [
     "SGLangBackend",
@@ -64,8 +63,8 @@ def _start_hint() -> str:
     return "python -m sglang.launch_server --model-path <model path or hub id> --port 30000 (needs a GPU build)"
 
 
-class SGLangBackend:
-    """Generation and scoring against one or more SGLang servers (native API).
+class SGLangBackend(LocalTokenizerMixin):
+    """Generation and scoring against one or more SGLang servers (native API; both roles).
 
     Verified only against SGLang's documented format with a fake server (see module docstring).
 
@@ -74,8 +73,9 @@ class SGLangBackend:
         data-parallel replicas (round-robin).
       model: expected model (its path, the folder's name or the served name); checked against
         ``/get_model_info`` when ``check_server``. ``None`` accepts whatever is served.
-      tokenizer: tokenizer object or a packaged name / hub id / local path; needed for chat prompts
-        and decoding. ``None`` tries ``model`` and the server's ``tokenizer_path``/``model_path``.
+      tokenizer: tokenizer object or a packaged name / hub id / local path: the served model's
+        tokenizer, run locally for ``encode``, ``encode_chat``, BOS/EOS and decoding. ``None`` tries
+        ``model`` and the server's ``tokenizer_path``/``model_path``.
       timeout, max_retries, backoff, concurrency: see :class:`mi_utils.backends._http.ServerPool`.
       score_batch_size: scoring pairs per request.
       api_key: bearer token (``--api-key`` of the server); defaults to ``$SGLANG_API_KEY``.
@@ -90,6 +90,8 @@ class SGLangBackend:
     """
 
     backend_name = "sglang"
+    roles = BACKEND_ROLES["sglang"]
+    _kind = "SGLang"
 
     def __init__(
         self,
@@ -123,7 +125,6 @@ class SGLangBackend:
         self.model_path: str | None = None
         self.tokenizer_path: str | None = None
         self._tokenizer_spec = tokenizer
-        self._tokenizer: Any = None
         if check_server:
             self.check_servers()
         if not self.model_name:
@@ -155,24 +156,8 @@ class SGLangBackend:
         """Nothing to release beyond the HTTP sessions."""
 
     # --------------------------------------------------------------- tokenizer
-    @property
-    def tokenizer(self):
-        """The local tokenizer (loaded on first use)."""
-        if self._tokenizer is None:
-            cands = [self.model_name, self.tokenizer_path or "", self.model_path or ""]
-            tok = load_chat_tokenizer(self._tokenizer_spec, candidates=cands)
-            if tok is None:
-                raise ValueError(
-                    "SGLangBackend needs a tokenizer for chat prompts and decoding: pass tokenizer= "
-                    "(a packaged name, a hub id or a local folder); none of "
-                    f"{[c for c in cands if c]} could be loaded here"
-                )
-            self._tokenizer = tok
-        return self._tokenizer
-
-    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
-        """Token ids of a chat prompt, ending with the assistant turn's opening."""
-        return encode_chat_with(self.tokenizer, messages)
+    def _tokenizer_candidates(self) -> list[str]:
+        return [self.model_name, self.tokenizer_path or "", self.model_path or ""]
 
     # ----------------------------------------------------------------- scoring
     def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[np.ndarray]:
@@ -207,9 +192,10 @@ class SGLangBackend:
         answers = self.pool.map(lambda ids: self._request_samples(ids, params), encoded)
         return [self._to_generations(ids, params, seed, items) for ids, (seed, items) in zip(encoded, answers)]
 
-    def _sampling_params(self, params: SamplingParams, seed: int) -> dict:
-        sp = {
-            "max_new_tokens": params.max_new_tokens,
+    @staticmethod
+    def sampling_fields(params: SamplingParams) -> dict:
+        """Every distribution-changing sampling field sent to SGLang (recorded as ``effective``)."""
+        return {
             "temperature": float(params.temperature),
             "top_p": float(params.top_p),
             "top_k": int(params.top_k) if params.top_k > 0 else -1,
@@ -217,7 +203,11 @@ class SGLangBackend:
             "repetition_penalty": 1.0,
             "frequency_penalty": 0.0,
             "presence_penalty": 0.0,
+            "min_new_tokens": 0,
         }
+
+    def _sampling_params(self, params: SamplingParams, seed: int) -> dict:
+        sp = {"max_new_tokens": params.max_new_tokens, **self.sampling_fields(params)}
         if self.send_seed:
             sp["sampling_seed"] = int(seed)
         return sp
@@ -245,7 +235,8 @@ class SGLangBackend:
         return seed, items
 
     def _to_generations(self, ids: list[int], params: SamplingParams, seed: int, items: list[dict]) -> list[Generation]:
-        eos = {int(self.tokenizer.eos_token_id)} if getattr(self.tokenizer, "eos_token_id", None) is not None else set()
+        eos = set(self.eos_ids)
+        effective = {"do_sample": params.temperature > 0, **self.sampling_fields(params)}
         gens = []
         for j, it in enumerate(items):
             toks = it.get("output_ids")
@@ -256,8 +247,9 @@ class SGLangBackend:
             kind = fr.get("type", "length") if isinstance(fr, dict) else str(fr)
             if kind == "abort":
                 raise ServerError(f"SGLang aborted the request: {fr.get('message', fr)}")
+            stop = None
             if kind == "stop" and toks and (toks[-1] in eos or (isinstance(fr, dict) and fr.get("matched") == toks[-1])):
-                toks = toks[:-1]
+                toks, stop = toks[:-1], toks[-1]
             gens.append(
                 Generation(
                     text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
@@ -272,7 +264,10 @@ class SGLangBackend:
                         "backend": self.backend_name,
                         "model": self.model_name,
                         "server_text": it.get("text", ""),
+                        "prompt_hash": hash_ids(ids),
                     },
+                    stop_token=stop,
+                    effective=dict(effective),
                 )
             )
         return gens

@@ -1,8 +1,10 @@
 """vLLM backend: generation and scoring over vLLM's OpenAI-compatible HTTP API.
 
-Token ids are the currency here too: prompts are tokenised *locally* (chat template included) and
-sent to ``/v1/completions`` as token-id lists, so the server never re-tokenises and scores exactly
-the tokens :mod:`mi_utils.prompts` built.
+Token ids are the currency here too: prompts are tokenised *locally* with the served model's
+tokenizer (``tokenizer=`` or the model name; chat template included) and sent to
+``/v1/completions`` as token-id lists, so the server never re-tokenises and scores exactly the
+tokens :mod:`mi_utils.prompts` built. The backend fills both roles (generator and scorer):
+``encode``, ``bos_ids``, ``eos_ids`` and ``encode_chat`` are local, ``generate`` and ``score`` remote.
 
 Scoring (``score``)
     ``POST /v1/completions`` with ``prompt = prefix + continuation`` (token ids), ``max_tokens=1``
@@ -18,9 +20,11 @@ Generation (``generate``)
     One request per chat prompt with ``n`` samples, ``seed`` (vLLM gives sample ``j`` the seed
     ``seed + j``), ``temperature``/``top_k``/``top_p`` set explicitly (``top_k=-1`` = off, accepted by
     old and new vLLM) and the model's own generation-config defaults overridden
-    (``repetition_penalty=1``, ``min_p=0``...), and ``return_token_ids=true`` for the sampled ids.
-    Like :class:`~mi_utils.backends.hf.HFBackend`, a trailing EOS is cut from ``token_ids`` and the
-    text is the local decode of those ids (special tokens skipped, stripped).
+    (``repetition_penalty=1``, ``min_p=0``...; vLLM applies them otherwise), and
+    ``return_token_ids=true`` for the sampled ids. The sent settings are recorded in
+    ``Generation.effective``. Like :class:`~mi_utils.backends.hf.HFBackend`, a trailing EOS is cut
+    from ``token_ids`` (and kept in ``stop_token``) and the text is the local decode of those ids
+    (special tokens skipped, stripped).
 
 Servers
     :func:`launch_vllm_server` starts a real server from a separate virtual environment (the CPU
@@ -48,17 +52,16 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ._http import (
+    LocalTokenizerMixin,
     ModelNotServedError,
     RequestRejectedError,
     ServerError,
     ServerPool,
     ServerUnavailableError,
     derive_seed,
-    encode_chat_with,
-    load_chat_tokenizer,
     resolve_api_key,
 )
-from .base import Generation, Message, SamplingParams, check_pairs
+from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, hash_ids
 
 __all__ = [
     "VLLMBackend",
@@ -85,17 +88,17 @@ def _start_hint(model: str) -> str:
     )
 
 
-class VLLMBackend:
-    """Generation and scoring against one or more vLLM OpenAI-compatible servers.
+class VLLMBackend(LocalTokenizerMixin):
+    """Generation and scoring against one or more vLLM OpenAI-compatible servers (both roles).
 
     Args:
       urls: base URL(s) of the server(s): ``"http://127.0.0.1:8000"``, a comma-separated string or
         a list (data-parallel replicas of the same model; requests go round-robin).
       model: the served model name (``--served-model-name``; the model path when not set).
       tokenizer: tokenizer object, or a packaged name / hub id / local path for
-        :func:`mi_utils.models.load_tokenizer`. Needed for chat prompts (``generate``,
-        ``encode_chat``) and for decoding samples; ``score`` works without one. When ``None`` the
-        backend tries ``model`` and then the server's model path (``/v1/models`` ``root``).
+        :func:`mi_utils.models.load_tokenizer`: the served model's tokenizer, run locally for
+        ``encode``, ``encode_chat``, BOS/EOS and decoding (``score`` on given ids needs none). When
+        ``None`` the backend tries ``model`` and then the server's model path (``/v1/models`` ``root``).
       timeout: seconds per HTTP request.
       max_retries: retries (with exponential backoff, moving to the next replica) on connection
         errors, timeouts, 429 and 5xx.
@@ -114,6 +117,8 @@ class VLLMBackend:
     """
 
     backend_name = "vllm"
+    roles = BACKEND_ROLES["vllm"]
+    _kind = "vLLM"
 
     def __init__(
         self,
@@ -145,8 +150,6 @@ class VLLMBackend:
         self.max_model_len: int | None = None
         self.model_root: str | None = None
         self._tokenizer_spec = tokenizer
-        self._tokenizer: Any = None
-        self._eos: set[int] | None = None
         if check_server:
             self.check_servers()
 
@@ -183,38 +186,8 @@ class VLLMBackend:
         """Nothing to release beyond the HTTP sessions (kept for symmetry with other backends)."""
 
     # --------------------------------------------------------------- tokenizer
-    @property
-    def tokenizer(self):
-        """The local tokenizer (loaded on first use)."""
-        if self._tokenizer is None:
-            tok = load_chat_tokenizer(self._tokenizer_spec, candidates=[self.model_name, self.model_root or ""])
-            if tok is None:
-                raise ValueError(
-                    f"VLLMBackend needs a tokenizer for chat prompts and decoding: pass tokenizer= "
-                    f"(a packaged name such as 'smollm2-135m-instruct', a hub id or a local folder); "
-                    f"neither the served name {self.model_name!r} nor the server's model path "
-                    f"{self.model_root!r} could be loaded here"
-                )
-            self._tokenizer = tok
-        return self._tokenizer
-
-    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
-        """Token ids of a chat prompt, ending with the assistant turn's opening."""
-        return encode_chat_with(self.tokenizer, messages)
-
-    def _eos_ids(self) -> set[int]:
-        if self._eos is None:
-            eos: set[int] = set()
-            tok = self.tokenizer
-            if getattr(tok, "eos_token_id", None) is not None:
-                eos.add(int(tok.eos_token_id))
-            for root in (self.model_root, self._tokenizer_spec if isinstance(self._tokenizer_spec, str) else None):
-                cfg = Path(root) / "generation_config.json" if root else None
-                if cfg is not None and cfg.is_file():
-                    val = json.loads(cfg.read_text()).get("eos_token_id")
-                    eos.update([val] if isinstance(val, int) else list(val or []))
-            self._eos = eos
-        return self._eos
+    def _tokenizer_candidates(self) -> list[str]:
+        return [self.model_name, self.model_root or ""]
 
     def _check_len(self, n_tokens: int, what: str, extra: int = 1) -> None:
         if self.max_model_len is not None and n_tokens + extra > self.max_model_len:
@@ -264,10 +237,28 @@ class VLLMBackend:
         encoded = [self.encode_chat(m) for m in prompts]
         for k, ids in enumerate(encoded):
             self._check_len(len(ids), f"prompt {k}", extra=params.max_new_tokens)
-        eos = self._eos_ids()
+        eos = set(self.eos_ids)
         # HTTP in threads; tokenizer work (decode) stays on this thread
         answers = self.pool.map(lambda ids: self._request_samples(ids, params), encoded)
         return [self._to_generations(ids, params, seed, choices, eos) for ids, (seed, choices) in zip(encoded, answers)]
+
+    @staticmethod
+    def sampling_fields(params: SamplingParams) -> dict:
+        """Every distribution-changing sampling field sent to vLLM (recorded as ``effective``).
+
+        vLLM fills fields a request leaves out from the model's ``generation_config`` (``--generation-config
+        auto``), so all of them are sent: the asked temperature/top-k/top-p and neutral penalties.
+        """
+        return {
+            "temperature": float(params.temperature),
+            "top_p": float(params.top_p),
+            "top_k": int(params.top_k) if params.top_k > 0 else -1,
+            "min_p": 0.0,
+            "repetition_penalty": 1.0,
+            "presence_penalty": 0.0,
+            "frequency_penalty": 0.0,
+            "min_tokens": 0,
+        }
 
     def _request_samples(self, ids: list[int], params: SamplingParams) -> tuple[int, list[dict]]:
         greedy = params.temperature == 0
@@ -277,14 +268,7 @@ class VLLMBackend:
             "prompt": ids,
             "n": 1 if greedy else params.n,
             "max_tokens": params.max_new_tokens,
-            "temperature": float(params.temperature),
-            "top_p": float(params.top_p),
-            "top_k": int(params.top_k) if params.top_k > 0 else -1,
-            # override the model's generation_config defaults, which vLLM applies otherwise
-            "min_p": 0.0,
-            "repetition_penalty": 1.0,
-            "presence_penalty": 0.0,
-            "frequency_penalty": 0.0,
+            **self.sampling_fields(params),
             "seed": seed,
             "return_token_ids": True,
             "skip_special_tokens": True,
@@ -301,6 +285,7 @@ class VLLMBackend:
         self, ids: list[int], params: SamplingParams, seed: int, choices: list[dict], eos: set[int]
     ) -> list[Generation]:
         greedy = params.temperature == 0
+        effective = {"do_sample": not greedy, **self.sampling_fields(params)}
         gens = []
         for j, ch in enumerate(choices):
             toks = ch.get("token_ids")
@@ -311,8 +296,9 @@ class VLLMBackend:
                 )
             toks = [int(t) for t in toks]
             reason = ch.get("finish_reason") or "length"
+            stop = None
             if reason == "stop" and toks and (toks[-1] in eos or ch.get("stop_reason") == toks[-1]):
-                toks = toks[:-1]
+                toks, stop = toks[:-1], toks[-1]
             gens.append(
                 Generation(
                     text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
@@ -327,7 +313,10 @@ class VLLMBackend:
                         "backend": self.backend_name,
                         "model": self.model_name,
                         "server_text": ch.get("text", ""),
+                        "prompt_hash": hash_ids(ids),
                     },
+                    stop_token=stop,
+                    effective=dict(effective),
                 )
             )
         return gens
