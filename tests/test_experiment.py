@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from mi_utils.backends.base import Generation
 from mi_utils.experiment import (
     MI_REQUIRED,
     REQUIRED_NUMERIC,
@@ -329,8 +330,6 @@ class FakeBackend:
         return [np.array([-1.0 - 0.1 * ((sum(p) + t) % 5) for t in c]) for p, c in pairs]
 
     def generate(self, prompts, params):
-        from mi_utils.backends.base import Generation
-
         out = []
         for msgs in prompts:
             content = msgs[-1]["content"]
@@ -409,3 +408,137 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
     assert not df[list(REQUIRED_NUMERIC)].isna().any().any()
     assert (df[df.mi_scored.astype(bool)].mi_bits <= df[df.mi_scored.astype(bool)].mi_ceiling_bits + 1e-9).all()
     assert set(res.summary.dataset) == {"fake_free", "fake_ppl"}
+
+
+# ================================================ estimates that mean what they say (no model)
+def _fake_config(tmp_path, **over) -> dict:
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True}))
+    hf = str(tmp_path / "config.json")
+    cfg = {"name": "fake", "N": 4, "M": 2, "n_boot": 0, "tokenizer": "fake-tok",
+           "datasets": [{"name": "fake_free"}],
+           "compressors": [{"method": "shared_prefix"}, {"model": "fake-lm", "hf_config": hf, "max_new_tokens": 8}],
+           "predictors": [{"model": "fake-pred", "mode": "generate", "hf_config": hf}],
+           "scorers": [{"model": "fake-lm", "hf_config": hf}]}
+    cfg.update(over)
+    return cfg
+
+
+def _fake_cache(counts=None, judge_reply=None):
+    tok = FakeTokenizer()
+
+    def factory(spec):
+        if counts is not None:
+            counts[spec.model] = counts.get(spec.model, 0) + 1
+        b = FakeBackend(spec.model, tok, api=spec.backend == "openai", judge=spec.model == "fake-judge")
+        if judge_reply is not None and spec.model == "fake-judge":
+            b.generate = lambda prompts, params: [[Generation(judge_reply, [], [], params)] for _ in prompts]
+        return b
+
+    cache = ModelCache(factory)
+    cache._tokenizers["fake-tok"] = tok
+    return cache
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    from mi_utils import data
+
+    monkeypatch.setitem(data.DATASETS, "fake_free", lambda **kw: _records("free_form"))
+
+    def per_record(**kw):  # the same records, each asked its own question
+        return [dataclasses_replace(r, query=f"What are the first three words of report {i}?")
+                for i, r in enumerate(_records("free_form"))]
+
+    monkeypatch.setitem(data.DATASETS, "fake_own_q", per_record)
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+@pytest.mark.parametrize("policy", ["match", "wrong", "error"])
+def test_unparsed_judge_verdicts_follow_the_policy(tmp_path, fake_data, policy):
+    hf = str(tmp_path / "config.json")
+    cfg = parse_config(_fake_config(tmp_path, judge={"model": "fake-judge", "hf_config": hf, "unparsed": policy}))
+    cache = _fake_cache(judge_reply="I would rather not say.")
+    if policy == "error":
+        with pytest.raises(ValueError, match=r"states no verdict: 'I would rather not say\.'; set judge\.unparsed"):
+            run(cfg, out_dir=tmp_path / "out", progress=False, models=cache)
+        return
+    df = run(cfg, out_dir=tmp_path / "out", progress=False, models=cache).rows
+    assert (df.judge_unparsed == df.M).all()  # every verdict unparsed, and counted
+    by = df.groupby("compressor").correct.mean()
+    if policy == "wrong":
+        assert not df.correct.any()
+    else:  # decided by normalized_match: the LM summary copies the fact, the control does not
+        assert by["fake-lm"] == 1.0 and by["shared_prefix"] == 0.0
+
+
+def test_unreadable_model_config_fails_before_any_work(tmp_path, fake_data):
+    counts: dict = {}
+    cfg = _fake_config(tmp_path)
+    cfg["predictors"] = [{"model": "fake-pred", "mode": "generate"}]  # no hf_config: offline, unknown name
+    with pytest.raises(ValueError, match=r"predictors\[0\]: the config of model 'fake-pred' \(hf\) cannot be read.*"
+                                         r"set hf_config"):
+        run(parse_config(cfg), out_dir=tmp_path / "out", progress=False, models=_fake_cache(counts))
+    assert not (tmp_path / "out" / "stores").exists() and not (tmp_path / "out" / "rows.jsonl").exists()
+    # an explicit parameter count is enough for a predictor (its FLOPs are not computed), not for a compressor
+    cfg["predictors"][0]["params"] = 1e6
+    res = run(parse_config(cfg), out_dir=tmp_path / "ok", progress=False, models=_fake_cache())
+    assert (res.rows.predictor_params == 1e6).all() and res.rows.flops_compressor.notna().all()
+    cfg["compressors"][1] = {"model": "fake-lm", "params": 1e6}
+    with pytest.raises(ValueError, match=r"compressors\[1\]: the config of model 'fake-lm'"):
+        run(parse_config(cfg), out_dir=tmp_path / "bad", progress=False, models=_fake_cache())
+
+
+def test_preflight_checks_the_roles_of_built_backends(tmp_path, fake_data):
+    """A factory that hands a generation-only backend to a scorer is refused before any work."""
+    cfg = parse_config(_fake_config(tmp_path))
+    tok = FakeTokenizer()
+    cache = ModelCache(lambda spec: FakeBackend(spec.model, tok, api=spec.model == "fake-lm"))
+    cache._tokenizers["fake-tok"] = tok
+    with pytest.raises(ValueError, match=r"cannot score prompts for compressors\[1\]"):
+        run(cfg, out_dir=tmp_path / "out", progress=False, models=cache)
+    assert not (tmp_path / "out" / "stores").exists()
+
+
+def test_upper_is_bound_only_for_self_scoring_pure_samples(tmp_path, fake_data):
+    hf = str(tmp_path / "config.json")
+    cfg = _fake_config(tmp_path, scorers=[{"model": "fake-lm", "hf_config": hf, "name": "proxy"},
+                                          {"model": "fake-lm", "hf_config": hf, "name": "own", "prompt": "own"}])
+    cfg["compressors"].append({"model": "fake-lm", "name": "hot", "hf_config": hf, "max_new_tokens": 8,
+                               "temperature": 0.7})
+    df = run(parse_config(cfg), out_dir=tmp_path / "out", progress=False, models=_fake_cache()).rows
+    lm = df[df.compressor_kind == "lm"]
+    bound = lm.groupby(["compressor", "scorer"]).upper_is_bound.all().to_dict()
+    assert bound == {("fake-lm", "own"): True, ("fake-lm", "proxy"): False, ("hot", "own"): False,
+                     ("hot", "proxy"): False}
+    assert not df[df.compressor_kind != "lm"].upper_is_bound.any()
+    assert lm.set_index("compressor").sampling_is_pure.groupby(level=0).all().to_dict() == {"fake-lm": True,
+                                                                                            "hot": False}
+    own = df[(df.scorer == "own") & (df.compressor == "fake-lm")]
+    proxy = df[(df.scorer == "proxy") & (df.compressor == "fake-lm")]
+    assert set(own.scorer_prompt) == {"own"} and set(proxy.scorer_prompt) == {"proxy"}
+    # own-prompt continuations are the sampled ids plus the stop token: one more than the summary
+    assert (own.summary_tokens_scorer == own.summary_tokens + 1).all()
+    # the rate is per compressor token, whatever the scorer
+    assert np.allclose(lm.mi_per_token_bits, lm.mi_bits / lm.groupby(["compressor", "scorer"]).summary_tokens
+                       .transform("mean"))
+
+
+@pytest.mark.parametrize("conditioning, label", [("shared", "held at the summary's own question"),
+                                                 ("paired", "I(X,Q;Z)")])
+def test_mi_estimand_says_what_per_record_questions_estimate(tmp_path, fake_data, conditioning, label, caplog):
+    one = run(parse_config(_fake_config(tmp_path, conditioning=conditioning)), out_dir=tmp_path / "one",
+              progress=False, models=_fake_cache()).rows
+    assert set(one.mi_estimand.dropna()) == {"I(X;Z|Q)"}  # a question shared by every record
+    cfg = _fake_config(tmp_path, conditioning=conditioning, datasets=[{"name": "fake_own_q"}])
+    with caplog.at_level("WARNING", logger="mi_utils.experiment"):
+        own = run(parse_config(cfg), out_dir=tmp_path / "own", progress=False, models=_fake_cache()).rows
+    (estimand,) = set(own.mi_estimand.dropna())
+    assert label in estimand and estimand != "I(X;Z|Q)"
+    assert "not I(X;Z|Q)" in caplog.text
