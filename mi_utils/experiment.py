@@ -126,7 +126,8 @@ class ModelSpec:
         ``openai`` (a chat API: generation only, no scoring).
       dtype: weights dtype of an ``hf`` model (recorded for the others).
       urls: server base URLs (``vllm``/``sglang``; several = replicas).
-      tokenizer: tokenizer name/path for servers (default: ``model``).
+      tokenizer: the served model's tokenizer for servers (a packaged name, hub id or local
+        folder; default: ``model``): prompts are tokenised locally with it.
       base_url: API base URL (``openai``; default OpenAI's).
       api_key_env: environment variable holding the API key (``openai``).
       params: parameter count; default: the packaged registry, the loaded model or its config.
@@ -727,11 +728,11 @@ def make_backend(spec: ModelSpec) -> Any:
     if spec.backend == "vllm":
         from .backends.vllm import VLLMBackend
 
-        return VLLMBackend(spec.urls, spec.model, tokenizer=spec.tokenizer)
+        return VLLMBackend(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
     if spec.backend == "sglang":
         from .backends.sglang import SGLangBackend
 
-        return SGLangBackend(spec.urls, spec.model, tokenizer=spec.tokenizer)
+        return SGLangBackend(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
     if spec.backend == "openai":
         from .backends.openai_chat import OpenAIChatBackend
 

@@ -300,3 +300,69 @@ def test_4xx_carries_message():
             b.score([([1], [2])])
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------ the experiment, end to end
+def _llama_config(tmp_path) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2,
+                                "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128}))
+    return str(path)
+
+
+def test_experiment_runs_end_to_end_on_the_fake_server_and_resumes(tmp_path, monkeypatch):
+    """compressor, proxy and self scorers and predictor all on SGLang (the fake), built from a config."""
+    import pandas as pd
+
+    from mi_utils import models
+    from mi_utils.experiment import MI_REQUIRED, REQUIRED_NUMERIC, ROW_COLUMNS, parse_config, run
+
+    monkeypatch.setattr(models, "load_tokenizer", lambda name: FakeTokenizer())  # the served model's tokenizer
+    server = FakeSGLang()
+    try:
+        hf = _llama_config(tmp_path)
+        spec = {"model": "/models/smollm2", "backend": "sglang", "urls": [server.url], "tokenizer": "fake-tok",
+                "hf_config": hf}
+        cfg = parse_config({
+            "name": "sglang-e2e", "N": 3, "M": 2, "n_boot": 50,
+            "datasets": [{"name": "synthetic_clinical_shared"}],
+            "compressors": [{"method": "shared_prefix"}, {**spec, "name": "lm", "max_new_tokens": 6}],
+            "predictors": [{**spec, "name": "pred", "mode": "choice"}],
+            "scorers": [{**spec, "name": "proxy"}, {**spec, "name": "own", "prompt": "own"}],
+        })
+        ref = run(cfg, out_dir=tmp_path / "ref", progress=False)
+        df = ref.rows
+        assert not set(ROW_COLUMNS) - set(df.columns)
+        assert len(df) == 3 * 2 * 2  # records x settings x scorers (one predictor)
+        assert not df[list(REQUIRED_NUMERIC)].isna().any().any()
+        assert not df[list(MI_REQUIRED)].isna().any().any() and np.isfinite(df.mi_bits).all()
+        assert set(df.compressor_backend.dropna()) == {"sglang"} and set(df.scorer_backend) == {"sglang"}
+        lm = df[df.compressor_kind == "lm"]
+        assert lm.sampling_is_pure.all() and (lm.flops_compressor > 0).all()
+        assert lm.groupby("scorer").upper_is_bound.all().to_dict() == {"own": True, "proxy": False}
+        assert set(df.mi_estimand) == {"I(X;Z|Q)"}
+        gen_posts = [b for _, _, b, _ in server.posts() if isinstance(b.get("sampling_params"), list)]
+        assert len(gen_posts) == 3  # one generation request per record (M samples each)
+
+        # interrupted while scoring, then resumed: nothing generated twice, the same table
+        real_score = SGLangBackend.score
+        calls = {"n": 0}
+
+        def flaky(self, pairs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("simulated interruption while scoring")
+            return real_score(self, pairs)
+
+        monkeypatch.setattr(SGLangBackend, "score", flaky)
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg, out_dir=tmp_path / "b", progress=False)
+        before = len(server.posts())
+        res = run(cfg, out_dir=tmp_path / "b", progress=False)
+        resumed = server.posts()[before:]
+        assert not [b for _, _, b, _ in resumed if isinstance(b.get("sampling_params"), list)]  # no regeneration
+        key = ["key"]
+        pd.testing.assert_frame_equal(res.rows.sort_values(key).reset_index(drop=True),
+                                      df.sort_values(key).reset_index(drop=True))
+    finally:
+        server.close()

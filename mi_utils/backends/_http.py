@@ -278,16 +278,13 @@ def load_chat_tokenizer(spec: Any, candidates: Sequence[str] = ()) -> tuple[Any,
 
     if spec is not None:
         return load_tokenizer(str(spec)), str(spec)
-    from ..models import PACKAGED
-
-    for name in candidates:
+    for name in candidates:  # the served name (often a hub id), then the server's model path
         if not name:
             continue
-        if name in PACKAGED or os.path.isdir(name):
-            try:
-                return load_tokenizer(name), name
-            except Exception as e:  # noqa: BLE001 - try the next candidate
-                log.debug("tokenizer candidate %r failed: %s", name, e)
+        try:
+            return load_tokenizer(name), name
+        except Exception as e:  # noqa: BLE001 - a served name need not be loadable; try the next
+            log.debug("tokenizer candidate %r failed: %s", name, e)
     return None, None
 
 
