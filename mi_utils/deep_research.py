@@ -9,9 +9,11 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 
 1. **Plan** (:func:`make_plan`): the predictor writes ``n_queries`` (search query, sub-task) pairs
    and a synthesis strategy as JSON. A reply that cannot be read is repaired (lenient JSON, then
-   ``query:`` lines) and otherwise retried with a corrective turn, at most ``max_plan_attempts``
-   times; a plan that still fails makes the task *failed* (status ``"plan_failed"``, its cost
-   counted), never a crash of the run.
+   ``query:`` lines, then a numbered list) and otherwise retried with a corrective turn, at most
+   ``max_plan_attempts`` times; a plan that still fails makes the task *failed* (status
+   ``"plan_failed"``, its cost counted), never a crash of the run. Two options off by default help
+   tiny offline planners: ``plan_fallback="task"`` (search with the task text when no plan can be
+   read) and ``task_query=True`` (search with the task text as one more query).
 2. **Retrieve** (:func:`retrieve`): any :class:`~mi_utils.retrieval.Retriever` (offline BM25 over
    a local collection, or a web search provider), ``sources_per_query`` sources per query, each cut
    at ``max_source_chars`` characters (8,000 in the paper).
@@ -40,12 +42,13 @@ Model output is data: plans, extractions, reports and verdicts are parsed with `
 regular expressions, never executed. API keys live in environment variables only (see the
 backends and :mod:`mi_utils.retrieval`); nothing here stores or logs them.
 
-The prompts below belong with the others in :mod:`mi_utils.prompts` (kept here while that module
-is being edited elsewhere); ``DR_PROMPT_VERSION`` goes into every key.
+The prompts below belong with the others in :mod:`mi_utils.prompts` and should move there;
+``DR_PROMPT_VERSION`` goes into every key, so changing a prompt never mixes old and new results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -55,12 +58,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .backends.base import Backend, SamplingParams
 from .costs import PriceTable, default_price_table
 from .predict import extract_json_objects
-from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore, token_counts
+from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore, aggregate, token_counts
 from .retrieval import Document, Retriever, Source
 from .store import JsonlStore, make_key
 
@@ -311,7 +315,7 @@ def _call(backend: Backend, messages: list[dict], params: SamplingParams, *, sta
     n_in, n_out = token_counts(g)
     cost, name = pricing.cost(role, backend.model_name, n_in, n_out)
     return g.text, CallRecord(stage, role, backend.model_name, n_in, n_out, round(seconds, 4), cost, name,
-                              getattr(g, "finish_reason", None), attempt)
+                              g.finish_reason, attempt)
 
 
 # =============================================================================== prompts
@@ -466,7 +470,9 @@ def _clean(s: Any) -> str:
 
 
 def _usable_query(q: str) -> bool:
-    return len(q) >= 3 and not ("<" in q and ">" in q) and q.lower() not in {"search query", "query", "what to find out"}
+    """Not a placeholder copied from the prompt, not a list header ("2 web search queries:"), not empty."""
+    return (len(q) >= 3 and not ("<" in q and ">" in q) and not q.endswith(":")
+            and q.lower() not in {"search query", "query", "what to find out"})
 
 
 _LINE_QUERY = re.compile(r"""(?im)^[\s\-*\d.)#]*["']?(?:search[\s_]*)?query(?:[\s_]*\d+)?["']?\s*[:=]\s*(.+)$""")
@@ -1001,9 +1007,15 @@ def run_deep_research(
 
     For each task: one plan (shared by all settings, as the predictor and seed are the same),
     one retrieval per query (shared), then per setting the extractions (compressor settings) and the
-    report. With a ``judge`` and a task rubric, every report is scored on every criterion
-    (absolute), and every other setting's report also pairwise against the ``reference`` setting's
-    report (the reference itself gets ``race_relative = 0.5`` by definition).
+    report. With a ``judge`` and a task rubric, reports are scored on every criterion:
+
+    * with a ``reference`` setting (RACE's relative form): every other setting's report is judged
+      *pairwise* against the reference setting's report; its ``race_total`` is its own total in
+      those comparisons and ``race_relative`` is ``target / (target + reference)``. The reference's
+      ``race_total`` is the mean of its totals over the comparisons it took part in (its
+      ``race_relative`` is 0.5 by definition), so every total comes from the same prompt form.
+      The judge calls are counted with the compared setting.
+    * without one (or when the reference has no report), each report is judged alone (absolute form).
 
     A failed plan gives each setting a row with ``status="plan_failed"`` and the plan's cost. An
     exception in one setting (a server error, a context overflow) gives ``status="error"`` with the
@@ -1032,161 +1044,210 @@ def run_deep_research(
     import pandas as pd  # noqa: PLC0415
 
     t_start = time.perf_counter()
-    config = config or DeepResearchConfig()
-    pricing = pricing or Pricing()
     ids = [s.id for s in settings]
     if len(set(ids)) != len(ids) or not ids:
         raise ValueError(f"setting ids must be unique and non-empty, got {ids}")
     if reference is not None and judge is not None and reference not in ids:
         raise ValueError(f"reference setting {reference!r} is not among the settings {ids}")
-    pricing.check("predictor", predictor.model_name)
-    for s in settings:
-        if s.compressor is not None:
-            pricing.check("compressor", s.compressor.model_name)
-    if judge is not None:
-        pricing.check("judge", judge.model)
-    st = store if isinstance(store, JsonlStore) else JsonlStore(store)
-    cache = _Cache(st)
-
-    rows, call_rows = [], []
-    plans, sources_by_task, extractions, reports, scores = {}, {}, {}, {}, {}
+    run = _Run(predictor, retriever, config or DeepResearchConfig(), pricing or Pricing(), judge, progress,
+               _Cache(store if isinstance(store, JsonlStore) else JsonlStore(store)))
+    run.check_prices(settings)
     outer = tqdm(tasks, desc="tasks", disable=not progress)
     for task in outer:
-        # ------------------------------------------------------------------ plan
-        pkey = _plan_key(predictor, task, config)
-        prow = cache.get(pkey)
-        if prow is None:
-            plan = make_plan(predictor, task, config, pricing)
-            cache.put({"key": pkey, "kind": "plan", "task_id": task.id, "plan": plan.to_dict()})
-        else:
-            plan = Plan.from_dict(prow["plan"])
-        plans[task.id] = plan
-        plan_calls = list(plan.calls)
-
-        # ------------------------------------------------------------- retrieve
-        srcs: list[list[Source]] = []
-        if plan.ok:
-            for item in plan.items:
-                rkey = _retrieval_key(retriever, item.query, config)
-                rrow = cache.get(rkey)
-                if rrow is None:
-                    found = search(retriever, item.query, config.sources_per_query, config.max_source_chars)
-                    cache.put({"key": rkey, "kind": "retrieval", "retriever": retriever.name, "query": item.query,
-                               "sources": [s.to_dict() for s in found]})
-                else:
-                    found = [Source.from_dict(d) for d in rrow["sources"]]
-                srcs.append(found)
-        sources_by_task[task.id] = srcs
-        flat_sources = [s for group in srcs for s in group]
-
-        # ------------------------------------------------------------- settings
+        plan = run.plan(task)
+        srcs = run.sources(task, plan) if plan.ok else []
+        task_rows = []
         for setting in settings:
             outer.set_postfix_str(f"{task.id} / {setting.id}")
-            base = {
-                "task_id": task.id, "setting": setting.id, "family": setting.family,
-                "compressor": setting.compressor.model_name if setting.compressor is not None else None,
-                "predictor": predictor.model_name, "retriever": retriever.name, "judge": judge.name if judge else None,
-                "seed": config.seed, "prompt_version": DR_PROMPT_VERSION,
-                "n_queries": len(plan.items), "plan_complete": plan.complete, "plan_fallback": plan.fallback,
-                "plan_task_query": plan.task_query,
-                "plan_attempts": plan.attempts, "plan_error": plan.error,
-                "n_sources": len(flat_sources),
-            }
-            if not plan.ok:
-                row = {**base, "status": "plan_failed", "error": plan.error, **_stage_sums(plan_calls, "plan"),
-                       **_stage_sums([], "extract"), **_stage_sums([], "synthesise")}
-                row["api_cost_usd"] = row["cost_plan_usd"]
-                rows.append(row)
-                call_rows += [{"task_id": task.id, "setting": setting.id, **c.to_dict()} for c in plan_calls]
-                continue
-            try:
-                if setting.compressor is not None:
-                    exs = extract(setting.compressor, task, plan, srcs, config, pricing, cache=cache, progress=progress)
-                    kept = _kept(exs, config.keep_unmarked)
-                    messages = synthesis_messages(task.prompt, plan, kept)
-                    inputs = [{"n": n, "source_id": e.source_id, "title": e.title, "url": e.url} for n, e in enumerate(kept, 1)]
-                else:
-                    exs, kept = [], []
-                    messages = baseline_messages(task.prompt, plan, flat_sources)
-                    inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat_sources, 1)]
-                extractions[(task.id, setting.id)] = exs
-                rkey = _report_key(predictor, messages, config)
-                rrow = cache.get(rkey)
-                if rrow is None:
-                    report = synthesise(predictor, task, plan, setting.id, messages, inputs, config, pricing)
-                    cache.put({"key": rkey, "kind": "report", "task_id": task.id, "setting": setting.id,
-                               "report": report.to_dict()})
-                else:
-                    report = Report.from_dict(rrow["report"])
-                    report.setting = setting.id
-                reports[(task.id, setting.id)] = report
-            except Exception as e:  # noqa: BLE001 - recorded, not stored, the run goes on
-                rows.append({**base, "status": "error", "error": f"{type(e).__name__}: {e}"[:500]})
-                continue
-            ex_calls = [e.call for e in exs]
-            n_rel = sum(e.relevant is True for e in exs)
-            row = {
-                **base, "status": "ok", "error": None,
-                **_stage_sums(plan_calls, "plan"), **_stage_sums(ex_calls, "extract"), **_stage_sums([report.call], "synthesise"),
-                "n_extractions": len(exs), "n_relevant": n_rel,
-                "extraction_rate": n_rel / len(exs) if exs else None,
-                "n_unparsed": sum(e.relevant is None for e in exs),
-                "n_findings": len(kept), "report_chars": len(report.text), "report_tokens": report.call.output_tokens,
-                "report_finish": report.call.finish_reason,
-                "n_citations": len(report.cited), "n_invalid_citations": len(report.invalid_citations),
-            }
-            row["api_cost_usd"] = row["cost_plan_usd"] + row["cost_extract_usd"] + row["cost_synthesise_usd"]
-            rows.append(row)
-            call_rows += [{"task_id": task.id, "setting": setting.id, **c.to_dict()} for c in plan_calls + ex_calls + [report.call]]
+            task_rows.append(run.setting_row(task, plan, srcs, setting))
+        if judge is not None and task.criteria is not None:
+            run.judge_task(task, task_rows, reference)
+        run.rows += task_rows
+    run.store_results(reference)
+    return DeepResearchResult(pd.DataFrame(run.rows), pd.DataFrame(run.call_rows), run.plans, run.sources_by_task,
+                              run.extractions, run.reports, run.scores, run.cache.store.path, run.cache.n_written,
+                              time.perf_counter() - t_start)
 
-        # ---------------------------------------------------------------- judge
-        if judge is None or task.criteria is None:
-            continue
-        ref_report = reports.get((task.id, reference)) if reference is not None else None
-        for row in rows:
-            if row["task_id"] != task.id or row["status"] != "ok":
-                continue
-            sid = row["setting"]
-            report = reports[(task.id, sid)]
-            pair_ref = ref_report.text if ref_report is not None and sid != reference else None
-            verdicts: list[CriterionScore] = []
-            crits = list(task.criteria.criteria)
-            for c in tqdm(crits, desc=f"judge {sid}", disable=not progress, leave=False):
-                jkey = _judge_key(judge, task.prompt, report.text, c, pair_ref)
-                jrow = cache.get(jkey)
-                if jrow is None:
-                    v = judge.score(task.prompt, report.text, c, pair_ref)
-                    cache.put({"key": jkey, "kind": "judge", "task_id": task.id, "setting": sid, "verdict": v.to_dict()})
-                else:
-                    v = CriterionScore.from_dict(jrow["verdict"])
-                verdicts.append(v)
-            score = RaceScore(task.id, judge.name, verdicts, dict(task.criteria.dimension_weights))
-            scores[(task.id, sid)] = score
+
+@dataclass
+class _Run:
+    """The state of one :func:`run_deep_research` call and its stages."""
+
+    predictor: Backend
+    retriever: Retriever
+    config: DeepResearchConfig
+    pricing: Pricing
+    judge: RaceJudge | None
+    progress: bool
+    cache: _Cache
+    rows: list = field(default_factory=list)
+    call_rows: list = field(default_factory=list)
+    plans: dict = field(default_factory=dict)
+    sources_by_task: dict = field(default_factory=dict)
+    extractions: dict = field(default_factory=dict)
+    reports: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+
+    def check_prices(self, settings: Sequence[Setting]) -> None:
+        self.pricing.check("predictor", self.predictor.model_name)
+        for s in settings:
+            if s.compressor is not None:
+                self.pricing.check("compressor", s.compressor.model_name)
+        if self.judge is not None:
+            self.pricing.check("judge", self.judge.model)
+
+    def _calls(self, task_id: str, setting: str, calls: Iterable[CallRecord]) -> None:
+        self.call_rows += [{"task_id": task_id, "setting": setting, **c.to_dict()} for c in calls]
+
+    # ------------------------------------------------------------------ stages
+    def plan(self, task: ResearchTask) -> Plan:
+        key = _plan_key(self.predictor, task, self.config)
+        row = self.cache.get(key)
+        if row is None:
+            plan = make_plan(self.predictor, task, self.config, self.pricing)
+            self.cache.put({"key": key, "kind": "plan", "task_id": task.id, "plan": plan.to_dict()})
+        else:
+            plan = Plan.from_dict(row["plan"])
+        self.plans[task.id] = plan
+        return plan
+
+    def sources(self, task: ResearchTask, plan: Plan) -> list[list[Source]]:
+        out = []
+        for item in plan.items:
+            key = _retrieval_key(self.retriever, item.query, self.config)
+            row = self.cache.get(key)
+            if row is None:
+                found = search(self.retriever, item.query, self.config.sources_per_query, self.config.max_source_chars)
+                self.cache.put({"key": key, "kind": "retrieval", "retriever": self.retriever.name, "query": item.query,
+                                "sources": [s.to_dict() for s in found]})
+            else:
+                found = [Source.from_dict(d) for d in row["sources"]]
+            out.append(found)
+        self.sources_by_task[task.id] = out
+        return out
+
+    def report(self, task: ResearchTask, plan: Plan, setting: Setting, messages: list[dict], inputs: list[dict]) -> Report:
+        key = _report_key(self.predictor, messages, self.config)
+        row = self.cache.get(key)
+        if row is None:
+            report = synthesise(self.predictor, task, plan, setting.id, messages, inputs, self.config, self.pricing)
+            self.cache.put({"key": key, "kind": "report", "task_id": task.id, "setting": setting.id, "report": report.to_dict()})
+        else:
+            report = Report.from_dict(row["report"])
+            report.setting = setting.id
+        return report
+
+    def setting_row(self, task: ResearchTask, plan: Plan, srcs: list[list[Source]], setting: Setting) -> dict:
+        flat = [s for group in srcs for s in group]
+        base = {
+            "task_id": task.id, "setting": setting.id, "family": setting.family,
+            "compressor": setting.compressor.model_name if setting.compressor is not None else None,
+            "predictor": self.predictor.model_name, "retriever": self.retriever.name,
+            "judge": self.judge.name if self.judge else None, "seed": self.config.seed, "prompt_version": DR_PROMPT_VERSION,
+            "n_queries": len(plan.items), "plan_complete": plan.complete, "plan_fallback": plan.fallback,
+            "plan_task_query": plan.task_query, "plan_attempts": plan.attempts, "plan_error": plan.error,
+            "n_sources": len(flat),
+        }
+        if not plan.ok:
+            self._calls(task.id, setting.id, plan.calls)
+            row = {**base, "status": "plan_failed", "error": plan.error, **_stage_sums(plan.calls, "plan"),
+                   **_stage_sums([], "extract"), **_stage_sums([], "synthesise")}
+            return {**row, "api_cost_usd": row["cost_plan_usd"]}
+        try:
+            if setting.compressor is not None:
+                exs = extract(setting.compressor, task, plan, srcs, self.config, self.pricing, cache=self.cache,
+                              progress=self.progress)
+                kept = _kept(exs, self.config.keep_unmarked)
+                messages = synthesis_messages(task.prompt, plan, kept)
+                inputs = [{"n": n, "source_id": e.source_id, "title": e.title, "url": e.url} for n, e in enumerate(kept, 1)]
+            else:
+                exs, kept = [], []
+                messages = baseline_messages(task.prompt, plan, flat)
+                inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat, 1)]
+            report = self.report(task, plan, setting, messages, inputs)
+        except Exception as e:  # noqa: BLE001 - recorded, not stored: a rerun tries again; the run goes on
+            return {**base, "status": "error", "error": f"{type(e).__name__}: {e}"[:500]}
+        self.extractions[(task.id, setting.id)] = exs
+        self.reports[(task.id, setting.id)] = report
+        ex_calls = [e.call for e in exs]
+        self._calls(task.id, setting.id, [*plan.calls, *ex_calls, report.call])
+        n_rel = sum(e.relevant is True for e in exs)
+        row = {
+            **base, "status": "ok", "error": None,
+            **_stage_sums(plan.calls, "plan"), **_stage_sums(ex_calls, "extract"), **_stage_sums([report.call], "synthesise"),
+            "n_extractions": len(exs), "n_relevant": n_rel, "extraction_rate": n_rel / len(exs) if exs else None,
+            "n_unparsed": sum(e.relevant is None for e in exs), "n_findings": len(kept),
+            "report_chars": len(report.text), "report_tokens": report.call.output_tokens,
+            "report_finish": report.call.finish_reason,
+            "n_citations": len(report.cited), "n_invalid_citations": len(report.invalid_citations),
+        }
+        row["api_cost_usd"] = row["cost_plan_usd"] + row["cost_extract_usd"] + row["cost_synthesise_usd"]
+        return row
+
+    # ------------------------------------------------------------------- judge
+    def _verdicts(self, task: ResearchTask, setting: str, report: str, reference: str | None) -> list[CriterionScore]:
+        judge = self.judge
+        out = []
+        for c in tqdm(task.criteria.criteria, desc=f"judge {setting}", disable=not self.progress, leave=False):
+            key = _judge_key(judge, task.prompt, report, c, reference)
+            row = self.cache.get(key)
+            if row is None:
+                v = judge.score(task.prompt, report, c, reference)
+                self.cache.put({"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()})
+            else:
+                v = CriterionScore.from_dict(row["verdict"])
+            out.append(v)
+        return out
+
+    def judge_task(self, task: ResearchTask, task_rows: list[dict], reference: str | None) -> None:
+        judge = self.judge
+        weights = dict(task.criteria.dimension_weights)
+        ok = {r["setting"]: r for r in task_rows if r["status"] == "ok"}
+        ref = self.reports.get((task.id, reference)) if reference in ok else None
+        compared = [sid for sid in ok if ref is not None and sid != reference]
+        alone = [sid for sid in ok if sid not in compared and not (sid == reference and compared)]
+        for sid in compared + alone:
+            row = ok[sid]
+            verdicts = self._verdicts(task, sid, self.reports[(task.id, sid)].text, ref.text if sid in compared else None)
+            score = RaceScore(task.id, judge.name, verdicts, weights)
+            self.scores[(task.id, sid)] = score
             row.update(score.to_row())
-            if reference is not None and sid == reference:
-                row["race_relative"] = 0.5
-            jcalls = [CallRecord("judge", "judge", judge.model, v.input_tokens, v.output_tokens, v.seconds,
-                                 *pricing.cost("judge", judge.model, v.input_tokens, v.output_tokens)) for v in verdicts]
-            row.update({"judge_cost_usd": sum(c.cost_usd for c in jcalls), "judge_seconds": sum(c.seconds for c in jcalls),
-                        "judge_tokens_in": sum(c.input_tokens for c in jcalls), "judge_tokens_out": sum(c.output_tokens for c in jcalls)})
-            call_rows += [{"task_id": task.id, "setting": sid, **c.to_dict()} for c in jcalls]
+            calls = [CallRecord("judge", "judge", judge.model, v.input_tokens, v.output_tokens, v.seconds,
+                                *self.pricing.cost("judge", judge.model, v.input_tokens, v.output_tokens)) for v in verdicts]
+            row.update({"judge_cost_usd": sum(c.cost_usd for c in calls), "judge_seconds": sum(c.seconds for c in calls),
+                        "judge_tokens_in": sum(c.input_tokens for c in calls),
+                        "judge_tokens_out": sum(c.output_tokens for c in calls)})
+            self._calls(task.id, sid, calls)
+        if compared:  # the reference's scores: its side of every comparison, averaged
+            ref_scores = [self.scores[(task.id, sid)] for sid in compared]
+            row = ok[reference]
+            totals = [s.reference_total for s in ref_scores if s.reference_total is not None]
+            row["race_total"] = float(np.mean(totals)) if totals else None
+            for d in weights:
+                vals = [s.reference_dimensions.get(d) for s in ref_scores if s.reference_dimensions]
+                vals = [v for v in vals if v is not None]
+                row[f"race_{d}"] = float(np.mean(vals)) if vals else None
+            as_target = [dataclasses.replace(c, score=c.reference_score, reference_score=None)
+                         for s in ref_scores for c in s.criteria]
+            row.update({"race_relative": 0.5, "race_comparisons": len(ref_scores),
+                        "race_coverage": aggregate(as_target, weights)["coverage"],
+                        "race_unscored": sum(c.score is None for c in as_target),
+                        "judge_cost_usd": 0.0, "judge_seconds": 0.0, "judge_tokens_in": 0, "judge_tokens_out": 0})
 
-    # ------------------------------------------------------------------- results
-    run_settings = {"config": config.to_dict(), "pricing": pricing.to_dict(), "reference": reference,
-                    "judge": judge.settings() if judge else None}
-    for row in rows:
-        if row["status"] == "error":
-            continue
-        key = make_key(kind="result", task=row["task_id"], setting=row["setting"], predictor=_model_id(predictor),
-                       compressor=row["compressor"], retriever=row["retriever"], run=_hash(run_settings),
-                       plan=_hash(plans[row["task_id"]].to_dict()),
-                       report=_hash(reports[(row["task_id"], row["setting"])].text) if (row["task_id"], row["setting"]) in reports else None)
-        row["result_key"] = key
-        cache.put({"key": key, "kind": "result", **row})
-    frame = pd.DataFrame(rows)
-    calls = pd.DataFrame(call_rows)
-    return DeepResearchResult(frame, calls, plans, sources_by_task, extractions, reports, scores, st.path,
-                              cache.n_written, time.perf_counter() - t_start)
+    # ----------------------------------------------------------------- results
+    def store_results(self, reference: str | None) -> None:
+        """Append one ``kind="result"`` row per finished (task, setting) (errors are not stored)."""
+        run_settings = {"config": self.config.to_dict(), "pricing": self.pricing.to_dict(), "reference": reference,
+                        "judge": self.judge.settings() if self.judge else None}
+        for row in self.rows:
+            if row["status"] == "error":
+                continue
+            rep = self.reports.get((row["task_id"], row["setting"]))
+            key = make_key(kind="result", task=row["task_id"], setting=row["setting"], predictor=_model_id(self.predictor),
+                           compressor=row["compressor"], retriever=row["retriever"], run=_hash(run_settings),
+                           plan=_hash(self.plans[row["task_id"]].to_dict()), report=_hash(rep.text) if rep else None)
+            row["result_key"] = key
+            self.cache.put({"key": key, "kind": "result", **row})
 
 
 def summarise(rows, reference: str = "baseline"):

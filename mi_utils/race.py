@@ -303,6 +303,7 @@ class RaceScore:
     total: float | None = field(init=False)
     coverage: float = field(init=False)
     reference_total: float | None = field(init=False)
+    reference_dimensions: dict | None = field(init=False)
     relative: float | None = field(init=False)
     relative_dimensions: dict | None = field(init=False)
 
@@ -312,6 +313,7 @@ class RaceScore:
         self.total = agg["total"]
         self.coverage = agg["coverage"]
         self.reference_total = agg["reference_total"]
+        self.reference_dimensions = agg["reference_dimensions"]
         self.relative = agg["relative"]
         self.relative_dimensions = agg["relative_dimensions"]
 

@@ -52,7 +52,7 @@ def test_parse_plan_repairs_broken_replies_and_reports_shortfalls():
     cut = '{"queries": [\n  {"query": "mgm liquidity 2020",\n   "subtask": "how cash was raised"},\n  {"query": "mgm casino clos'
     items, _, err = parse_plan(cut, 2)
     assert items[0] == PlanItem("mgm liquidity 2020", "how cash was raised")
-    items, _, err = parse_plan("Here is my plan:\n1. F-35 share of sales\n2. Lockheed backlog 2022\n", 2)
+    items, _, err = parse_plan("Here is my plan:\n1. Two web search queries:\n2. F-35 share of sales\n3. Lockheed backlog 2022\n", 2)
     assert [i.query for i in items] == ["F-35 share of sales", "Lockheed backlog 2022"] and err is None
     items, _, err = parse_plan('{"queries": [{"query": "<search query>", "subtask": "<what to find out>"}]}', 2)
     assert items == [] and "no usable" in err  # placeholders copied from the prompt are not queries
@@ -244,12 +244,16 @@ def test_end_to_end_two_tasks_stage_outputs_failure_path_and_costs(tmp_path):
     assert base["api_cost_usd"] == pytest.approx(plan_cost + _cost(20000, 800))  # 0.0625
     assert small["api_cost_usd"] / base["api_cost_usd"] == pytest.approx(0.4)
 
-    # --- RACE: 7/10 absolute; pairwise 7 vs 5 against the baseline
-    assert small["race_total"] == pytest.approx(7.0) and base["race_total"] == pytest.approx(7.0)
+    # --- RACE, pairwise against the baseline: the judge gives Report 1 (small) 7/10, Report 2 (baseline) 5/10
+    assert small["race_total"] == pytest.approx(7.0) and base["race_total"] == pytest.approx(5.0)
     assert small["race_relative"] == pytest.approx(7 / 12) and base["race_relative"] == 0.5
-    assert small["judge_tokens_in"] == 2 * 2 * 500 and base["judge_tokens_in"] == 2 * 500
+    assert small["race_comprehensiveness"] == pytest.approx(7.0) and base["race_readability"] == pytest.approx(5.0)
+    assert small["race_coverage"] == 1.0 and base["race_coverage"] == 1.0 and base["race_comparisons"] == 1
+    score = res.scores[("ok-task", "small")]
+    assert [c.score for c in score.criteria] == [7.0, 7.0] and [c.reference_score for c in score.criteria] == [5.0, 5.0]
+    assert small["judge_tokens_in"] == 2 * 2 * 500 and base["judge_tokens_in"] == 0  # comparisons count with small
     judge_call = _cost(500, 5, (0.15, 0.60))  # judge priced as gpt-4o-mini; kept apart from the pipeline's cost
-    assert small["judge_cost_usd"] == pytest.approx(4 * judge_call) and base["judge_cost_usd"] == pytest.approx(2 * judge_call)
+    assert small["judge_cost_usd"] == pytest.approx(4 * judge_call) and base["judge_cost_usd"] == 0
     # --- the calls frame has every call once per setting
     calls = res.calls
     assert set(calls["stage"]) == {"plan", "extract", "synthesise", "judge"}
@@ -257,12 +261,12 @@ def test_end_to_end_two_tasks_stage_outputs_failure_path_and_costs(tmp_path):
 
     # --- the store has every stage, and the summary is the hand-computed one
     kinds = pd.Series([r["kind"] for r in JsonlStore(res.store_path).rows()]).value_counts().to_dict()
-    assert kinds == {"plan": 2, "retrieval": 3, "extraction": 6, "report": 2, "judge": 4, "result": 4}
+    assert kinds == {"plan": 2, "retrieval": 3, "extraction": 6, "report": 2, "judge": 2, "result": 4}
     summ = summarise(res.rows)
     assert summ.loc["small", "n_ok"] == 1 and summ.loc["small", "n_failed"] == 1
     assert summ.loc["small", "api_cost_usd"] == pytest.approx((0.025 + 0.009) / 2)
     assert summ.loc["small", "cost_fraction"] == pytest.approx((0.025 + 0.009) / (0.0625 + 0.009))
-    assert summ.loc["small", "score_fraction"] == pytest.approx(1.0)
+    assert summ.loc["small", "score_fraction"] == pytest.approx(7 / 5)
 
 
 def test_cost_policy_priced_compressor_local_models_and_missing_prices(tmp_path):
@@ -435,7 +439,7 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
                 Setting("gemma3", HFBackend("gemma3-270m"), "gemma3")]
     kw = dict(predictor=hf_backend, settings=settings, retriever=BM25Retriever(task_documents(tasks)),
               store=tmp_path / "dr.jsonl", config=cfg, pricing=Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}),
-              judge=RaceJudge(hf_backend, mode="logprob", max_report_chars=1500), progress=False)
+              judge=RaceJudge(hf_backend, mode="logprob", max_report_chars=600), progress=False)
     res = run_deep_research(tasks, **kw)
     rows = res.rows
     assert len(rows) == 6 and set(rows["status"]) == {"ok"}
@@ -450,3 +454,17 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
     again = run_deep_research(tasks, **kw)
     assert again.n_written == 0
     pd.testing.assert_series_equal(again.rows["race_total"], rows["race_total"])
+
+
+def test_without_a_reference_every_report_is_judged_alone(tmp_path):
+    judge_model = FakeModel("fake-judge", judge_reply)
+    res = run_deep_research(TASKS[:1], predictor=FakeModel("fake-predictor", predictor_reply),
+                            settings=[Setting("baseline"), Setting("small", FakeModel("fake-compressor", compressor_reply))],
+                            retriever=FakeRetriever(), store=tmp_path / "abs.jsonl", config=CONFIG, pricing=_pricing(),
+                            judge=RaceJudge(judge_model), reference=None, progress=False)
+    rows = res.rows.set_index("setting")
+    assert rows.loc["baseline", "race_total"] == pytest.approx(7.0) and rows.loc["small", "race_total"] == pytest.approx(7.0)
+    assert rows["race_relative"].isna().all()
+    assert all("Report 1:" not in m[0]["content"] for m in judge_model.messages)  # absolute prompts only
+    # the fake writes the same report for both settings: the second one's verdicts are read back, not re-judged
+    assert len(judge_model.messages) == 2
