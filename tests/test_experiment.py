@@ -167,40 +167,55 @@ def counting(hf_backend):
 
 @pytest.mark.slow
 def test_smoke_config_end_to_end(tmp_path, counting):
+    """configs/smoke.yaml with a self-scoring scorer beside its proxy scorer."""
     new_cache, counts, _ = counting
-    res = run(CONFIGS / "smoke.yaml", out_dir=tmp_path, progress=False, models=new_cache())
+    data = _base()
+    data["scorers"].append({"model": SMOLLM, "name": "smollm2-own", "backend": "hf", "dtype": "float32",
+                            "prompt": "own"})
+    cfg = parse_config(data)
+    res = run(cfg, out_dir=tmp_path, progress=False, models=new_cache())
     df = res.rows
     assert res.rows_path.exists() and res.summary_path.exists() and res.timings_path.exists()
     missing = set(ROW_COLUMNS) - set(df.columns)
     assert not missing, f"missing columns: {sorted(missing)}"
-    cfg = load_config(CONFIGS / "smoke.yaml")
-    assert len(df) == cfg.N * len(cfg.settings())  # one predictor, one scorer
+    scored_settings = [s for s in cfg.settings() if s.score_mi]
+    assert len(df) == cfg.N * (2 * len(scored_settings) + len(cfg.settings()) - len(scored_settings))
     assert not df[list(REQUIRED_NUMERIC)].isna().any().any(), df[list(REQUIRED_NUMERIC)].isna().sum()
     scored = df[df.mi_scored.astype(bool)]
-    assert set(scored.compressor) == {"shared_prefix", "bm25_top2", "smollm2"}
+    assert set(scored.compressor) == {"shared_prefix", "bm25_top1", "smollm2"}
     assert not scored[list(MI_REQUIRED)].isna().any().any()
     assert (scored.mi_bits <= scored.mi_ceiling_bits + 1e-9).all()
     assert np.allclose(scored.mi_ceiling_bits, math.log2(cfg.N))
+    assert set(scored.mi_estimand) == {"I(X;Z|Q)"}  # one question shared by every record
     # per-record contributions average to the set-level estimate
-    for _, g in scored.groupby("compressor"):
+    for _, g in scored.groupby(["compressor", "scorer"]):
         assert g.mi_context_bits.mean() == pytest.approx(g.mi_bits.iloc[0], abs=1e-9)
-    # kinds, families and the bound flag
+    # kinds, families and the bound flag: an upper bound only for the LM summaries, self-scored
     kinds = df.drop_duplicates("compressor").set_index("compressor")
     assert kinds.loc["shared_prefix", "compressor_kind"] == "control"
     assert kinds.loc["shared_prefix", "compressor_family"] == "control"
-    assert kinds.loc["bm25_top2", "compressor_family"] == "extractive"
-    assert kinds.loc["bm25_top2", "compressor_params"] == 0
+    assert kinds.loc["bm25_top1", "compressor_family"] == "extractive"
+    assert kinds.loc["bm25_top1", "compressor_params"] == 0
     assert kinds.loc["smollm2", "compressor_family"] == "smollm2"
-    assert df[df.compressor_kind == "lm"].upper_is_bound.all()
+    lm = df[df.compressor_kind == "lm"]
+    assert lm.sampling_is_pure.all() and all(e["top_k"] == 0 for e in lm.sampling_effective)
+    assert lm[lm.scorer == "smollm2-own"].upper_is_bound.all()
+    assert not lm[lm.scorer == "smollm2"].upper_is_bound.any()
     assert not df[df.compressor_kind != "lm"].upper_is_bound.any()
+    own = lm[lm.scorer == "smollm2-own"]
+    assert (own.mi_upper_bits >= own.mi_bits - 1e-9).all()
+    assert (own.summary_tokens_scorer <= own.summary_tokens + 1).all()  # the sampled ids (+ the stop token)
     assert (df[df.compressor_kind == "lm"].flops_compressor > 0).all()
     assert (df[df.compressor_kind != "lm"].flops_compressor == 0).all()
     assert (df.cost_usd == 0).all() and df.correct.notna().all()
-    # the zero-information control carries (almost) nothing; BM25 does at least as well
-    summ = res.summary.set_index("compressor")
-    assert summ.loc["shared_prefix", "mi_bits"] < 0.5
-    assert summ.loc["bm25_top2", "mi_bits"] > summ.loc["shared_prefix", "mi_bits"]
-    assert summ.loc["bm25_top2", "accuracy"] >= summ.loc["shared_prefix", "accuracy"]
+    # the zero-information control reads at most 0 with one shared question (Jensen), 0 inside its
+    # interval; BM25 does at least as well
+    summ = res.summary[res.summary.scorer.isin(["smollm2", None]) | res.summary.scorer.isna()]
+    summ = summ.set_index("compressor")
+    assert summ.loc["shared_prefix", "mi_bits"] <= 1e-12
+    assert summ.loc["shared_prefix", "mi_ci_low_bits"] <= 0 <= summ.loc["shared_prefix", "mi_ci_high_bits"]
+    assert summ.loc["bm25_top1", "mi_bits"] > summ.loc["shared_prefix", "mi_bits"]
+    assert summ.loc["bm25_top1", "accuracy"] >= summ.loc["shared_prefix", "accuracy"]
     assert summ.loc["full", "summary_tokens"] > summ.loc["smollm2", "summary_tokens"]
     # usable information about the answer: on every multiple-choice row, cross-fitted, with the
     # no-summary pass recorded beside it
@@ -212,7 +227,7 @@ def test_smoke_config_end_to_end(tmp_path, counting):
     assert all(len(b) == 5 for b in df.baseline_option_logprobs)
     assert "usable_info_bits" in res.summary.columns
     timings = json.loads(res.timings_path.read_text())["runs"][-1]
-    assert {"generation", "scoring", "prediction", "usable_information"} <= set(timings["stages_s"])
+    assert {"preflight", "generation", "scoring", "prediction", "usable_information"} <= set(timings["stages_s"])
     assert counts["generate"] == cfg.N  # one prompt per record (M samples each)
 
 
@@ -249,20 +264,20 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, counting, monkey
         run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
     assert counts["generate"] == 2 and not (tmp_path / "b" / "rows.jsonl").exists()
 
-    # 2) interrupted while predicting, after 3 rows were written
-    real_predict = _Runner.predict_one
+    # 2) interrupted while writing rows (predictions and usable information done), after 3 rows
+    real_row = _Runner.make_row
     calls = {"n": 0}
 
     def flaky(self, *a, **kw):
         calls["n"] += 1
         if calls["n"] > 3:
-            raise KeyboardInterrupt("simulated interruption while predicting")
-        return real_predict(self, *a, **kw)
+            raise KeyboardInterrupt("simulated interruption while writing rows")
+        return real_row(self, *a, **kw)
 
-    monkeypatch.setattr(_Runner, "predict_one", flaky)
+    monkeypatch.setattr(_Runner, "make_row", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(cfg, out_dir=tmp_path / "b", progress=False, models=new_cache())
-    monkeypatch.setattr(_Runner, "predict_one", real_predict)
+    monkeypatch.setattr(_Runner, "make_row", real_row)
     partial = (tmp_path / "b" / "rows.jsonl").read_text().splitlines()
     assert len(partial) == 3
 
