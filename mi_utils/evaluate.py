@@ -444,7 +444,7 @@ def perplexity(logprobs: Sequence[float] | np.ndarray) -> float:
     return float(math.exp(-lp.mean()))
 
 
-def _reference_pair(scorer, summary: Any, query: str, answer: str,
+def _reference_pair(scorer: Scorer, summary: Any, query: str, answer: str,
                     prefix_fn: Callable[[str, str], str]) -> tuple[list[int], list[int]]:
     if not isinstance(answer, str) or not answer.strip():
         raise ValueError("the reference answer is empty; there are no tokens to score")
@@ -455,7 +455,7 @@ def _reference_pair(scorer, summary: Any, query: str, answer: str,
 
 
 def reference_token_pairs(
-    scorer, summaries: Sequence[Any], query: str, answer: str,
+    scorer: Scorer, summaries: Sequence[Any], query: str, answer: str,
     *, prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
 ) -> list[tuple[list[int], list[int]]]:
     """``(prefix, continuation)`` ids for scoring ``answer`` after each summary and the query.

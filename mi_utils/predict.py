@@ -31,7 +31,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import Backend, Generation, SamplingParams
+from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
 
@@ -138,20 +138,12 @@ class ChoiceScores:
         )
 
 
-def _encode(backend, text: str) -> list[int]:
-    if not hasattr(backend, "encode"):
-        raise TypeError(
-            f"{type(backend).__name__} has no encode(text); log-likelihood choice needs a local scorer "
-            "(HFBackend, VLLMBackend, SGLangBackend). Chat APIs cannot score prompts: use generate_answer"
-        )
-    return list(backend.encode(text))
-
-
-def choice_token_pairs(backend, summary: Any, query: str, options: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+def choice_token_pairs(backend: Scorer, summary: Any, query: str,
+                       options: Sequence[str]) -> tuple[list[int], list[list[int]]]:
     """Token ids of the choice prompt: one shared prefix and one continuation per option.
 
     Args:
-      backend: a scorer with ``encode(text)`` (and optionally ``bos_ids``).
+      backend: a :class:`~mi_utils.backends.base.Scorer` (``encode``, ``bos_ids``).
       summary: the summary (``Summary`` or str).
       query: the question; an appended options block is stripped.
       options: the K answer options.
@@ -162,16 +154,17 @@ def choice_token_pairs(backend, summary: Any, query: str, options: Sequence[str]
 
     Raises:
       ValueError: no options, or an option that is empty after stripping.
+      TypeError: the backend is not a scorer (a chat API): use :func:`generate_answer`.
     """
     if isinstance(options, str) or len(options) == 0:
         raise ValueError("options must be a non-empty sequence of option strings")
-    bos = list(getattr(backend, "bos_ids", []) or [])
-    prefix = bos + _encode(backend, choice_prediction_prefix(summary_text(summary), query))
+    require_role(backend, SCORER, "log-likelihood choice")
+    prefix = list(backend.bos_ids) + list(backend.encode(choice_prediction_prefix(summary_text(summary), query)))
     conts = []
     for k, opt in enumerate(options):
         if not isinstance(opt, str) or not opt.strip():
             raise ValueError(f"option {k} is empty or not a string ({opt!r}); every option needs text to score")
-        conts.append(_encode(backend, " " + opt.strip()))
+        conts.append(list(backend.encode(" " + opt.strip())))
     if not prefix:
         raise ValueError("the choice prefix encoded to no tokens; check the backend's tokenizer")
     return prefix, conts
@@ -729,7 +722,7 @@ class GeneratedAnswer:
 
 
 def generate_answers(
-    backend: Backend,
+    backend: Generator,
     summaries: Sequence[Any],
     query: str,
     options: Sequence[str] | None = None,
@@ -752,7 +745,7 @@ def generate_answers(
 
 
 def generate_answer(
-    backend: Backend,
+    backend: Generator,
     summary: Any,
     query: str,
     options: Sequence[str] | None = None,

@@ -36,7 +36,6 @@ Servers
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
