@@ -367,7 +367,7 @@ def judge_many(
     for name in ("query", "reference", "prediction"):
         if "{" + name + "}" not in prompt:
             raise ValueError(f"the judge prompt must contain the {{{name}}} field")
-    name = getattr(judge_backend, "model_name", type(judge_backend).__name__)
+    name = judge_backend.model_name
     results: list[JudgeResult | None] = [None] * len(items)
     prompts, where = [], []
     for k, (query, reference, prediction) in enumerate(items):

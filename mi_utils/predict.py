@@ -346,7 +346,7 @@ def predict_choice_records(
     if len(summaries) != len(records):
         raise ValueError(f"got {len(summaries)} summary lists for {len(records)} records; pass one list per record")
     st = JsonlStore(store) if store is not None and not isinstance(store, JsonlStore) else store
-    name = getattr(backend, "model_name", "predictor")
+    name = backend.model_name
     out = []
     for rec, sums in tqdm(list(zip(records, summaries)), desc=f"predict ({name})", disable=not progress):
         if not getattr(rec, "options", None):

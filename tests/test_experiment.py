@@ -115,8 +115,8 @@ def test_bad_config_file_names_file_and_field(tmp_path):
 
 def test_duplicate_ids_and_missing_prices_are_refused():
     cfg = _base()
-    cfg["compressors"].append({"method": "bm25_top_k", "k": 2})
-    with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top2' of compressors\[1\]"):
+    cfg["compressors"].append({"method": "bm25_top_k", "k": 1})
+    with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top1' of compressors\[1\]"):
         parse_config(cfg)
     cfg = _base()
     cfg["predictors"].append({"model": "gpt-5-imaginary", "backend": "openai", "mode": "generate"})
