@@ -577,9 +577,7 @@ def make_plan(predictor: Backend, task: ResearchTask, config: "DeepResearchConfi
 
 
 def _with_seed(params: SamplingParams, seed: int) -> SamplingParams:
-    d = params.to_dict()
-    d["seed"] = int(seed)
-    return SamplingParams(**d)
+    return dataclasses.replace(params, seed=int(seed))
 
 
 # =============================================================================== retrieve
@@ -612,6 +610,7 @@ class Extraction:
       parse_error: why the reply could not be fully read.
       input_chars: characters of source text the compressor saw.
       call: the :class:`CallRecord`.
+      raw: the compressor's reply, cut at 4,000 characters.
     """
 
     query_index: int

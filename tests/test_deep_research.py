@@ -421,7 +421,7 @@ def test_deepresearch_bench_tasks_include_the_papers_twenty():
 # ============================================================================ real models (slow)
 @pytest.mark.slow
 def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend):
-    """Two passage tasks; SmolLM2 plans, writes and judges; it and Gemma 3 270M compress."""
+    """Two passage tasks; SmolLM2 plans, writes and judges (pairwise against the baseline); Gemma 3 270M compresses."""
     import torch
 
     from mi_utils.backends.hf import HFBackend
@@ -435,14 +435,13 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
                              plan_params=SamplingParams(temperature=0.6, max_new_tokens=48),
                              extract_params=SamplingParams(temperature=0.7, max_new_tokens=32),
                              synth_params=SamplingParams(temperature=0.6, max_new_tokens=48))
-    settings = [Setting("baseline"), Setting("smollm2", hf_backend, "smollm2"),
-                Setting("gemma3", HFBackend("gemma3-270m"), "gemma3")]
+    settings = [Setting("baseline"), Setting("gemma3", HFBackend("gemma3-270m"), "gemma3")]
     kw = dict(predictor=hf_backend, settings=settings, retriever=BM25Retriever(task_documents(tasks)),
               store=tmp_path / "dr.jsonl", config=cfg, pricing=Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}),
               judge=RaceJudge(hf_backend, mode="logprob", max_report_chars=600), progress=False)
     res = run_deep_research(tasks, **kw)
     rows = res.rows
-    assert len(rows) == 6 and set(rows["status"]) == {"ok"}
+    assert len(rows) == 4 and set(rows["status"]) == {"ok"}
     assert (rows["api_cost_usd"] > 0).all() and (rows["cost_extract_usd"] == 0).all()
     comp = rows[rows.setting != "baseline"]
     assert comp["n_extractions"].ge(1).all() and comp["extraction_rate"].between(0, 1).all()
