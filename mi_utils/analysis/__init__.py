@@ -53,6 +53,7 @@ _EXPORTS = {
     "load_table": "tables",
     "one_scorer": "tables",
     "configurations": "tables",
+    "with_rate": "tables",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PAPER_REPORTED_PATH", "CPU_RESULTS_PATH", "CONFIG_KEYS", "configurations", "load_results", "load_table", "paper_reported", "one_scorer"]
+__all__ = ["PAPER_REPORTED_PATH", "CPU_RESULTS_PATH", "CONFIG_KEYS", "ESTIMATE_KEYS", "configurations", "with_rate", "load_results", "load_table", "paper_reported", "one_scorer"]
 
 #: Where :func:`paper_reported` reads from (the repository's ``data/`` folder).
 PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "paper_reported.csv"
@@ -133,9 +133,36 @@ def load_table(source: str | os.PathLike[str] = "simulated", *, seed: int = 0, s
         if not CPU_RESULTS_PATH.exists():
             raise FileNotFoundError(f"{CPU_RESULTS_PATH} is missing: run `python -m mi_utils run configs/grid_cpu.yaml "
                                     f"--out {CPU_RESULTS_PATH.parent}` to produce it")
-        return load_results(CPU_RESULTS_PATH), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
+        return with_rate(load_results(CPU_RESULTS_PATH)), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
     path = Path(source)
-    return load_results(path), path.parent.name if path.is_file() else path.name
+    return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
+
+
+#: What identifies one MI estimate in a runner table (the rate's denominator is averaged over it).
+ESTIMATE_KEYS: tuple[str, ...] = ("dataset", "seed", "compressor", "scorer")
+
+
+def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``mi_per_token_bits`` (the rate) derived from the table's own columns.
+
+    The rate is ``mi_bits`` divided by the mean ``summary_tokens`` (tokens the compressor
+    generated, in its own tokenizer) of the estimate's records: one value per
+    (data set, seed, compressor setting, scorer). Deriving it here makes every table, whichever
+    runner version wrote it (an early one divided by the scorer's token count), use the one
+    definition the notebooks state.
+
+    Raises:
+      ValueError: the table lacks ``mi_bits`` or ``summary_tokens``.
+    """
+    missing = [c for c in ("mi_bits", "summary_tokens") if c not in rows.columns]
+    if missing:
+        raise ValueError(f"with_rate: the table has no {missing} column(s); it is not a runner results table")
+    out = rows.copy()
+    keys = [c for c in ESTIMATE_KEYS if c in out.columns]
+    tokens = pd.to_numeric(out["summary_tokens"], errors="coerce")
+    mean_tokens = tokens.groupby([out[k].astype(str) for k in keys]).transform("mean") if keys else tokens.mean()
+    out["mi_per_token_bits"] = pd.to_numeric(out["mi_bits"], errors="coerce") / mean_tokens
+    return out
 
 
 def one_scorer(rows: pd.DataFrame, scorer: str | None = None) -> pd.DataFrame:
