@@ -596,9 +596,25 @@ def retrieve(retriever: Retriever, plan: Plan, k: int, max_chars: int | None = N
     return [search(retriever, item.query, k, max_chars) for item in plan.items]
 
 
+class _HasCall:
+    """Round-trips a stage output whose ``call`` field is a :class:`CallRecord` through plain dicts."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["call"] = self.call.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        names = cls.__dataclass_fields__
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["call"] = CallRecord.from_dict(d["call"])
+        return cls(**kw)
+
+
 # =============================================================================== extract
 @dataclass
-class Extraction:
+class Extraction(_HasCall):
     """The compressor's reading of one source for one (query, sub-task).
 
     Attributes:
@@ -625,17 +641,6 @@ class Extraction:
     call: CallRecord
     raw: str = ""
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["call"] = self.call.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Extraction":
-        names = cls.__dataclass_fields__
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["call"] = CallRecord.from_dict(d["call"])
-        return cls(**kw)
 
 
 def _as_bool(v: Any) -> bool | None:
@@ -751,7 +756,7 @@ def _kept(extractions: Sequence[Extraction], keep_unmarked: bool) -> list[Extrac
 
 # =============================================================================== synthesise
 @dataclass
-class Report:
+class Report(_HasCall):
     """The predictor's report.
 
     Attributes:
@@ -771,17 +776,6 @@ class Report:
     invalid_citations: list
     call: CallRecord
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["call"] = self.call.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Report":
-        names = cls.__dataclass_fields__
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["call"] = CallRecord.from_dict(d["call"])
-        return cls(**kw)
 
 
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")

@@ -31,6 +31,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "explicit_sampling_fields",
     "BACKEND_ROLES",
     "GENERATOR",
     "SCORER",
@@ -340,3 +341,24 @@ def encode_chat_with(tokenizer, messages: Sequence[Message]) -> list[int]:
     if isinstance(out, Mapping) or hasattr(out, "keys"):
         out = out["input_ids"]
     return [int(t) for t in out]
+
+
+def explicit_sampling_fields(params: SamplingParams, *, min_tokens_field: str) -> dict:
+    """Every distribution-changing sampling field, stated explicitly for an inference server.
+
+    Servers fill a field a request leaves out from the model's own ``generation_config`` (a
+    Qwen-2.5 ``repetition_penalty`` would silently apply), so the asked temperature / top-k /
+    top-p are sent together with neutral penalties and no minimum length. ``min_tokens_field``
+    is the server's name for the minimum output length (vLLM ``min_tokens``, SGLang
+    ``min_new_tokens``). The dict is also what the backend records as the applied settings.
+    """
+    return {
+        "temperature": float(params.temperature),
+        "top_p": float(params.top_p),
+        "top_k": int(params.top_k) if params.top_k > 0 else -1,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+        min_tokens_field: 0,
+    }

@@ -46,7 +46,7 @@ from ._http import (
     derive_seed,
     resolve_api_key,
 )
-from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, hash_ids
+from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, explicit_sampling_fields, hash_ids
 
 __all__ = [
     "SGLangBackend",
@@ -195,16 +195,7 @@ class SGLangBackend(LocalTokenizerMixin):
     @staticmethod
     def sampling_fields(params: SamplingParams) -> dict:
         """Every distribution-changing sampling field sent to SGLang (recorded as ``effective``)."""
-        return {
-            "temperature": float(params.temperature),
-            "top_p": float(params.top_p),
-            "top_k": int(params.top_k) if params.top_k > 0 else -1,
-            "min_p": 0.0,
-            "repetition_penalty": 1.0,
-            "frequency_penalty": 0.0,
-            "presence_penalty": 0.0,
-            "min_new_tokens": 0,
-        }
+        return explicit_sampling_fields(params, min_tokens_field="min_new_tokens")
 
     def _sampling_params(self, params: SamplingParams, seed: int) -> dict:
         sp = {"max_new_tokens": params.max_new_tokens, **self.sampling_fields(params)}

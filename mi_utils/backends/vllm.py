@@ -60,7 +60,7 @@ from ._http import (
     derive_seed,
     resolve_api_key,
 )
-from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, hash_ids
+from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, explicit_sampling_fields, hash_ids
 
 __all__ = [
     "VLLMBackend",
@@ -248,16 +248,7 @@ class VLLMBackend(LocalTokenizerMixin):
         vLLM fills fields a request leaves out from the model's ``generation_config`` (``--generation-config
         auto``), so all of them are sent: the asked temperature/top-k/top-p and neutral penalties.
         """
-        return {
-            "temperature": float(params.temperature),
-            "top_p": float(params.top_p),
-            "top_k": int(params.top_k) if params.top_k > 0 else -1,
-            "min_p": 0.0,
-            "repetition_penalty": 1.0,
-            "presence_penalty": 0.0,
-            "frequency_penalty": 0.0,
-            "min_tokens": 0,
-        }
+        return explicit_sampling_fields(params, min_tokens_field="min_tokens")
 
     def _request_samples(self, ids: list[int], params: SamplingParams) -> tuple[int, list[dict]]:
         greedy = params.temperature == 0
