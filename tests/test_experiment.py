@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 
@@ -27,6 +28,7 @@ from mi_utils.experiment import (
 
 SMOLLM = "smollm2-135m-instruct"
 CONFIGS = REPO / "configs"
+GOLDEN = REPO / "tests" / "golden"  # configs/smoke.yaml's tables before the runner was refactored (README there)
 
 
 # =============================================================================== configs
@@ -229,6 +231,41 @@ def test_smoke_config_end_to_end(tmp_path, counting):
     timings = json.loads(res.timings_path.read_text())["runs"][-1]
     assert {"preflight", "generation", "scoring", "prediction", "usable_information"} <= set(timings["stages_s"])
     assert counts["generate"] == cfg.N  # one prompt per record (M samples each)
+    # the proxy-scored rows are those of configs/smoke.yaml: unchanged since the golden run
+    assert_same_as_golden(res.rows_path, res.summary, skip_scorer="smollm2-own")
+
+
+def _same(a, b, where: str) -> None:
+    """Equal values; floats within 1e-4 relative (float32 kernels differ in the last bits between CPUs)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a.keys() ^ b.keys())} differ"
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{where}: {len(a)} items, golden has {len(b)}"
+        for n, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{n}]")
+    elif isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b)), \
+            f"{where}: {a!r} != golden {b!r}"
+    else:
+        assert a == b and type(a) is type(b), f"{where}: {a!r} != golden {b!r}"
+
+
+def assert_same_as_golden(rows_path, summary: pd.DataFrame, skip_scorer: str | None = None) -> None:
+    """Every row and summary line of configs/smoke.yaml equals tests/golden/ (same keys, texts, numbers)."""
+    golden = [json.loads(line) for line in (GOLDEN / "smoke_rows.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    rows = {r["key"]: r for r in rows if r["scorer"] != skip_scorer or skip_scorer is None}
+    assert sorted(rows) == sorted(g["key"] for g in golden), "row keys differ from the golden run"
+    for g in golden:
+        _same(rows[g["key"]], g, f"row {g['compressor']}/{g['record_id']}")
+    order = ["compressor", "predictor", "scorer"]
+    mine = summary[summary.scorer != skip_scorer] if skip_scorer else summary
+    mine = mine.sort_values(order).reset_index(drop=True)
+    ref = pd.read_csv(GOLDEN / "smoke_summary.csv").sort_values(order).reset_index(drop=True)
+    round_trip = pd.read_csv(io.StringIO(mine.to_csv(index=False)))  # the types summary.csv gives back
+    pd.testing.assert_frame_equal(round_trip, ref, check_exact=False, rtol=1e-4, atol=1e-6)
 
 
 def _tiny_config(tmp_path) -> dict:
