@@ -49,7 +49,7 @@ import hashlib
 import random
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -64,6 +64,7 @@ __all__ = [
     "extractive_summaries",
     "EXTRACTIVE",
     "split_sentences",
+    "summary_text",
     "score_matrix",
     "scoring_token_pairs",
     "SCORING_PROMPTS",
@@ -290,8 +291,18 @@ def extractive_summaries(
 
 
 # ------------------------------------------------------------------------------- scoring
-def _text(z) -> str:
-    return z if isinstance(z, str) else z.text
+def summary_text(summary: Any) -> str:
+    """The text of a summary: a :class:`Summary`, a str, or anything with a str ``.text``.
+
+    Raises:
+      TypeError: for anything else.
+    """
+    if isinstance(summary, str):
+        return summary
+    text = getattr(summary, "text", None)
+    if isinstance(text, str):
+        return text
+    raise TypeError(f"expected a Summary or a str, got {type(summary).__name__}")
 
 
 def scoring_token_pairs(scorer: Scorer, contexts: Sequence[str], queries: Sequence[str],
@@ -307,7 +318,7 @@ def scoring_token_pairs(scorer: Scorer, contexts: Sequence[str], queries: Sequen
     """
     require_role(scorer, SCORER, "MI scoring")
     bos = list(scorer.bos_ids)
-    conts = [[scorer.encode(scoring_continuation(_text(z))) for z in row] for row in summaries]
+    conts = [[scorer.encode(scoring_continuation(summary_text(z))) for z in row] for row in summaries]
     for i, row in enumerate(conts):
         for j, c in enumerate(row):
             if not c:
@@ -344,7 +355,7 @@ def own_continuation(scorer: Scorer, z: str | Summary) -> list[int]:
     if _exact_ids(scorer, z):
         stop = [int(z.stop_token)] if z.finish_reason == "stop" and z.stop_token is not None else []
         return [int(t) for t in z.token_ids] + stop
-    return scorer.encode(_text(z).strip()) + list(scorer.eos_ids[:1])
+    return scorer.encode(summary_text(z).strip()) + list(scorer.eos_ids[:1])
 
 
 def own_scoring_exact(scorer: Scorer, contexts: Sequence[str], queries: Sequence[str] | str,
@@ -368,7 +379,7 @@ def own_scoring_exact(scorer: Scorer, contexts: Sequence[str], queries: Sequence
 
 def _summary_fingerprint(z, prompt: str):
     if prompt == "proxy" or not isinstance(z, Summary):
-        return _text(z)
+        return summary_text(z)
     return [z.text, list(z.token_ids), z.stop_token, z.finish_reason, z.sentences, z.tokenizer]
 
 

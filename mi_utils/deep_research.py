@@ -63,7 +63,7 @@ from tqdm.auto import tqdm
 
 from .backends.base import Backend, SamplingParams
 from .costs import PriceTable, default_price_table
-from .predict import extract_json_objects
+from .answers import extract_json_objects, parse_bool
 from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore, aggregate, token_counts
 from .retrieval import Document, Retriever, Source
 from .store import JsonlStore, make_key
@@ -484,7 +484,7 @@ def parse_plan(text: str, n_queries: int) -> tuple[list[PlanItem], str, str | No
     """Read (query, sub-task) pairs and a strategy from a planner's reply. Never raises; never evaluates.
 
     Looks for JSON objects anywhere in the reply (code fences, prose around, trailing commas and
-    single quotes are tolerated, see :func:`mi_utils.predict.extract_json_objects`): a list under
+    single quotes are tolerated, see :func:`mi_utils.answers.extract_json_objects`): a list under
     ``queries`` (or ``plan``, ``searches``, ...) of objects with ``query`` / ``subtask`` (or strings),
     or loose objects with a ``query`` key. When no JSON pair is found, ``query: ...`` and
     ``subtask: ...`` lines are paired in order (a cut-off JSON reply often still has them), and
@@ -643,18 +643,8 @@ class Extraction(_HasCall):
 
 
 
-def _as_bool(v: Any) -> bool | None:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)) and v in (0, 1):
-        return bool(v)
-    if isinstance(v, str):
-        s = v.strip().strip("\"'").lower()
-        if s in ("true", "yes", "y", "1", "relevant"):
-            return True
-        if s in ("false", "no", "n", "0", "irrelevant", "not relevant", "none"):
-            return False
-    return None
+_RELEVANT_TRUE = frozenset({"true", "yes", "y", "1", "relevant"})
+_RELEVANT_FALSE = frozenset({"false", "no", "n", "0", "irrelevant", "not relevant", "none"})
 
 
 _RELEVANT_RE = re.compile(r"""["']?relevant["']?\s*[:=]\s*["']?(true|false|yes|no)\b""", re.I)
@@ -677,13 +667,13 @@ def parse_extraction(text: str) -> tuple[str, bool | None, str, str | None]:
         expl, rel = _ci(obj, ("explanation", "facts", "extraction")), _ci(obj, ("relevant", "is_relevant", "relevance"))
         if expl is None and rel is None:
             continue
-        relevant = _as_bool(rel)
+        relevant = parse_bool(rel, _RELEVANT_TRUE, _RELEVANT_FALSE)
         body = expl if isinstance(expl, str) else (json.dumps(expl, ensure_ascii=False) if expl is not None else "")
         err = None if relevant is not None else f"'relevant' is not a boolean ({rel!r})"
         return _unplaceholder(body.strip(), err, "json", relevant)
     m_rel, m_exp = _RELEVANT_RE.search(text), _EXPLANATION_RE.search(text)
     if m_rel or m_exp:
-        relevant = _as_bool(m_rel.group(1)) if m_rel else None
+        relevant = parse_bool(m_rel.group(1), _RELEVANT_TRUE, _RELEVANT_FALSE) if m_rel else None
         body = m_exp.group(1).replace('\\"', '"').replace("\\n", "\n").strip() if m_exp else ""
         err = "malformed JSON; fields read with regular expressions" + ("" if m_rel else ", no 'relevant'")
         return _unplaceholder(body, err, "regex", relevant)

@@ -1,6 +1,7 @@
 """Scoring predictions: multiple-choice accuracy, free-form judging, reference perplexity.
 
-* Multiple choice: :func:`mc_correct` (the chosen option's text equals the reference answer) and
+* Multiple choice: :func:`mc_correct` (the chosen option's text equals the reference answer) is
+  the one multiple-choice correctness rule (the predictor and the runner use it), and
   :func:`accuracy`.
 * Free form: :func:`normalized_match` is the cheap, offline default (lower-case, punctuation and
   articles stripped, numbers compared with rounding tolerance: ``"$1,577 million"`` matches
@@ -14,13 +15,15 @@
 
 Errors are loud: empty inputs, non-finite log-probs and unparsed verdicts raise or are marked,
 never turned into a silent NaN.
+
+The text normaliser :func:`normalize_text` and the judge-reply parser :func:`parse_verdict` live in
+:mod:`mi_utils.answers` (with the rest of the parsing of model output) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import string
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
@@ -28,8 +31,9 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
+from .answers import normalize_text, parse_verdict
 from .backends.base import SCORER, Generator, SamplingParams, Scorer, require_role
-from .predict import _get_ci, _value_text, extract_json_objects, summary_text
+from .compress import summary_text
 from .prompts import JUDGE_PROMPT, choice_prediction_prefix
 
 __all__ = [
@@ -109,24 +113,6 @@ def accuracy(values: Iterable[bool | int | None]) -> float:
 
 
 # ===================================================================== normalised matching
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-_PUNCT = set(string.punctuation) | {"\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014", "\u2026"}
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case, unicode-normalise, drop punctuation and articles, collapse spaces.
-
-    Decimal points and thousands separators *inside numbers* are kept as numbers: ``"1,577.5"``
-    becomes ``"1577.5"`` (not ``"15775"``).
-    """
-    s = unicodedata.normalize("NFKC", text).casefold()
-    s = re.sub(r"(?<=\d),(?=\d{3}\b)", "", s)  # thousands separators
-    s = re.sub(r"(?<=\d)\.(?=\d)", "\x00", s)  # protect decimal points
-    s = "".join(" " if ch in _PUNCT else ch for ch in s).replace("\x00", ".")
-    s = _ARTICLES.sub(" ", s)
-    return " ".join(s.split())
-
-
 _SCALES = {
     "thousand": 1e3, "k": 1e3,
     "million": 1e6, "millions": 1e6, "mn": 1e6, "m": 1e6, "mm": 1e6,
@@ -295,62 +281,6 @@ class JudgeResult:
     meta: dict = field(default_factory=dict)
     prompt_tokens: int = 0
     output_tokens: int = 0
-
-
-_TRUE = {"true", "yes", "correct", "1", "right", "y"}
-_FALSE = {"false", "no", "incorrect", "0", "wrong", "n", "not correct"}
-
-
-def _as_verdict(v: Any) -> bool | None:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)) and v in (0, 1):
-        return bool(v)
-    if isinstance(v, str):
-        s = v.strip().strip(".!\"'").strip().lower()
-        if s in _TRUE:
-            return True
-        if s in _FALSE:
-            return False
-    return None
-
-
-_VERDICT_RE = re.compile(
-    r"""["']?(?:is_)?correct["']?\s*[:=]\s*["']?(true|false|yes|no)\b""", re.IGNORECASE
-)
-_REASON_RE = re.compile(r"""["']?reason["']?\s*[:=]\s*["']?([^"'\n}]*)""", re.IGNORECASE)
-
-
-def parse_verdict(text: str) -> tuple[bool | None, str | None, str | None]:
-    """Read a judge's reply: ``(correct, reason, parse_error)``.
-
-    Accepts a JSON object anywhere in the reply with a ``correct`` (or ``is_correct`` /
-    ``verdict``) field that is a boolean, 0/1 or a word (true/yes/correct, false/no/incorrect);
-    then a ``correct: true`` pattern; then a reply that *starts* with such a word followed by
-    punctuation or nothing (``"Correct."``, ``"No - ..."``; not ``"No idea"``). Anything else
-    gives ``correct=None`` with a reason. Never evaluates the reply.
-    """
-    if not isinstance(text, str) or not text.strip():
-        return None, None, "empty judge reply"
-    for obj in extract_json_objects(text):
-        for key in ("correct", "is_correct", "verdict"):
-            has, val = _get_ci(obj, key)
-            if has:
-                _, reason = _get_ci(obj, "reason")
-                verdict = _as_verdict(val)
-                if verdict is None:
-                    return None, _value_text(reason), f"the judge's {key!r} field {val!r} is not a true/false verdict"
-                return verdict, _value_text(reason), None
-    m = _VERDICT_RE.search(text)
-    if m:
-        r = _REASON_RE.search(text)
-        return m[1].lower() in ("true", "yes"), (r[1].strip() or None) if r else None, None
-    # a bare leading verdict word: "Correct.", "No - it names another drug" (not "No idea ...")
-    first = re.match(r"\W*(not correct|incorrect|correct|true|false|yes|no)\s*(?:$|[.,:;!)\-\u2013\u2014])",
-                     text.strip(), re.IGNORECASE)
-    if first:
-        return _as_verdict(first[1]), text.strip(), None
-    return None, None, f"no verdict found in the judge reply {text.strip()[:120]!r}"
 
 
 def judge_many(

@@ -13,25 +13,29 @@ Two modes, both reading only the summary ``Z`` and the query ``Q`` (never the co
   :func:`~mi_utils.prompts.prediction_messages` (JSON ``{"explanation", "answer"}``) and its
   reply is parsed by :func:`parse_answer`.
 
-Over the ``M`` summaries of a record, predictions are combined by majority :func:`vote`, as in
-the paper. :func:`predict_choice_records` runs the choice mode over a data set.
+Over the ``M`` summaries of a record, predictions are combined by majority vote, as in the
+paper: :func:`vote` over option indices (multiple choice), :func:`vote_text` over free-form
+answers. :func:`predict_choice_records` runs the choice mode over a data set; its correctness is
+:func:`mi_utils.evaluate.mc_correct`.
 
-Model output is data. :func:`parse_answer` only ever uses ``json`` and regular expressions on
-it; nothing is evaluated or executed.
+Parsing the replies (:func:`parse_answer`, :func:`match_option`, :func:`extract_json_objects`,
+:class:`ParsedAnswer`) lives in :mod:`mi_utils.answers` and is re-exported here; model output is
+data there, parsed with ``json`` and regular expressions, never evaluated or executed.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import unicodedata
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .answers import ParsedAnswer, extract_json_objects, match_option, normalize_text, parse_answer
 from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
+from .compress import summary_text
+from .evaluate import mc_correct
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
 
@@ -41,6 +45,7 @@ __all__ = [
     "choice_token_pairs",
     "choose_option",
     "vote",
+    "vote_text",
     "PredictionResult",
     "predict_choice_records",
     "ParsedAnswer",
@@ -59,24 +64,6 @@ RULES: tuple[str, ...] = ("sum", "mean")
 
 #: Greedy decoding with room for the JSON explanation and answer.
 DEFAULT_PREDICTION_PARAMS = SamplingParams(temperature=0.0, max_new_tokens=256)
-
-_LETTERS = "ABCDEFGHIJ"
-_MAX_PARSE_CHARS = 100_000  # longer model outputs are cut before parsing (bounded work)
-_MAX_JSON_STARTS = 200  # at most this many "{" positions are tried as JSON starts
-
-
-def summary_text(summary: Any) -> str:
-    """The text of a summary: a :class:`~mi_utils.compress.Summary`, a str, or anything with ``.text``.
-
-    Raises:
-      TypeError: for anything else.
-    """
-    if isinstance(summary, str):
-        return summary
-    text = getattr(summary, "text", None)
-    if isinstance(text, str):
-        return text
-    raise TypeError(f"expected a Summary or a str, got {type(summary).__name__}")
 
 
 def _check_rule(rule: str) -> None:
@@ -224,8 +211,11 @@ def _choose_many(backend, summaries: Sequence[Any], query: str, options: Sequenc
     return [_choice_scores(options, scores[a:b]) for a, b in spans]
 
 
+# =============================================================================== aggregation
+# The two aggregation rules over a record's M predictions: ``vote`` over option indices (multiple
+# choice), ``vote_text`` over free-form answer texts.
 def vote(choices: Sequence[int | None], tiebreak_scores: Sequence[np.ndarray] | None = None) -> int | None:
-    """Majority vote over the predictions from a record's M summaries (the paper's aggregation).
+    """Majority vote over the option indices predicted from a record's M summaries (the paper's rule).
 
     Ties between the most-voted options are broken by their summed scores across summaries
     (``sum_m tiebreak_scores[m][k]``; with log-probs this is the product of the likelihoods), and
@@ -273,6 +263,40 @@ def vote(choices: Sequence[int | None], tiebreak_scores: Sequence[np.ndarray] | 
     return min(k for k in tied if total[k] == best)
 
 
+def vote_text(answers: Sequence[str | None]) -> int | None:
+    """Majority vote over free-form answers from a record's M summaries.
+
+    Answers are grouped by :func:`~mi_utils.answers.normalize_text` (default mode: case,
+    punctuation and articles ignored, so ``"The Paris."`` and ``"paris"`` are one answer); an
+    answer that is ``None``, empty or empty after normalisation abstains. The group with the
+    most answers wins; a tie goes to the group whose first answer comes earliest.
+
+    Args:
+      answers: the answer parsed from each summary's reply (``None`` when none was found).
+
+    Returns:
+      The position in ``answers`` of the first answer of the winning group (so the caller can
+      report that answer's own text and correctness), or ``None`` when every answer abstained
+      or ``answers`` is empty.
+
+    Raises:
+      TypeError: an answer that is neither a str nor ``None``.
+    """
+    first: dict[str, int] = {}
+    counts: Counter[str] = Counter()
+    for i, a in enumerate(answers):
+        if a is not None and not isinstance(a, str):
+            raise TypeError(f"answers must be str or None, got {type(a).__name__} at position {i}")
+        n = normalize_text(a) if a else ""
+        if n:
+            first.setdefault(n, i)
+            counts[n] += 1
+    if not counts:
+        return None
+    return first[max(counts, key=lambda n: (counts[n], -first[n]))]
+
+
+# ============================================================================ choice records
 @dataclass
 class PredictionResult:
     """A record's prediction from its M summaries.
@@ -282,8 +306,9 @@ class PredictionResult:
       rule: ``"sum"`` or ``"mean"``, the scoring rule used for the per-summary choices.
       choices: the option chosen from each summary.
       prediction: the majority vote (:func:`vote`, ties by summed scores).
-      correct: ``options[prediction] == answer`` (None when the record has no answer options).
-      per_summary_correct: correctness of each summary's own choice.
+      correct: whether the voted option is the reference answer (:func:`mi_utils.evaluate.mc_correct`;
+        ``False`` when every summary abstained).
+      per_summary_correct: :func:`~mi_utils.evaluate.mc_correct` of each summary's own choice.
       scores: the full :class:`ChoiceScores` of each summary.
       predictor: the predictor's model name.
     """
@@ -310,10 +335,6 @@ class PredictionResult:
         d = {k: v for k, v in row.items() if k in names}
         d["scores"] = [ChoiceScores.from_dict(s) for s in d.get("scores", [])]
         return cls(**d)
-
-
-def _is_correct(index: int | None, record) -> bool:
-    return index is not None and record.options[index] == record.answer
 
 
 def predict_choice_records(
@@ -372,328 +393,13 @@ def predict_choice_records(
                 rule=rule,
                 choices=choices,
                 prediction=pred,
-                correct=_is_correct(pred, rec),
-                per_summary_correct=[_is_correct(c, rec) for c in choices],
+                correct=mc_correct(pred, rec),
+                per_summary_correct=[mc_correct(c, rec) for c in choices],
                 scores=scores,
                 predictor=name,
             )
         )
     return out
-
-
-# ============================================================================ answer parsing
-@dataclass
-class ParsedAnswer:
-    """What could be read from a predictor's reply.
-
-    Attributes:
-      answer: the answer text (``None`` when none was found).
-      index: the option index for multiple choice (``None`` when free form or unmatched).
-      explanation: the ``"explanation"`` field when the reply was JSON.
-      method: how the answer was found: ``"json"``, ``"regex"`` (an ``answer: ...`` line or a
-        malformed JSON field), ``"raw"`` (the whole reply) or ``"none"``.
-      parse_error: why parsing was incomplete (no answer, or no option matched); ``None`` when
-        the answer (and, for multiple choice, the option) was read unambiguously.
-    """
-
-    answer: str | None
-    index: int | None = None
-    explanation: str | None = None
-    method: str = "none"
-    parse_error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing went wrong parsing."""
-        return self.parse_error is None
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_PARSE_CHARS else text[:_MAX_PARSE_CHARS]
-
-
-def extract_json_objects(text: str) -> list[dict]:
-    """Every JSON object found anywhere in ``text`` (code fences, prose around it are fine).
-
-    Tries ``json`` decoding at each ``{``; an object that fails is retried once after
-    conservative repairs (trailing commas removed; single quotes turned into double quotes
-    when the object has no double quotes). Nested objects inside a decoded one are not
-    reported separately. Only ``json.loads``-style decoding is used.
-    """
-    text = _clip(text)
-    dec = json.JSONDecoder()
-    found: list[dict] = []
-    pos, tries = 0, 0
-    while tries < _MAX_JSON_STARTS:
-        start = text.find("{", pos)
-        if start < 0:
-            break
-        tries += 1
-        obj, end = _decode_at(dec, text, start)
-        if isinstance(obj, dict):
-            found.append(obj)
-            pos = end
-        else:
-            pos = start + 1
-    return found
-
-
-def _decode_at(dec: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
-    try:
-        return dec.raw_decode(text, start)
-    except (ValueError, RecursionError):
-        pass
-    span = _balanced_span(text, start)
-    if span is None:
-        return None, start + 1
-    chunk = text[start:span]
-    repaired = re.sub(r",\s*([}\]])", r"\1", chunk)
-    if '"' not in repaired:
-        repaired = repaired.replace("'", '"')
-    repaired = re.sub(r"\b(True|False|None)\b", lambda m: {"True": "true", "False": "false", "None": "null"}[m[1]], repaired)
-    try:
-        return json.loads(repaired), span
-    except (ValueError, RecursionError):
-        return None, start + 1
-
-
-def _balanced_span(text: str, start: int) -> int | None:
-    """End (exclusive) of the brace-balanced block starting at ``text[start] == "{"``."""
-    depth, quote, esc = 0, None, False
-    for i in range(start, min(len(text), start + 20_000)):
-        ch = text[i]
-        if quote:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            # an apostrophe inside a word ("patient's") does not open a string
-            if ch == "'" and i > 0 and text[i - 1].isalnum():
-                continue
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
-
-
-def _value_text(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if isinstance(v, float) else str(v)
-    if isinstance(v, str):
-        return v.strip()
-    if isinstance(v, list) and len(v) == 1:
-        return _value_text(v[0])
-    return json.dumps(v, ensure_ascii=False)
-
-
-def _get_ci(d: dict, key: str) -> tuple[bool, Any]:
-    for k, v in d.items():
-        if isinstance(k, str) and k.strip().lower() == key:
-            return True, v
-    return False, None
-
-
-# "answer": "...", 'answer': '...', answer: ..., final answer = ..., the answer is ...
-_FIELD_RE = re.compile(
-    r"""["']?(?:final[\s_]+)?answer["']?\s*(?:[:=]|\bis\b:?)\s*(?P<q>["']?)(?P<val>[^\n]*)""",
-    re.IGNORECASE,
-)
-
-
-def _regex_answer(text: str) -> str | None:
-    for m in _FIELD_RE.finditer(text):
-        val, q = m["val"], m["q"]
-        if q:
-            end = val.find(q)
-            # closing quote found: take up to it; otherwise a truncated reply, take the line
-            val = val[:end] if end >= 0 else val
-        val = val.strip().rstrip(",}").strip().strip("\"'`*").strip()
-        if val:
-            return val
-    return None
-
-
-def _norm(s: str) -> str:
-    s = unicodedata.normalize("NFKC", s).casefold()
-    s = re.sub(r"\s+", " ", s)
-    return s.strip(" \t\n\"'`*.,;:!?")
-
-
-_LETTER_PATTERNS = (
-    # the whole answer is a letter: "B", "(B)", "B.", "B)", "[B]", "Option B", "Choice (c)", "Answer: B"
-    re.compile(r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:=]?\s*)?[\(\[]?([A-J])[\)\]]?\s*[.:)]?$", re.I),
-)
-# a letter leading option text: "B. 50 mg", "(B) 50 mg", "B) 50 mg", "Option B: 50 mg"
-_LEAD_RE = re.compile(r"^(?:(?i:option|choice)\s+)?(?:\(([A-J])\)|([A-J])\s*[.):]|([A-J])\s+-)\s*(?P<rest>.+)$", re.S)
-_LEAD_OPTION_RE = re.compile(r"^(?i:option|choice)\s+\(?([A-Ja-j])\)?(?![\w'])\s*[.:)-]?\s*(?P<rest>.*)$", re.S)
-# a letter referred to inside prose: "the answer is (B)", "option C is correct"
-_INLINE_RE = re.compile(
-    r"(?:\(([A-J])\)|\b(?i:option|choice|answer(?:\s+is)?)\s*:?\s*\(?([A-J])\)?(?![\w'])|\b([A-J])\)(?=\s|$))"
-)
-
-
-def _letter_index(letter: str, k: int) -> int | None:
-    i = _LETTERS.index(letter.upper())
-    return i if i < k else None
-
-
-def _text_match(a: str, normed: Sequence[str], options: Sequence[str]) -> tuple[int | None, str | None]:
-    """Match normalised answer text to normalised options: exact, contained, or containing."""
-    exact = [i for i, o in enumerate(normed) if o == a]
-    if len(exact) == 1:
-        return exact[0], None
-    if exact:
-        return None, f"answer matches several identical options {exact}"
-    if not a:
-        return None, None
-    compact = [i for i, o in enumerate(normed) if o.replace(" ", "") == a.replace(" ", "")]
-    if len(compact) == 1:  # "50mg" == "50 mg"
-        return compact[0], None
-    # option text inside the answer: the longest one, if every other hit is part of it
-    inside = [i for i, o in enumerate(normed) if o and re.search(r"(?<!\w)" + re.escape(o) + r"(?!\w)", a)]
-    if inside:
-        longest = max(inside, key=lambda i: len(normed[i]))
-        if all(normed[j] in normed[longest] for j in inside) and sum(normed[j] == normed[longest] for j in inside) == 1:
-            return longest, None
-        return None, f"answer mentions several options {[options[i] for i in inside]}"
-    if len(a) >= 3:
-        containing = [i for i, o in enumerate(normed) if re.search(r"(?<!\w)" + re.escape(a) + r"(?!\w)", o)]
-        if len(containing) == 1:
-            return containing[0], None
-        if len(containing) > 1:
-            return None, f"answer is part of several options {[options[i] for i in containing]}"
-    return None, None
-
-
-def match_option(answer: str, options: Sequence[str]) -> tuple[int | None, str | None]:
-    """Map an answer to an option index.
-
-    In order: a bare letter ("B", "(B)", "B.", "Option C", "answer: b"); a letter leading option
-    text ("B. 50 mg", capital letters only; rejected when the text names a *different* option); the option text
-    (case-, space- and edge-punctuation-insensitive); the longest option contained in the
-    answer, or the only option containing the answer (at least 3 characters), when unique; a
-    letter named inside prose ("the answer is (C)") when exactly one is named.
-
-    Returns:
-      ``(index, None)`` on success, ``(None, reason)`` otherwise.
-    """
-    k = len(options)
-    if k == 0:
-        return None, "no options to match against"
-    raw = answer.strip()
-    if not raw:
-        return None, "empty answer"
-    normed = [_norm(o) for o in options]
-    a = _norm(raw)
-
-    for pat in _LETTER_PATTERNS:
-        m = pat.match(raw.strip().strip("*`\"'").strip())
-        if m:
-            i = _letter_index(m[1], k)
-            if i is None:
-                return None, f"letter {m[1].upper()} is out of range for {k} options"
-            return i, None
-
-    if a in normed:
-        return _text_match(a, normed, options)
-
-    for rx in (_LEAD_OPTION_RE, _LEAD_RE):
-        m = rx.match(raw)
-        if m:
-            letter = next(g for g in m.groups()[:-1] if g)
-            i = _letter_index(letter, k)
-            if i is None:
-                break  # "J. Smith" with 4 options: not a letter; try the text
-            others = {next(g for g in x.groups() if g).upper() for x in _INLINE_RE.finditer(m["rest"])}
-            others = {x for x in others if x != letter.upper() and _letter_index(x, k) is not None}
-            if others:
-                return None, f"answer names several option letters {sorted(others | {letter.upper()})}"
-            hit, _ = _text_match(_norm(m["rest"]), normed, options)
-            if hit is not None and hit != i:
-                return None, (
-                    f"letter {letter.upper()} conflicts with the text after it, which names option "
-                    f"{_LETTERS[hit]} ({options[hit]!r})"
-                )
-            return i, None
-
-    hit, why = _text_match(a, normed, options)
-    if hit is not None:
-        return hit, None
-    if why is not None:
-        return None, why
-
-    letters = {next(g for g in m.groups() if g).upper() for m in _INLINE_RE.finditer(raw)}
-    letters = {x for x in letters if _letter_index(x, k) is not None}
-    if len(letters) == 1:
-        return _letter_index(letters.pop(), k), None
-    if len(letters) > 1:
-        return None, f"answer names several option letters {sorted(letters)}"
-    return None, f"answer {raw[:80]!r} matches no option letter or option text"
-
-
-def parse_answer(text: str, options: Sequence[str] | None = None) -> ParsedAnswer:
-    """Read the answer from a predictor's reply. Never raises on any string; never evaluates it.
-
-    Looks, in order, for a JSON object with an ``"answer"`` key anywhere in the text (code
-    fences and prose around it are fine; trailing commas and single quotes are tolerated), then
-    an ``answer: ...`` / ``answer = ...`` / ``the answer is ...`` line (this also recovers a JSON
-    reply cut off by ``max_new_tokens``), then, for multiple choice only, the whole reply. For
-    free form the whole stripped reply is returned as ``method="raw"`` *with* a ``parse_error``
-    saying so. For multiple choice the answer is mapped to an option by :func:`match_option`;
-    when that fails ``index`` is ``None`` and ``parse_error`` says why (no silent guess).
-
-    Args:
-      text: the model's reply.
-      options: the answer options for multiple choice, else ``None``.
-
-    Returns:
-      A :class:`ParsedAnswer`.
-    """
-    if not isinstance(text, str):
-        return ParsedAnswer(None, parse_error=f"reply is not a string ({type(text).__name__})")
-    text = _clip(text)
-    if not text.strip():
-        return ParsedAnswer(None, parse_error="empty reply")
-
-    answer, explanation, method, note = None, None, "none", None
-    for obj in extract_json_objects(text):
-        has, val = _get_ci(obj, "answer")
-        if has:
-            answer = _value_text(val)
-            _, expl = _get_ci(obj, "explanation")
-            explanation = _value_text(expl)
-            method = "json"
-            if answer is None or answer == "":
-                note = "the JSON 'answer' field is empty or null"
-            break
-    if method == "none":
-        answer = _regex_answer(text)
-        if answer is not None:
-            method = "regex"
-    if method == "none":
-        answer, method = text.strip(), "raw"
-        if not options:
-            note = "no JSON 'answer' field or 'answer:' line; the whole reply is taken as the answer"
-
-    if not options:
-        return ParsedAnswer(answer or None, None, explanation, method, note)
-    if not answer:
-        return ParsedAnswer(answer or None, None, explanation, method, note or "no answer found")
-    index, why = match_option(answer, options)
-    if index is None and method == "raw":
-        why = f"no JSON 'answer' field or 'answer:' line, and the reply itself does not name an option ({why})"
-    return ParsedAnswer(answer, index, explanation, method, why)
 
 
 # ============================================================================ generative mode

@@ -54,7 +54,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from .backends.base import Backend, SamplingParams
-from .predict import extract_json_objects
+from .answers import extract_json_objects
 
 __all__ = [
     "DIMENSIONS",

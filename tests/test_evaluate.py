@@ -66,6 +66,13 @@ def test_normalize_text_keeps_numbers_whole():
     assert normalize_text("An apple, a day") == "apple day"
 
 
+def test_normalize_text_option_mode_keeps_inner_punctuation_and_articles():
+    keep = {"drop_punctuation": False, "drop_articles": False}
+    assert normalize_text(' "The  C++ Book." ', **keep) == "the c++ book"
+    assert normalize_text("1,577.5!", **keep) == "1,577.5"
+    assert normalize_text("C++") == normalize_text("C") == "c"  # the default mode merges them
+
+
 @pytest.mark.parametrize(
     "prediction, reference",
     [

@@ -24,6 +24,7 @@ from mi_utils.predict import (
     parse_answer,
     predict_choice_records,
     vote,
+    vote_text,
 )
 from mi_utils.prompts import choice_prediction_prefix, prediction_messages
 
@@ -168,6 +169,48 @@ def test_vote_abstentions_and_errors():
         vote([0, 1], [np.zeros(2)])
 
 
+# --------------------------------------------------------------------------- vote_text
+def test_vote_text_majority_over_normalised_answers():
+    # "The Paris." and "paris" are one answer; the index returned is that group's first answer
+    assert vote_text(["London", "The Paris.", "paris"]) == 1
+    assert vote_text(["paris", "London", "PARIS!"]) == 0
+    assert vote_text(["London"]) == 0
+
+
+def test_vote_text_ties_go_to_the_earliest_answer():
+    assert vote_text(["Rome", "Paris"]) == 0
+    assert vote_text(["Rome", "Paris", "paris", "rome"]) == 0
+    assert vote_text([None, "Paris", "Rome"]) == 1
+
+
+def test_vote_text_empty_answers_abstain():
+    assert vote_text([]) is None
+    assert vote_text([None, "", "  "]) is None
+    assert vote_text(["the", ".", None]) is None  # empty after normalisation
+    assert vote_text([None, "", "Rome", "rome", "Paris"]) == 2
+    with pytest.raises(TypeError, match="str or None"):
+        vote_text(["Paris", 3])
+
+
+def _inline_text_vote(answers):
+    """The runner's former inline majority over normalised answers (the reference for vote_text)."""
+    from collections import Counter
+
+    from mi_utils.evaluate import normalize_text
+
+    norm = [normalize_text(a) if a else "" for a in answers]
+    counts = Counter(n for n in norm if n)
+    win = max(counts, key=lambda n: (counts[n], -norm.index(n))) if counts else None
+    return norm.index(win) if win is not None else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["Paris", "the paris.", "Rome", "ROME!", "", "a", "1,000",
+                                                       "1000", "C++", "c"]), st.text(max_size=6)), max_size=7))
+def test_vote_text_matches_the_inline_majority(answers):
+    assert vote_text(answers) == _inline_text_vote(answers)
+
+
 def test_predict_choice_records_votes_and_stores(tmp_path):
     recs = [
         Record(id="a", context="c", query="Dose?", answer=OPTS[1], options=tuple(OPTS), task="multiple_choice"),
@@ -263,6 +306,25 @@ def test_match_option_letters_only_in_range():
     assert match_option("E", OPTS)[0] is None
     assert match_option("E", OPTS + ["x"])[0] == 4
     assert match_option("e.g. the 50 mg twice daily one", OPTS)[0] == 1  # "e." is not a letter
+
+
+def test_match_option_keeps_punctuation_and_articles_of_option_text():
+    # option matching normalises in the mode that keeps inner punctuation and articles
+    assert match_option("C++", ["C", "C++"]) == (1, None)
+    assert match_option("Na+", ["Na", "Na+"]) == (1, None)
+    assert match_option("na.", ["Na", "Na+"]) == (0, None)
+    assert match_option("The Who", ["Who", "The Who"]) == (1, None)
+    assert match_option('"50 mg twice daily."', OPTS) == (1, None)
+
+
+def test_parsing_lives_in_answers_and_is_re_exported():
+    import mi_utils.answers as answers
+    import mi_utils.evaluate as evaluate
+    import mi_utils.predict as predict
+
+    for name in ("ParsedAnswer", "parse_answer", "match_option", "extract_json_objects"):
+        assert getattr(predict, name) is getattr(answers, name) and name in predict.__all__
+    assert evaluate.normalize_text is answers.normalize_text and evaluate.parse_verdict is answers.parse_verdict
 
 
 def test_extract_json_objects_several_and_nested():
