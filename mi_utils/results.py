@@ -1,0 +1,373 @@
+"""The results schema: what a row of ``rows.jsonl`` holds, how one is built, and the run's tables.
+
+What lives here: the row columns (:data:`ROW_COLUMNS`, with the meaning of each group below
+:data:`ROWS_VERSION`), the columns that must never be NaN, the columns that identify a
+configuration, the typed outputs of the runner's stages that a row is built from
+(:class:`ModelMeta`, :class:`CompressionCost`, :class:`MIResult`), :func:`build_row`,
+:func:`summarize` (``summary.csv``: one line per configuration), the run's stage timer and
+``timings.json``, and :class:`RunResult`. Nothing here loads a model or runs a stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .compress import Summary
+from .config import CompressorSetting, PredictorConfig, ScorerConfig
+from .estimators import SATURATION_THRESHOLD, MIEstimate
+from .prompts import PROMPT_VERSION
+
+__all__ = [
+    "ROWS_VERSION",
+    "ROW_COLUMNS",
+    "REQUIRED_NUMERIC",
+    "MI_REQUIRED",
+    "CONFIG_COLUMNS",
+    "ESTIMANDS",
+    "ModelMeta",
+    "CompressionCost",
+    "MIResult",
+    "RunResult",
+    "StageTimer",
+    "append_timings",
+    "build_row",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+#: ``mi_estimand`` values: what an MI row estimates. ``I(X;Z|Q)`` only when every record of the data
+#: set has the same question; with one question per record ``shared`` conditioning holds each
+#: summary's own question fixed while the context varies, and ``paired`` estimates ``I(X,Q;Z)``.
+ESTIMANDS = {"one_question": "I(X;Z|Q)", "shared": "I(X;Z|Q) with Q held at the summary's own question (Q depends on X)",
+             "paired": "I(X,Q;Z)"}
+
+#: Columns of every row of ``rows.jsonl`` (one row per record and configuration). Notes:
+#: ``M`` is the summaries actually drawn per record (1 for deterministic methods).
+#: Token counts (the rate's unit is stated here): ``summary_tokens`` is the mean number of tokens
+#: of the record's summaries *in the compressor's own tokenizer*, without the stop token (LM-free
+#: methods: the reference tokenizer, ``tokenizer`` or the first scorer's); ``summary_tokens_scorer``
+#: the tokens the scorer scored (proxy prompt: ``" " + text`` in the scorer's tokenizer; own prompt:
+#: the sampled ids plus the stop token); ``mi_per_token_bits`` (the rate of notebook 05) and
+#: ``mi_per_token_upper_bits`` divide the set-level estimate by the setting's mean ``summary_tokens``.
+#: ``mi_*`` are the set-level estimate, repeated on every row of the configuration, and
+#: ``mi_context_bits`` this record's contribution (their mean is ``mi_bits``); ``mi_estimand`` says
+#: what they estimate (:data:`ESTIMANDS`).
+#: ``sampling_is_pure`` is True when the compressor engine *applied* pure sampling to this
+#: record's summaries (``sampling_effective``: the settings it applied; a model's own generation
+#: defaults are never inherited); ``upper_is_bound`` is True only when the scored distribution is
+#: the sampling distribution: the scorer self-scores (``scorer_prompt`` ``own``: the compression
+#: prompt through the chat template, the sampled ids and their stop token, checked against the
+#: prompt hash the compressor recorded), with the compressor's ``model`` and ``dtype``, and every
+#: summary of the setting was sampled purely; ``mi_upper_bits`` is then an upper bound in expectation.
+#: ``flops_compressor`` is per generation (mean over the record's summaries), ``cost_usd`` the
+#: predictor's (and judge's) API cost for the record (0 for local models); ``predictor_params`` is
+#: empty for an API model unless its config sets ``params``.
+#: ``judge_unparsed``: the record's answers whose judge verdict could not be read (counted under
+#: the judge's ``unparsed`` policy; 0 without a judge).
+#: ``usable_info_bits`` (choice predictors, multiple-choice records): information about the
+#: answer the predictor can use, log2 p_T(y*|z,q) - log2 p0(y*|q) averaged over the record's
+#: summaries, with the softmax temperature T fitted on the other records and p0 the better of the
+#: no-summary predictor and the uniform guess (:mod:`mi_utils.analysis.information`);
+#: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
+#: ``baseline_correct`` those of the no-summary pass.
+#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
+ROWS_VERSION = 3
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "key", "run", "dataset", "task", "record_id", "query", "answer",
+    "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
+    "compressor_backend", "compressor_dtype", "method", "k", "sentences",
+    "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
+    "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
+    "predictor_dtype", "predictor_mode", "predictor_rule",
+    "scorer", "scorer_model", "scorer_family", "scorer_params", "scorer_backend", "scorer_dtype", "scorer_prompt",
+    "N", "M", "seed", "conditioning", "mi_estimand", "n_boot", "upper_is_bound", "prompt_version", "dtype",
+    "summary_tokens", "summary_tokens_scorer", "answer_in_summary", "self_id_rate",
+    "mi_scored", "mi_bits", "mi_clipped_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation",
+    "mi_saturated", "mi_ci_low_bits", "mi_ci_high_bits", "mi_per_token_bits", "mi_per_token_upper_bits",
+    "mi_n_upper_inf", "mi_context_bits", "mi_context_upper_bits",
+    "vote_index", "vote_answer", "correct", "correct_sum", "correct_mean", "per_summary_accuracy",
+    "per_summary_correct", "answers", "perplexity", "judge_unparsed",
+    "usable_info_bits", "usable_info_temperature", "usable_info_null", "baseline_correct",
+    "option_logprobs", "baseline_option_logprobs",
+    "flops_compressor", "flops_compressor_total", "compressor_prompt_tokens",
+    "cost_usd", "predictor_input_tokens", "predictor_output_tokens",
+    "summary_texts",
+)
+
+#: Numeric columns that must never be NaN (MI columns: wherever ``mi_scored``).
+REQUIRED_NUMERIC: tuple[str, ...] = (
+    "N", "M", "seed", "summary_tokens", "compressor_params", "flops_compressor", "cost_usd",
+)
+MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation", "mi_context_bits",
+                                "mi_per_token_bits", "scorer_params", "summary_tokens_scorer", "self_id_rate")
+
+#: Columns that identify a configuration (``summary.csv`` groups by them).
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
+    "sentences", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
+    "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
+    "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
+)
+
+
+# ================================================================== stage outputs
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a row records of a model, read without loading it.
+
+    Attributes:
+      family: :func:`mi_utils.models.model_family` of the name.
+      params: parameter count (``None`` for an API model without ``params``).
+      config: the model's config as a dict (for FLOPs); ``None`` when not read.
+    """
+
+    family: str
+    params: float | None
+    config: dict | None
+
+
+@dataclass(frozen=True)
+class CompressionCost:
+    """The compressor's cost of one summary: FLOPs of the generation and its prompt tokens (0 when LM-free)."""
+
+    flops: float
+    prompt_tokens: int
+
+    @classmethod
+    def free(cls) -> CompressionCost:
+        """An LM-free summary."""
+        return cls(0.0, 0)
+
+
+@dataclass(frozen=True)
+class MIResult:
+    """One (compressor setting, scorer) MI estimate and its per-record parts.
+
+    Attributes:
+      estimate: the set-level estimate (bits).
+      loo_context_bits: each record's leave-one-out contribution (bits), shape ``(N,)``.
+      self_id: per record, the fraction of its summaries that score highest under their own context.
+      scorer_tokens: per record, the mean number of tokens the scorer scored.
+      rate_tokens: the setting's mean summary length in the compressor's own tokens (the rate's unit).
+      upper_is_bound: the leave-one-out value is an upper bound (self-scored pure samples).
+      estimand: what the estimate estimates (:data:`ESTIMANDS`).
+    """
+
+    estimate: MIEstimate
+    loo_context_bits: np.ndarray
+    self_id: np.ndarray
+    scorer_tokens: np.ndarray
+    rate_tokens: float
+    upper_is_bound: bool
+    estimand: str
+
+
+# =========================================================================== rows
+def build_row(
+    *,
+    run_name: str,
+    dataset: str,
+    record: Any,
+    index: int,
+    n_records: int,
+    seed: int,
+    conditioning: str,
+    n_boot: int,
+    setting: CompressorSetting,
+    summaries: Sequence[Summary],
+    costs: Sequence[CompressionCost],
+    compressor_meta: ModelMeta | None,
+    predictor: PredictorConfig | None = None,
+    predictor_meta: ModelMeta | None = None,
+    scorer: ScorerConfig | None = None,
+    scorer_meta: ModelMeta | None = None,
+    mi: MIResult | None = None,
+    outcome: Mapping[str, Any] | None = None,
+) -> dict:
+    """One row of ``rows.jsonl`` (without its ``key``), every value JSON-ready.
+
+    Args:
+      run_name, dataset, seed, conditioning, n_boot: the run's settings.
+      record: the :class:`~mi_utils.data.Record` the row is about; ``index``: its position among
+        the ``n_records`` contexts of the estimate.
+      setting, summaries, costs, compressor_meta: the compressor setting, this record's summaries,
+        their costs, and the compressor model's meta (``None`` for LM-free settings).
+      predictor, predictor_meta: the predictor (``None``: no predictor answers this task).
+      scorer, scorer_meta, mi: the scorer and this setting's estimate under it (``None``: not scored).
+      outcome: the prediction's columns (votes, correctness, costs, usable information).
+
+    Raises:
+      ValueError: every summary of a scored setting is empty (bits per token are undefined).
+    """
+    c, rec, sums = setting.config, record, summaries
+    lm = setting.kind == "lm"
+    pure = bool(lm and all(z.sampling_is_pure for z in sums))
+    local_dtypes = {m.dtype for m in ((c if lm else None), predictor, scorer) if m is not None and m.backend == "hf"}
+    pred, sc = predictor, scorer
+    row = {
+        "run": run_name, "dataset": dataset, "task": rec.task, "record_id": rec.id, "query": rec.query,
+        "answer": rec.answer,
+        "compressor": setting.id, "compressor_kind": setting.kind, "compressor_model": c.model if lm else None,
+        "compressor_family": setting.family, "compressor_params": compressor_meta.params if lm else 0.0,
+        "compressor_backend": c.backend if lm else None, "compressor_dtype": c.dtype if lm else None,
+        "method": c.method, "k": c.k, "sentences": setting.sentences,
+        "temperature": c.temperature if lm else None, "top_k": c.top_k if lm else None,
+        "top_p": c.top_p if lm else None, "max_new_tokens": c.max_new_tokens if lm else None,
+        "sampling_is_pure": pure, "sampling_effective": sums[0].sampling_effective if lm else None,
+        "predictor": pred.id if pred else None, "predictor_model": pred.model if pred else None,
+        "predictor_family": predictor_meta.family if pred else None,
+        "predictor_params": predictor_meta.params if pred else None,
+        "predictor_backend": pred.backend if pred else None, "predictor_dtype": pred.dtype if pred else None,
+        "predictor_mode": pred.mode if pred else None, "predictor_rule": pred.rule if pred else None,
+        "scorer": sc.id if sc else None, "scorer_model": sc.model if sc else None,
+        "scorer_family": scorer_meta.family if sc else None, "scorer_params": scorer_meta.params if sc else None,
+        "scorer_backend": sc.backend if sc else None, "scorer_dtype": sc.dtype if sc else None,
+        "scorer_prompt": sc.prompt if sc else None,
+        "N": n_records, "M": len(sums), "seed": seed, "conditioning": conditioning,
+        "mi_estimand": mi.estimand if mi is not None else None, "n_boot": n_boot,
+        "upper_is_bound": bool(mi is not None and mi.upper_is_bound),
+        "prompt_version": PROMPT_VERSION,
+        "dtype": local_dtypes.pop() if len(local_dtypes) == 1 else ("mixed" if local_dtypes else None),
+        "summary_tokens": float(np.mean([z.n_tokens for z in sums])),
+        "answer_in_summary": None if rec.task == "perplexity" else
+        float(np.mean([rec.answer.strip().lower() in z.text.lower() for z in sums])),
+        "mi_scored": mi is not None,
+        "flops_compressor": float(np.mean([x.flops for x in costs])),
+        "flops_compressor_total": float(np.sum([x.flops for x in costs])),
+        "compressor_prompt_tokens": float(np.mean([x.prompt_tokens for x in costs])),
+        "cost_usd": 0.0, "judge_unparsed": 0,
+        "summary_texts": [z.text for z in sums],
+    }
+    if mi is not None:
+        est = mi.estimate
+        row.update({k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in
+                    ("mi_saturation", "mi_n_upper_inf")})
+        if mi.rate_tokens <= 0:
+            raise ValueError(f"every summary of {setting.id!r} is empty: bits per summary token are undefined")
+        row["mi_per_token_bits"] = est.value / mi.rate_tokens
+        row["mi_per_token_upper_bits"] = est.upper / mi.rate_tokens
+        row["mi_saturated"] = bool(est.saturation > SATURATION_THRESHOLD)
+        row["mi_context_bits"] = float(est.per_context[index])
+        row["mi_context_upper_bits"] = float(mi.loo_context_bits[index])
+        row["self_id_rate"] = float(mi.self_id[index])
+        row["summary_tokens_scorer"] = float(mi.scorer_tokens[index])
+    row.update(outcome or {})
+    return {k: _plain(v) for k, v in row.items()}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and math.isinf(v):
+        return v  # json writes Infinity; pandas reads it back
+    return v
+
+
+# ========================================================================= tables
+@dataclass
+class RunResult:
+    """Where a run's tables went, and the tables.
+
+    Attributes:
+      out_dir: the results folder.
+      rows_path, summary_path, timings_path: ``rows.jsonl``, ``summary.csv``, ``timings.json``.
+      rows: this config's rows (a pandas DataFrame, ``ROW_COLUMNS`` order).
+      summary: one line per configuration (:func:`summarize`).
+      timings: this run's seconds per stage (``timings.json`` keeps every run's, oldest first).
+    """
+
+    out_dir: Path
+    rows_path: Path
+    summary_path: Path
+    timings_path: Path
+    rows: Any
+    summary: Any
+    timings: dict
+
+
+class StageTimer:
+    """Seconds per stage, in total and per (data set, seed, setting)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.events: list[dict] = []
+
+    @contextlib.contextmanager
+    def stage(self, name: str, **where: Any) -> Iterator[None]:
+        """Time the block as stage ``name``; ``where`` (data set, seed, ...) goes into the event."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.stages[name] = self.stages.get(name, 0.0) + dt
+            self.events.append({"stage": name, "seconds": round(dt, 3), **where})
+            log.info("%s %s: %.1f s", name, " ".join(f"{k}={v}" for k, v in where.items()), dt)
+
+
+def append_timings(path: Path, timings: dict) -> None:
+    """Add this run's timings to ``timings.json`` (``{"runs": [...]}``, oldest first).
+
+    A resumed or fully cached run does not erase the timings of the run that did the work.
+    """
+    runs = []
+    if path.exists():
+        try:
+            runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
+        except (ValueError, AttributeError):
+            log.warning("%s is not valid timings JSON; starting it afresh", path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"runs": [*runs, timings]}, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def summarize(rows) -> Any:
+    """One line per configuration: accuracy, summary length, MI, FLOPs and cost.
+
+    Args:
+      rows: the rows table (a DataFrame with :data:`ROW_COLUMNS`).
+
+    Returns:
+      A DataFrame with the :data:`CONFIG_COLUMNS` present plus ``n_records``, ``accuracy``,
+      ``accuracy_sum``, ``accuracy_mean``, ``per_summary_accuracy``, ``perplexity``,
+      ``summary_tokens``, ``answer_in_summary``, ``self_id_rate``, the MI columns,
+      ``flops_compressor`` (mean per generation) and ``cost_usd`` (total).
+    """
+    import pandas as pd
+
+    if rows is None or len(rows) == 0:
+        return pd.DataFrame()
+    df = rows.copy()
+    for col in ("usable_info_bits", "baseline_correct"):
+        if col not in df.columns:
+            df[col] = np.nan
+    for col in ("correct", "correct_sum", "correct_mean", "baseline_correct"):
+        df[col] = pd.to_numeric(df[col].map(lambda v: np.nan if v is None else float(v)), errors="coerce")
+    keys = [c for c in CONFIG_COLUMNS if c in df.columns]
+    mean_cols = {"accuracy": "correct", "accuracy_sum": "correct_sum", "accuracy_mean": "correct_mean",
+                 "per_summary_accuracy": "per_summary_accuracy", "perplexity": "perplexity",
+                 "summary_tokens": "summary_tokens", "summary_tokens_scorer": "summary_tokens_scorer",
+                 "answer_in_summary": "answer_in_summary", "self_id_rate": "self_id_rate",
+                 "flops_compressor": "flops_compressor", "usable_info_bits": "usable_info_bits",
+                 "baseline_accuracy": "baseline_correct"}
+    first_cols = ["mi_bits", "mi_ci_low_bits", "mi_ci_high_bits", "mi_upper_bits", "mi_ceiling_bits",
+                  "mi_saturation", "mi_saturated", "mi_per_token_bits", "mi_clipped_bits"]
+    agg = {"n_records": ("record_id", "count")}
+    agg.update({name: (col, "mean") for name, col in mean_cols.items()})
+    agg.update({col: (col, "first") for col in first_cols})
+    agg["cost_usd"] = ("cost_usd", "sum")
+    for col in set(mean_cols.values()) | {"cost_usd"}:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    out = df.groupby(keys, sort=False, dropna=False).agg(**agg).reset_index()
+    return out
