@@ -12,10 +12,12 @@ or, in the baseline, the predictor reads). Two implementations:
 * :class:`WebSearchRetriever`: the adapter for a web search provider (query -> top results ->
   page text). A provider is anything with ``name`` and ``search(query, k) -> list[SearchHit]``
   (:class:`SearchProvider`); :class:`TavilySearch` is one, reading its key from an environment
-  variable at request time. Hits without page text are fetched with a page fetcher
-  (:class:`HTTPPageFetcher`: ``GET`` + :func:`html_to_text`); a fetch that fails falls back to the
-  hit's snippet and says so in ``Source.metadata["fetch_error"]``. Tests use a fake provider and
-  a fake fetcher: nothing here opens a connection until ``search`` is called on a real provider.
+  variable at request time and calling the API through the shared HTTP layer
+  (:class:`mi_utils.backends.http.ServerPool`: retries with backoff, ``Retry-After``, redaction).
+  Hits without page text are fetched with a page fetcher (:class:`HTTPPageFetcher`: one plain
+  ``GET`` + :func:`html_to_text`, no retries); a fetch that fails falls back to the hit's snippet
+  and says so in ``Source.metadata["fetch_error"]``. Tests use a fake provider and a fake
+  fetcher: nothing here opens a connection until ``search`` is called on a real provider.
 
 Every retriever has a ``name`` that identifies it in results keys (the BM25 name includes a
 fingerprint of the collection and the chunking), so cached retrievals are never mixed across
@@ -31,7 +33,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+from .backends.http import ServerError, ServerPool
 
 __all__ = [
     "Document",
@@ -353,8 +356,12 @@ def text_folder_documents(folder: str | Path, patterns: Sequence[str] = ("*.txt"
 
 
 # =============================================================================== the web
-class WebSearchError(RuntimeError):
-    """A web search or page fetch failed (messages never contain the API key)."""
+class WebSearchError(ServerError):
+    """A web search or page fetch failed (messages never contain the API key).
+
+    A :class:`~mi_utils.backends.http.ServerError`, so ``except ServerError`` catches search API
+    failures as it catches model server ones; ``status`` is the HTTP status when there was one.
+    """
 
 
 @dataclass(frozen=True)
@@ -514,12 +521,16 @@ class TavilySearch:
     and ``Authorization: Bearer <key>``; the key is read from ``api_key_env`` at each request and
     never stored. Results ``[{url, title, content, raw_content, score}]`` become hits whose page
     text is ``raw_content`` (``content``, the provider's extract, when the page had none).
+    Requests go through the shared :class:`~mi_utils.backends.http.ServerPool` (retries on
+    connection errors, timeouts, 408/409/429 and 5xx, ``Retry-After`` honoured; 4xx not retried).
 
     Args:
       api_key_env: environment variable holding the key.
       endpoint: the search URL.
       search_depth: ``"basic"`` or ``"advanced"``.
       timeout: seconds per request.
+      max_retries: extra attempts after the first on retryable failures.
+      backoff: first retry delay in seconds (doubles on each retry).
       session: a ``requests``-like object with ``post`` (tests pass a fake).
     """
 
@@ -532,41 +543,33 @@ class TavilySearch:
         endpoint: str = "https://api.tavily.com/search",
         search_depth: str = "basic",
         timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 1.0,
         session=None,
     ) -> None:
         self.api_key_env = api_key_env
         self.endpoint = endpoint
         self.search_depth = search_depth
         self.timeout = timeout
-        self._session = session
+        self.pool = ServerPool(endpoint, timeout=timeout, max_retries=max_retries, backoff=backoff, concurrency=1,
+                               api_key_env=api_key_env, require_api_key=True, missing_key_hint="with your Tavily key",
+                               kind="Tavily", strip_v1=False, honour_env=True, session=session)
 
     def __repr__(self) -> str:
         return f"TavilySearch(api_key_env={self.api_key_env!r}, endpoint={self.endpoint!r})"
 
-    def _redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env, "").strip()
-        return text.replace(key, "***") if key else text
-
     def search(self, query: str, k: int) -> list[SearchHit]:
-        key = os.environ.get(self.api_key_env, "").strip()
-        if not key:
-            raise WebSearchError(f"the environment variable {self.api_key_env} is not set; export it with your Tavily key")
-        if self._session is None:
-            import requests  # noqa: PLC0415
+        """At most ``k`` hits for ``query``, best first.
 
-            self._session = requests.Session()
+        Raises:
+          WebSearchError: the key is not set, the API refused or kept failing, or it answered
+            without a ``results`` list (the message names the cause, never the key).
+        """
         payload = {"query": query, "max_results": int(k), "search_depth": self.search_depth, "include_raw_content": True}
         try:
-            resp = self._session.post(self.endpoint, json=payload, timeout=self.timeout,
-                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-        except Exception as e:
-            raise WebSearchError(self._redact(f"{self.endpoint} failed: {type(e).__name__}: {e}")) from None
-        if resp.status_code >= 400:
-            raise WebSearchError(self._redact(f"{self.endpoint} answered HTTP {resp.status_code}: {str(resp.text)[:300]}"))
-        try:
-            body = resp.json()
-        except ValueError:
-            raise WebSearchError(f"{self.endpoint} answered with non-JSON") from None
+            body = self.pool.post("", payload)
+        except ServerError as e:
+            raise WebSearchError(str(e), e.status) from e
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
             raise WebSearchError(f"{self.endpoint} answered without a 'results' list")

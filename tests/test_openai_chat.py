@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fakes import JSONServer
 
 from mi_utils.backends.base import Backend, SamplingParams
-from mi_utils.backends.openai_chat import (
+from mi_utils.backends.http import (
     AuthenticationError,
     MissingAPIKeyError,
-    OpenAIChatBackend,
     RequestRejectedError,
-    ServiceUnavailableError,
-    total_usage,
+    ServerError,
+    ServerUnavailableError,
 )
+from mi_utils.backends.openai_chat import OpenAIChatBackend, total_usage
 from mi_utils.evaluate import judge_free_form
 from mi_utils.predict import generate_answer
 
@@ -26,69 +25,34 @@ ENV = "MI_UTILS_TEST_OPENAI_KEY"
 MSGS = [{"role": "user", "content": "Say hi"}]
 
 
-class FakeOpenAI:
+class FakeOpenAI(JSONServer):
     """Threaded HTTP server speaking a minimal Chat Completions dialect.
 
-    ``script`` is a list of ``(status, body_or_None)`` served first, in order; afterwards every
-    request gets a normal completion whose text is ``reply`` (or ``f"reply {j}"`` for n > 1).
+    ``script`` is a list of ``(status, body_or_None)`` served first, in order (``None``: a non-JSON
+    body; each with ``Retry-After: retry_after`` when given); afterwards every request gets a
+    normal completion whose text is ``reply`` (or ``f"reply {j}"`` for n > 1).
     """
 
     def __init__(self, script=(), reply="hello", retry_after=None):
-        self.script = list(script)
         self.reply = reply
-        self.retry_after = retry_after
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        outer = self
+        extra = {"Retry-After": retry_after} if retry_after is not None else {}
+        super().__init__([(status, payload, extra) for status, payload in script])
+        self.url += "/v1"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # keep test output quiet
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    step = outer.script.pop(0) if outer.script else None
-                if step is not None:
-                    status, payload = step
-                    self.send_response(status)
-                    if outer.retry_after is not None:
-                        self.send_header("Retry-After", str(outer.retry_after))
-                    data = json.dumps(payload).encode() if payload is not None else b"oops"
-                else:
-                    status = 200
-                    n = body.get("n", 1)
-                    text = outer.reply if n == 1 else None
-                    payload = {
-                        "id": "chatcmpl-1",
-                        "model": body["model"] + "-2024",
-                        "system_fingerprint": "fp_x",
-                        "choices": [
-                            {"index": j, "message": {"role": "assistant", "content": text or f"{outer.reply} {j}"},
-                             "finish_reason": "stop" if j == 0 else "length"}
-                            for j in reversed(range(n))  # out of order on purpose
-                        ],
-                        "usage": {"prompt_tokens": 12, "completion_tokens": 5 * n, "total_tokens": 12 + 5 * n},
-                    }
-                    self.send_response(200)
-                    data = json.dumps(payload).encode()
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def respond(self, method, path, body):
+        n = body.get("n", 1)
+        text = self.reply if n == 1 else None
+        return 200, {
+            "id": "chatcmpl-1",
+            "model": body["model"] + "-2024",
+            "system_fingerprint": "fp_x",
+            "choices": [
+                {"index": j, "message": {"role": "assistant", "content": text or f"{self.reply} {j}"},
+                 "finish_reason": "stop" if j == 0 else "length"}
+                for j in reversed(range(n))  # out of order on purpose
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 5 * n, "total_tokens": 12 + 5 * n},
+        }
 
 
 @pytest.fixture
@@ -108,9 +72,9 @@ def test_generate_sends_request_and_parses(key):
         params = SamplingParams(temperature=0.0, max_new_tokens=7, seed=3)
         (gens,) = b.generate([MSGS], params)
     req = srv.requests[0]
-    assert req["path"] == "/v1/chat/completions"
-    assert req["headers"]["Authorization"] == f"Bearer {KEY}"
-    body = req["body"]
+    assert req.path == "/v1/chat/completions"
+    assert req.headers["Authorization"] == f"Bearer {KEY}"
+    body = req.body
     assert body == {"model": "gpt-4o-mini", "messages": MSGS, "temperature": 0.0, "max_tokens": 7, "n": 1, "seed": 3}
     (g,) = gens
     assert g.text == "hi there" and g.token_ids == [] and g.prompt_ids == [] and g.finish_reason == "stop"
@@ -126,7 +90,7 @@ def test_generate_n_samples_order_and_usage_counted_once(key):
         b = backend(srv.url, concurrency=3, max_tokens_field="max_completion_tokens")
         out = b.generate([MSGS, MSGS, MSGS], SamplingParams(n=2, top_p=0.9))
     assert len(srv.requests) == 3
-    body = srv.requests[0]["body"]
+    body = srv.requests[0].body
     assert body["n"] == 2 and body["top_p"] == 0.9 and body["max_completion_tokens"] == 64 and "max_tokens" not in body
     for gens in out:
         assert [g.sample_index for g in gens] == [0, 1]
@@ -172,7 +136,7 @@ def test_no_auth_for_local_servers(monkeypatch):
     with FakeOpenAI() as srv:
         b = OpenAIChatBackend("local", base_url=srv.url, api_key_env=None)
         assert b.generate([MSGS], SamplingParams())[0][0].text == "hello"
-    assert "Authorization" not in srv.requests[0]["headers"]
+    assert "Authorization" not in srv.requests[0].headers
 
 
 def test_key_read_at_request_time(monkeypatch):
@@ -182,7 +146,7 @@ def test_key_read_at_request_time(monkeypatch):
     with FakeOpenAI() as srv:
         b.base_url = srv.url
         b.generate([MSGS], SamplingParams())
-    assert srv.requests[0]["headers"]["Authorization"] == "Bearer sk-later-key-000000"
+    assert srv.requests[0].headers["Authorization"] == "Bearer sk-later-key-000000"
 
 
 def test_401_is_clear_and_does_not_echo_the_key(key, caplog):
@@ -208,7 +172,7 @@ def test_retries_on_429_and_5xx_then_succeeds(key, caplog):
 
 def test_retries_exhausted_gives_clear_error(key):
     with FakeOpenAI(script=[(503, {"error": {"message": f"overloaded {KEY}"}})] * 3) as srv:
-        with pytest.raises(ServiceUnavailableError, match="after 3 attempts.*HTTP 503") as ei:
+        with pytest.raises(ServerUnavailableError, match="after 3 attempts.*HTTP 503") as ei:
             backend(srv.url, max_retries=2).generate([MSGS], SamplingParams())
     assert KEY not in str(ei.value) and len(srv.requests) == 3
 
@@ -232,7 +196,7 @@ def test_400_is_not_retried(key):
 def test_connection_refused_is_reported(key):
     with FakeOpenAI() as srv:
         url = srv.url
-    with pytest.raises(ServiceUnavailableError, match="ConnectionError") as ei:
+    with pytest.raises(ServerUnavailableError, match="ConnectionError") as ei:
         backend(url, max_retries=1).generate([MSGS], SamplingParams())
     assert KEY not in str(ei.value)
 
@@ -251,4 +215,20 @@ def test_as_predictor_and_judge(key):
     with FakeOpenAI(reply='{"correct": true, "reason": "same"}') as srv:
         verdict = judge_free_form(backend(srv.url), "Revenue?", "$1,577 million", "1.577 billion")
     assert verdict.correct is True and verdict.judge == "gpt-4o-mini"
-    assert srv.requests[0]["body"]["temperature"] == 0.0
+    assert srv.requests[0].body["temperature"] == 0.0
+
+
+def test_one_error_hierarchy_and_the_old_names(key):
+    """The chat backend's old error names are the shared layer's classes: ``except ServerError`` catches all."""
+    from mi_utils.backends import openai_chat
+
+    assert openai_chat.OpenAIChatError is ServerError and openai_chat.ServiceUnavailableError is ServerUnavailableError
+    assert openai_chat.AuthenticationError is AuthenticationError
+    assert openai_chat.MissingAPIKeyError is MissingAPIKeyError
+    assert openai_chat.RequestRejectedError is RequestRejectedError
+    with FakeOpenAI(script=[(401, {"error": "no"}), (400, {"error": "bad"}), (503, None), (503, None)]) as srv:
+        b = backend(srv.url, max_retries=1)
+        for _ in range(3):
+            with pytest.raises(ServerError):
+                b.generate([MSGS], SamplingParams())
+    assert len(srv.requests) == 4  # 401 and 400 once each, 503 twice (one retry)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
-from test_vllm_backend import FakeTokenizer
+from fakes import FakeTokenizer
 
 CONFIG = REPO / "configs" / "paper_grid.yaml"
 
@@ -43,7 +43,7 @@ def _records(task: str, n: int = 3):
 @pytest.fixture
 def stubbed(monkeypatch):
     from mi_utils import data, models
-    from mi_utils.backends import _http
+    from mi_utils.backends import http
     from mi_utils.experiment import load_config
 
     cfg = load_config(CONFIG)
@@ -60,7 +60,7 @@ def stubbed(monkeypatch):
             return {"data": [{"id": served[base], "root": served[base], "max_model_len": 131072}]}
         raise FirstRequest(base, path, payload)
 
-    monkeypatch.setattr(_http.ServerPool, "request", request)
+    monkeypatch.setattr(http.ServerPool, "request", request)
     monkeypatch.setattr(models, "load_tokenizer", lambda name: FakeTokenizer())
     monkeypatch.setattr(models, "load_model_config", lambda name: dict(LLAMA))
     monkeypatch.setattr(models, "generation_eos_ids", lambda name: [2])

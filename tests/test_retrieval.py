@@ -7,6 +7,8 @@ import json
 import pytest
 
 from conftest import shared_data_dir
+from fakes import FakeResponse, FakeSession
+from mi_utils.backends.http import ServerError
 from mi_utils.retrieval import (
     BM25Retriever,
     Document,
@@ -147,28 +149,6 @@ def test_html_to_text_keeps_visible_text_only():
     assert html_to_text(html) == "Title\n\nOne & two\n\nThree\nFour"
 
 
-class FakeResponse:
-    def __init__(self, status, body):
-        self.status_code = status
-        self._body = body
-        self.text = json.dumps(body) if not isinstance(body, str) else body
-
-    def json(self):
-        if isinstance(self._body, str):
-            raise ValueError("not json")
-        return self._body
-
-
-class FakeSession:
-    def __init__(self, response):
-        self.response = response
-        self.requests = []
-
-    def post(self, url, json=None, timeout=None, headers=None):
-        self.requests.append({"url": url, "json": json, "headers": headers})
-        return self.response
-
-
 def test_tavily_request_and_response_mapping(monkeypatch):
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-SECRET123")
     body = {"results": [
@@ -202,3 +182,18 @@ def test_tavily_errors_name_the_variable_and_never_the_key(monkeypatch):
     assert "401" in str(e.value) and "SECRET" not in str(e.value)
     with pytest.raises(WebSearchError, match="results"):
         TavilySearch(session=FakeSession(FakeResponse(200, {"oops": 1}))).search("q", 1)
+
+
+def test_tavily_retries_through_the_shared_http_layer(monkeypatch):
+    monkeypatch.setenv("TAVILY_API_KEY", "tvly-SECRET123")
+    ok = FakeResponse(200, {"results": [{"url": "https://x.example", "content": "extract"}]})
+    slow_down = FakeResponse(429, {"error": "slow down"}, {"Retry-After": "0"})
+    session = FakeSession(slow_down, FakeResponse(503, "busy"), ok)
+    hits = TavilySearch(session=session, backoff=0.001).search("q", 1)
+    assert [h.url for h in hits] == ["https://x.example"] and len(session.requests) == 3
+    assert all(r["headers"]["Authorization"] == "Bearer tvly-SECRET123" for r in session.requests)
+    session = FakeSession(FakeResponse(503, "down for tvly-SECRET123"))
+    with pytest.raises(WebSearchError, match="after 2 attempts.*HTTP 503") as e:
+        TavilySearch(session=session, max_retries=1, backoff=0.001).search("q", 1)
+    assert isinstance(e.value, ServerError) and e.value.status == 503 and "SECRET" not in str(e.value)
+    assert len(session.requests) == 2

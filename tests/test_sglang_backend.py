@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
-from mi_utils.backends._http import derive_seed
-from mi_utils.backends.base import SamplingParams
+from mi_utils.backends.base import SamplingParams, derive_seed
 from mi_utils.backends.sglang import (
     ModelNotServedError,
     RequestRejectedError,
@@ -26,80 +24,30 @@ from mi_utils.backends.sglang import (
 )
 from mi_utils.backends.vllm import find_free_port
 
-EOS = 2
-
 
 def fake_logprob(context: list[int], token: int) -> float:
     return -(0.05 + ((sum(context) * 13 + len(context) * 5 + token * 11) % 89) / 10.0)
 
 
-class FakeTokenizer:
-    chat_template = "fake"
-    eos_token_id = EOS
+class FakeSGLang(JSONServer):
+    """Threaded HTTP server speaking SGLang's native dialect; records every request.
 
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": ([1] if add_special_tokens else []) + [ord(ch) + 10 for ch in text]}
-
-    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=True):
-        text = "".join(f"<{m['role']}>{m['content']}" for m in messages) + ("<assistant>" if add_generation_prompt else "")
-        return self(text)["input_ids"]
-
-    def decode(self, ids, skip_special_tokens=True):
-        return "".join(chr(i - 10) for i in ids if not (skip_special_tokens and i < 10))
-
-
-class FakeSGLang:
-    """Threaded HTTP server speaking SGLang's native dialect; records every request."""
+    The first ``fail_first`` ``/generate`` requests get HTTP 500.
+    """
 
     def __init__(self, model_path="/models/smollm2", fail_first=0, reject_seed=False):
         self.model_path = model_path
-        self.fail_first = fail_first
         self.reject_seed = reject_seed
-        self.requests: list[tuple[str, str, dict | None, dict]] = []
-        self.lock = threading.Lock()
-        fake = self
+        super().__init__([(500, {"error": {"message": "scheduler died"}})] * fail_first)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
+    def scripted(self, method, path):
+        return path == "/generate"
 
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, method):
-                body = None
-                if method == "POST":
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                with fake.lock:
-                    fake.requests.append((method, self.path, body, dict(self.headers)))
-                    failing = fake.fail_first > 0 and self.path == "/generate"
-                    if failing:
-                        fake.fail_first -= 1
-                if failing:
-                    return self._send(500, {"error": {"message": "scheduler died"}})
-                self._send(*fake.respond(self.path, body))
-
-            def do_GET(self):
-                self._handle("GET")
-
-            def do_POST(self):
-                self._handle("POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, method, path, body):
+        return self.next_step(method, path) or self.respond(path, body)
 
     def posts(self):
-        return [r for r in self.requests if r[0] == "POST" and r[1] == "/generate"]
+        return super().posts("/generate")
 
     def respond(self, path, body):
         if path == "/get_model_info":
@@ -143,18 +91,8 @@ def fake():
     s.close()
 
 
-PAIRS = [
-    ([1, 50, 60, 70], [80, 90]),
-    ([1, 50, 60, 70], [81]),
-    ([1, 51], [80, 90, 100, 110]),
-    ([3], [4, 5, 6]),
-    ([1, 50, 60, 70], [90, 80]),
-]
-
-
 def expected(prefix, cont):
-    ids = list(prefix) + list(cont)
-    return np.array([fake_logprob(ids[: len(prefix) + k], t) for k, t in enumerate(cont)])
+    return expected_logprobs(fake_logprob, prefix, cont)
 
 
 def test_score_uses_logprob_start_len_and_reads_tail(fake):
@@ -199,35 +137,12 @@ def test_satisfies_backend_protocol(fake):
 
 def test_scorer_half_tokenises_locally(fake):
     """encode / BOS / EOS / chat template come from the served model's tokenizer, run here."""
-    tok = FakeTokenizer()
-    b = SGLangBackend(fake.url, tokenizer=FakeTokenizer())
-    assert b.encode("ab") == [ord("a") + 10, ord("b") + 10] == tok("ab")["input_ids"]
-    assert b.encode("ab", special=True) == [1] + b.encode("ab")
-    assert b.bos_ids == [1] and b.eos_ids == [EOS]
-    msgs = [{"role": "user", "content": "hi"}]
-    assert b.encode_chat(msgs) == tok.apply_chat_template(msgs)
-    assert b.tokenizer_name == b.model_name  # a tokenizer object: named after the model
+    check_local_tokenizer(SGLangBackend(fake.url, tokenizer=FakeTokenizer()))
 
 
 def test_server_scorer_runs_score_matrix_choice_and_perplexity(fake):
     """The scale-out path: every caller that needs a scorer works against the server backend."""
-    from mi_utils.compress import score_matrix, scoring_token_pairs
-    from mi_utils.evaluate import reference_token_pairs
-    from mi_utils.predict import choice_token_pairs, choose_option
-
-    b = SGLangBackend(fake.url, tokenizer=FakeTokenizer())
-    contexts, summaries = ["ctx one", "ctx two"], [["s1"], ["s22"]]
-    logp, lengths = score_matrix(b, contexts, "q?", summaries, progress=False)
-    prefix, conts = scoring_token_pairs(b, contexts, ["q?", "q?"], summaries)
-    for i in range(2):
-        for l in range(2):
-            assert logp[i, 0, l] == pytest.approx(expected(prefix(l, i), conts[i][0]).sum())
-    assert lengths.tolist() == [[3], [4]]  # " s1", " s22"
-    p, cs = choice_token_pairs(b, "summary", "q?", ["yes", "no"])
-    got = choose_option(b, "summary", "q?", ["yes", "no"])
-    assert got.sum_logprobs.tolist() == pytest.approx([expected(p, c).sum() for c in cs])
-    ((rp, rc),) = reference_token_pairs(b, ["summary"], "q?", "ans")
-    assert rp[0] == 1 and rc == b.encode(" ans")  # the tokenizer's BOS starts the plain-text prefix
+    check_server_scorer(SGLangBackend(fake.url, tokenizer=FakeTokenizer()), expected)
 
 
 def test_model_check(fake):

@@ -8,16 +8,15 @@ messages are tested here; ``test_vllm_integration.py`` checks the numbers agains
 
 from __future__ import annotations
 
-import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 
 import numpy as np
 import pytest
+from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
-from mi_utils.backends._http import ServerPool, derive_seed, normalize_urls
-from mi_utils.backends.base import SamplingParams
+from mi_utils.backends.base import SamplingParams, derive_seed
+from mi_utils.backends.http import AuthenticationError, ServerError, ServerPool, normalize_urls
 from mi_utils.backends.vllm import (
     ModelNotServedError,
     RequestRejectedError,
@@ -27,87 +26,30 @@ from mi_utils.backends.vllm import (
     vllm_server_command,
 )
 
-EOS = 2
-
 
 def fake_logprob(context: list[int], token: int) -> float:
     """A deterministic stand-in for log p(token | context)."""
     return -(0.05 + ((sum(context) * 31 + len(context) * 7 + token * 17) % 97) / 10.0)
 
 
-class FakeTokenizer:
-    """Characters <-> ids (offset 10); a one-line chat template; EOS = 2."""
+class FakeVLLM(JSONServer):
+    """A tiny threaded HTTP server speaking vLLM's dialect; records every request.
 
-    chat_template = "fake"
-    eos_token_id = EOS
+    The first ``fail_first`` requests other than ``/v1/models`` get ``fail_status`` (with
+    ``fail_headers``, e.g. ``Retry-After``).
+    """
 
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": ([1] if add_special_tokens else []) + [ord(ch) + 10 for ch in text]}
-
-    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=True):
-        text = "".join(f"<{m['role']}>{m['content']}" for m in messages) + ("<assistant>" if add_generation_prompt else "")
-        return self(text)["input_ids"]
-
-    def decode(self, ids, skip_special_tokens=True):
-        return "".join(chr(i - 10) for i in ids if not (skip_special_tokens and i < 10))
-
-
-class FakeVLLM:
-    """A tiny threaded HTTP server speaking vLLM's dialect; records every request."""
-
-    def __init__(self, served=("fake",), fail_first: int = 0, fail_status: int = 503, max_model_len=64):
+    def __init__(self, served=("fake",), fail_first: int = 0, fail_status: int = 503, max_model_len=64,
+                 fail_headers: dict | None = None):
         self.served = list(served)
-        self.fail_first = fail_first
-        self.fail_status = fail_status
         self.max_model_len = max_model_len
-        self.requests: list[tuple[str, str, dict | None, dict]] = []
-        self.lock = threading.Lock()
-        fake = self
+        super().__init__([(fail_status, {"error": {"message": "engine overloaded"}}, fail_headers or {})] * fail_first)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # keep pytest output clean
-                pass
-
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, method):
-                body = None
-                if method == "POST":
-                    n = int(self.headers.get("Content-Length", 0))
-                    body = json.loads(self.rfile.read(n))
-                with fake.lock:
-                    fake.requests.append((method, self.path, body, dict(self.headers)))
-                    failing = fake.fail_first > 0 and self.path != "/v1/models"
-                    if failing:
-                        fake.fail_first -= 1
-                if failing:
-                    return self._send(fake.fail_status, {"error": {"message": "engine overloaded"}})
-                code, obj = fake.respond(method, self.path, body)
-                self._send(code, obj)
-
-            def do_GET(self):
-                self._handle("GET")
-
-            def do_POST(self):
-                self._handle("POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def scripted(self, method, path):
+        return path != "/v1/models"
 
     def posts(self, path="/v1/completions"):
-        return [r for r in self.requests if r[0] == "POST" and r[1] == path]
+        return super().posts(path)
 
     # ------------------------------------------------------------- vLLM logic
     def respond(self, method, path, body):
@@ -174,18 +116,8 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{find_free_port()}"
 
 
-PAIRS = [
-    ([1, 50, 60, 70], [80, 90]),
-    ([1, 50, 60, 70], [81]),
-    ([1, 51], [80, 90, 100, 110]),
-    ([3], [4, 5, 6]),
-    ([1, 50, 60, 70], [90, 80]),
-]
-
-
 def expected(prefix, cont):
-    ids = list(prefix) + list(cont)
-    return np.array([fake_logprob(ids[: len(prefix) + k], t) for k, t in enumerate(cont)])
+    return expected_logprobs(fake_logprob, prefix, cont)
 
 
 # ------------------------------------------------------------------- scoring
@@ -223,14 +155,7 @@ def test_satisfies_backend_protocol(fake):
 
 def test_scorer_half_tokenises_locally(fake):
     """encode / BOS / EOS / chat template come from the served model's tokenizer, run here."""
-    tok = FakeTokenizer()
-    b = VLLMBackend(fake.url, "fake", tokenizer=FakeTokenizer())
-    assert b.encode("ab") == [ord("a") + 10, ord("b") + 10] == tok("ab")["input_ids"]
-    assert b.encode("ab", special=True) == [1] + b.encode("ab")
-    assert b.bos_ids == [1] and b.eos_ids == [EOS]
-    msgs = [{"role": "user", "content": "hi"}]
-    assert b.encode_chat(msgs) == tok.apply_chat_template(msgs)
-    assert b.tokenizer_name == b.model_name  # a tokenizer object: named after the model
+    check_local_tokenizer(VLLMBackend(fake.url, "fake", tokenizer=FakeTokenizer()))
 
 
 @pytest.fixture
@@ -242,23 +167,7 @@ def roomy():
 
 def test_server_scorer_runs_score_matrix_choice_and_perplexity(roomy):
     """The scale-out path: every caller that needs a scorer works against the server backend."""
-    from mi_utils.compress import score_matrix, scoring_token_pairs
-    from mi_utils.evaluate import reference_token_pairs
-    from mi_utils.predict import choice_token_pairs, choose_option
-
-    b = VLLMBackend(roomy.url, "fake", tokenizer=FakeTokenizer())
-    contexts, summaries = ["ctx one", "ctx two"], [["s1"], ["s22"]]
-    logp, lengths = score_matrix(b, contexts, "q?", summaries, progress=False)
-    prefix, conts = scoring_token_pairs(b, contexts, ["q?", "q?"], summaries)
-    for i in range(2):
-        for l in range(2):
-            assert logp[i, 0, l] == pytest.approx(expected(prefix(l, i), conts[i][0]).sum())
-    assert lengths.tolist() == [[3], [4]]  # " s1", " s22"
-    p, cs = choice_token_pairs(b, "summary", "q?", ["yes", "no"])
-    got = choose_option(b, "summary", "q?", ["yes", "no"])
-    assert got.sum_logprobs.tolist() == pytest.approx([expected(p, c).sum() for c in cs])
-    ((rp, rc),) = reference_token_pairs(b, ["summary"], "q?", "ans")
-    assert rp[0] == 1 and rc == b.encode(" ans")  # the tokenizer's BOS starts the plain-text prefix
+    check_server_scorer(VLLMBackend(roomy.url, "fake", tokenizer=FakeTokenizer()), expected)
 
 
 def test_score_without_tokenizer(fake):
@@ -320,6 +229,32 @@ def test_4xx_is_not_retried_and_carries_server_message():
             b.score(PAIRS[:1])
         assert ei.value.status == 400
         assert len(s.posts()) == 1
+    finally:
+        s.close()
+
+
+def test_retry_after_is_honoured_by_vllm_pools_too():
+    """The shared HTTP layer waits as long as a 429's ``Retry-After`` asks (not only for chat APIs)."""
+    s = FakeVLLM(fail_first=1, fail_status=429, fail_headers={"Retry-After": "1"})
+    try:
+        b = VLLMBackend(s.url, "fake", max_retries=2, backoff=0.001)
+        t = time.perf_counter()
+        np.testing.assert_allclose(b.score(PAIRS[:1])[0], expected(*PAIRS[0]))
+        assert time.perf_counter() - t >= 0.9 and len(s.posts()) == 2
+    finally:
+        s.close()
+
+
+def test_401_is_an_authentication_error_and_not_retried(monkeypatch):
+    monkeypatch.setenv("VLLM_API_KEY", "sk-vllm-secret-0123456789")
+    s = FakeVLLM(fail_first=1, fail_status=401)
+    try:
+        b = VLLMBackend(s.url, "fake", max_retries=3)
+        with pytest.raises(AuthenticationError, match="HTTP 401.*VLLM_API_KEY") as ei:
+            b.score(PAIRS[:1])
+        assert isinstance(ei.value, RequestRejectedError) and isinstance(ei.value, ServerError)
+        assert ei.value.status == 401 and len(s.posts()) == 1
+        assert "secret" not in str(ei.value)
     finally:
         s.close()
 

@@ -13,6 +13,12 @@ backend (config ``backend:``)  roles                engine
                                                     log-probs, no local tokenizer)
 ============================  ===================  =============================================
 
+Every server and API backend speaks HTTP through one layer, :mod:`mi_utils.backends.http`
+(retries with backoff, ``Retry-After``, failover over replicas, key redaction), and every failure
+of any of them is a :class:`ServerError` (subclasses: :class:`ServerUnavailableError`,
+:class:`RequestRejectedError`, :class:`AuthenticationError`, :class:`ModelNotServedError`,
+:class:`MissingAPIKeyError`).
+
 Server backends tokenise locally with the served model's tokenizer (``tokenizer=`` or the model
 name), so token ids, BOS handling and summary-only scoring are the same as in process.
 :data:`BACKEND_ROLES` is what the experiment config checks before any model loads; each class's
@@ -34,21 +40,34 @@ from .base import (
     require_role,
     sampling_is_pure,
 )
-
+from .http import (
+    AuthenticationError,
+    MissingAPIKeyError,
+    ModelNotServedError,
+    RequestRejectedError,
+    ServerError,
+    ServerUnavailableError,
+)
 from .openai_chat import OpenAIChatBackend
 from .sglang import SGLangBackend
 from .vllm import VLLMBackend, launch_vllm_server
 
 __all__ = [
+    "AuthenticationError",
     "BACKEND_ROLES",
     "GENERATOR",
     "SCORER",
     "Backend",
     "Generation",
     "Generator",
+    "MissingAPIKeyError",
+    "ModelNotServedError",
     "OpenAIChatBackend",
+    "RequestRejectedError",
     "SamplingParams",
     "Scorer",
+    "ServerError",
+    "ServerUnavailableError",
     "SGLangBackend",
     "VLLMBackend",
     "check_pairs",

@@ -15,27 +15,33 @@ What a chat API cannot do (a genuine limitation, not a missing feature):
   objects carry empty ``token_ids`` / ``prompt_ids``. Token counts come from the API's ``usage``
   instead (in ``Generation.meta["usage"]``, see :func:`total_usage`).
 
-The API key is read from an environment variable (``api_key_env``) at *request* time and sent as
-an ``Authorization: Bearer`` header. It is never stored on the object and never appears in
-``repr``, logs, results, metadata or exception messages (server messages are redacted before they
-are shown).
+Requests go through the shared HTTP layer (:class:`mi_utils.backends.http.ServerPool`): retries
+with exponential backoff on connection errors, timeouts, 408/409/429 and 5xx, ``Retry-After``
+honoured up to ``max_backoff``, and one error hierarchy (every failure is a
+:class:`~mi_utils.backends.http.ServerError`). The API key is read from an environment variable
+(``api_key_env``) at *request* time and sent as an ``Authorization: Bearer`` header. It is never
+stored on the object and never appears in ``repr``, logs, results, metadata or exception messages
+(server messages are redacted before they are shown).
+
+The error names this module used to define stay importable from here: ``OpenAIChatError`` is
+:class:`~mi_utils.backends.http.ServerError` and ``ServiceUnavailableError`` is
+:class:`~mi_utils.backends.http.ServerUnavailableError`.
 """
 
 from __future__ import annotations
 
-import email.utils
-import logging
-import os
-import re
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
-import requests
-
 from .base import BACKEND_ROLES, Generation, Message, SamplingParams
+from .http import (
+    AuthenticationError,
+    MissingAPIKeyError,
+    RequestRejectedError,
+    ServerError,
+    ServerPool,
+    ServerUnavailableError,
+)
 
 __all__ = [
     "OpenAIChatBackend",
@@ -47,35 +53,15 @@ __all__ = [
     "total_usage",
 ]
 
-log = logging.getLogger(__name__)
-
-_RETRY_STATUS = {408, 409, 429}  # plus every 5xx
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{3,})")
+OpenAIChatError = ServerError  # the names this backend used before the shared HTTP layer
+ServiceUnavailableError = ServerUnavailableError
 
 
-class OpenAIChatError(RuntimeError):
-    """A Chat Completions request failed."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class MissingAPIKeyError(OpenAIChatError):
-    """The environment variable that should hold the API key is not set."""
-
-
-class AuthenticationError(OpenAIChatError):
-    """HTTP 401/403: the key was rejected or lacks access to the model."""
-
-
-class RequestRejectedError(OpenAIChatError):
-    """HTTP 4xx other than 401/403/408/409/429: the request itself is wrong (not retried)."""
-
-
-class ServiceUnavailableError(OpenAIChatError):
-    """Connection errors, timeouts, 429 or 5xx persisted through every retry."""
+def _checked_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base_url must look like 'https://api.openai.com/v1', got {base_url!r}")
+    return base_url.rstrip("/")
 
 
 def total_usage(generations: Sequence[Generation] | Sequence[Sequence[Generation]]) -> dict[str, int]:
@@ -123,6 +109,7 @@ class OpenAIChatBackend:
 
     Attributes:
       model_name: ``model``.
+      pool: the shared :class:`~mi_utils.backends.http.ServerPool` every request goes through.
       roles: ``{"generator"}``: no scorer role (no prompt log-probs, no local tokenizer).
     """
 
@@ -144,25 +131,52 @@ class OpenAIChatBackend:
     ) -> None:
         if not model:
             raise ValueError("model must be a non-empty model name, e.g. 'gpt-4o-mini'")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"base_url must look like 'https://api.openai.com/v1', got {base_url!r}")
         if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ValueError("max_tokens_field must be 'max_tokens' or 'max_completion_tokens'")
         if max_retries < 0 or timeout <= 0 or concurrency < 1:
             raise ValueError("max_retries >= 0, timeout > 0 and concurrency >= 1 are required")
         self.model_name = model
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.concurrency = int(concurrency)
         self.max_tokens_field = max_tokens_field
         self.extra_body = dict(extra_body or {})
-        self._loopback = (parts.hostname or "") in _LOOPBACK
-        self._local = threading.local()
+        self.pool = ServerPool(
+            _checked_base_url(base_url),
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            concurrency=concurrency,
+            api_key_env=api_key_env,
+            require_api_key=api_key_env is not None,
+            missing_key_hint="or pass api_key_env=None for a local server without authentication",
+            kind="Chat Completions",
+            strip_v1=False,  # the version is part of an API root (.../v1, .../v1beta/openai)
+            honour_env=True,  # cloud APIs may sit behind a proxy; loopback servers never do
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. ``https://api.openai.com/v1`` (settable)."""
+        return self.pool.urls[0]
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self.pool.urls = [_checked_base_url(value)]
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The environment variable read for the key at each request; ``None``: no ``Authorization`` (settable)."""
+        return self.pool.api_key_env
+
+    @api_key_env.setter
+    def api_key_env(self, value: str | None) -> None:
+        self.pool.api_key_env = value
+        self.pool.require_api_key = value is not None
+
+    timeout = property(lambda self: self.pool.timeout, doc="Seconds per HTTP request.")
+    max_retries = property(lambda self: self.pool.max_retries, doc="Extra attempts after the first.")
+    backoff = property(lambda self: self.pool.backoff, doc="First retry delay, seconds.")
+    max_backoff = property(lambda self: self.pool.max_backoff, doc="Cap on one retry delay, seconds.")
+    concurrency = property(lambda self: self.pool.concurrency, doc="Requests in flight in generate.")
 
     def __repr__(self) -> str:
         return (
@@ -202,111 +216,15 @@ class OpenAIChatBackend:
         )
 
     # ---------------------------------------------------------------- requests
-    def _headers(self) -> dict[str, str]:
-        h = {"Content-Type": "application/json"}
-        if self.api_key_env is None:
-            return h
-        key = os.environ.get(self.api_key_env, "").strip()
-        if not key:
-            raise MissingAPIKeyError(
-                f"the environment variable {self.api_key_env} is not set (or empty); export "
-                f"{self.api_key_env}=<your key> before calling {self.model_name}, or pass "
-                "api_key_env=None for a local server without authentication"
+    def _complete(self, payload: dict) -> dict:
+        """POST one Chat Completions request through the shared pool; the body must hold ``choices``."""
+        body = self.pool.post("/chat/completions", payload)
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise ServerError(
+                f"{self.base_url}/chat/completions answered without a 'choices' list: "
+                f"{self.pool.redact(str(body)[:300])!r}"
             )
-        h["Authorization"] = f"Bearer {key}"
-        return h
-
-    def _redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
-        if key:
-            text = text.replace(key, "***")
-            if len(key) >= 8:  # servers often echo part of a bad key ("sk-abc***wxyz")
-                text = text.replace(key[:8], "***").replace(key[-6:], "***")
-        return _KEYLIKE.sub("sk-***", text)
-
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = requests.Session()
-            # no .netrc (it would replace our Authorization header); proxies handled per request
-            s.trust_env = False
-            self._local.session = s
-        return s
-
-    def _server_message(self, resp: requests.Response) -> str:
-        try:
-            body = resp.json()
-        except ValueError:
-            msg = resp.text.strip()[:1000] or (resp.reason or "")
-        else:
-            err = body.get("error") if isinstance(body, dict) else None
-            if isinstance(err, dict) and err.get("message"):
-                msg = str(err["message"])
-            elif isinstance(err, str):
-                msg = err
-            elif isinstance(body, dict) and (body.get("message") or body.get("detail")):
-                msg = str(body.get("message") or body.get("detail"))
-            else:
-                msg = str(body)[:1000]
-        return self._redact(msg)
-
-    def _retry_delay(self, attempt: int, resp: requests.Response | None) -> float:
-        delay = self.backoff * (2**attempt)
-        if resp is not None:
-            ra = resp.headers.get("Retry-After")
-            if ra:
-                try:
-                    delay = max(delay, float(ra))
-                except ValueError:
-                    when = email.utils.parsedate_to_datetime(ra) if ra else None
-                    if when is not None:
-                        delay = max(delay, when.timestamp() - time.time())
-        return max(0.0, min(self.max_backoff, delay))
-
-    def _post(self, payload: dict) -> dict:
-        url = self.base_url + "/chat/completions"
-        proxies = {} if self._loopback else requests.utils.get_environ_proxies(url)
-        last = "no attempt"
-        for attempt in range(self.max_retries + 1):
-            headers = self._headers()  # read the key now, every attempt; never kept
-            resp = None
-            try:
-                resp = self._session().post(url, json=payload, headers=headers, timeout=self.timeout, proxies=proxies)
-            except (requests.ConnectionError, requests.Timeout) as e:
-                last = f"{type(e).__name__}: {self._redact(str(e))}"
-            else:
-                status = resp.status_code
-                if status < 400:
-                    try:
-                        body = resp.json()
-                    except ValueError:
-                        raise OpenAIChatError(
-                            f"{url} answered HTTP {status} with non-JSON: {self._redact(resp.text[:300])!r}", status
-                        ) from None
-                    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-                        raise OpenAIChatError(
-                            f"{url} answered without a 'choices' list: {self._redact(str(body)[:300])!r}", status
-                        )
-                    return body
-                msg = self._server_message(resp)
-                if status in (401, 403):
-                    raise AuthenticationError(
-                        f"{url} rejected the credentials (HTTP {status}): {msg}. Check that "
-                        f"${self.api_key_env} holds a valid key with access to model {self.model_name!r}",
-                        status,
-                    )
-                if status in _RETRY_STATUS or status >= 500:
-                    last = f"HTTP {status}: {msg}"
-                else:
-                    raise RequestRejectedError(f"{url} rejected the request (HTTP {status}): {msg}", status)
-            if attempt < self.max_retries:
-                delay = self._retry_delay(attempt, resp)
-                log.warning("%s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1, self.max_retries, delay)
-                time.sleep(delay)
-        raise ServiceUnavailableError(
-            f"{url} kept failing after {self.max_retries + 1} attempts; last error: {last}",
-            status=resp.status_code if resp is not None else None,
-        )
+        return body
 
     def _payload(self, messages: Sequence[Message], params: SamplingParams) -> dict:
         payload: dict[str, Any] = {
@@ -323,10 +241,10 @@ class OpenAIChatBackend:
         return payload
 
     def _one(self, messages: Sequence[Message], params: SamplingParams) -> list[Generation]:
-        body = self._post(self._payload(messages, params))
+        body = self._complete(self._payload(messages, params))
         choices = sorted(body["choices"], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
         if len(choices) != params.n:
-            raise OpenAIChatError(f"asked for n={params.n} completions, the API returned {len(choices)}")
+            raise ServerError(f"asked for n={params.n} completions, the API returned {len(choices)}")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
         usage = {k: int(v) for k, v in (usage or {}).items() if k.endswith("_tokens") and isinstance(v, int)} or None
         # the API applies its own defaults to what is not sent (no top_k at all): recorded as sent
@@ -376,7 +294,10 @@ class OpenAIChatBackend:
           ``meta`` with the request's ``usage`` on sample 0 (see :func:`total_usage`).
 
         Raises:
-          MissingAPIKeyError, AuthenticationError, RequestRejectedError, ServiceUnavailableError.
+          ServerError: any failure; in particular :class:`~mi_utils.backends.http.MissingAPIKeyError`
+            (the key variable is unset), :class:`~mi_utils.backends.http.AuthenticationError` (HTTP
+            401/403), :class:`~mi_utils.backends.http.RequestRejectedError` (other 4xx) and
+            :class:`~mi_utils.backends.http.ServerUnavailableError` (retries exhausted).
         """
         if params.top_k != 0 and "top_k" not in self.extra_body:
             raise ValueError(
@@ -389,14 +310,5 @@ class OpenAIChatBackend:
                 raise ValueError(f"prompt {i} must be a non-empty list of {{'role', 'content'}} messages")
         if not prompts:
             return []
-        self._headers()  # fail fast on a missing key, before any thread starts
-        if len(prompts) == 1 or self.concurrency == 1:
-            return [self._one(p, params) for p in prompts]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as ex:
-            futures = [ex.submit(self._one, p, params) for p in prompts]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        self.pool.auth_headers()  # fail fast on a missing key, before any thread starts
+        return self.pool.map(lambda p: self._one(p, params), prompts)

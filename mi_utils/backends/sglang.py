@@ -36,17 +36,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._http import (
-    LocalTokenizerMixin,
-    ModelNotServedError,
-    RequestRejectedError,
-    ServerError,
-    ServerPool,
-    ServerUnavailableError,
-    derive_seed,
-    resolve_api_key,
-)
-from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, explicit_sampling_fields, hash_ids
+from .base import (BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, derive_seed,
+                   explicit_sampling_fields, hash_ids)
+from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
+from .local_tokenizer import LocalTokenizerMixin
 
 __all__ = [
     "SGLangBackend",
@@ -76,15 +69,16 @@ class SGLangBackend(LocalTokenizerMixin):
       tokenizer: tokenizer object or a packaged name / hub id / local path: the served model's
         tokenizer, run locally for ``encode``, ``encode_chat``, BOS/EOS and decoding. ``None`` tries
         ``model`` and the server's ``tokenizer_path``/``model_path``.
-      timeout, max_retries, backoff, concurrency: see :class:`mi_utils.backends._http.ServerPool`.
+      timeout, max_retries, backoff, concurrency: see :class:`mi_utils.backends.http.ServerPool`.
       score_batch_size: scoring pairs per request.
       api_key: bearer token (``--api-key`` of the server); defaults to ``$SGLANG_API_KEY``.
         Never logged nor stored in results.
-      api_key_env: environment variable holding the key.
+      api_key_env: environment variable holding the key, read at each request.
       send_seed: send ``sampling_seed`` per sample (dropped automatically if the server rejects it).
       check_server: query ``/get_model_info`` on every URL now.
 
     Raises:
+      ServerError: the base of every failure below (see :mod:`mi_utils.backends.http`).
       ServerUnavailableError: a server did not answer.
       ModelNotServedError: a server serves another model.
     """
@@ -115,7 +109,8 @@ class SGLangBackend(LocalTokenizerMixin):
             max_retries=max_retries,
             backoff=backoff,
             concurrency=concurrency,
-            api_key=resolve_api_key(api_key, api_key_env),
+            api_key=api_key,
+            api_key_env=api_key_env,
             start_hint=_start_hint(),
             kind="SGLang",
         )

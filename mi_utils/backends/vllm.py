@@ -50,17 +50,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ._http import (
-    LocalTokenizerMixin,
-    ModelNotServedError,
-    RequestRejectedError,
-    ServerError,
-    ServerPool,
-    ServerUnavailableError,
-    derive_seed,
-    resolve_api_key,
-)
-from .base import BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, explicit_sampling_fields, hash_ids
+from .base import (BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, derive_seed,
+                   explicit_sampling_fields, hash_ids)
+from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
+from .local_tokenizer import LocalTokenizerMixin
 
 __all__ = [
     "VLLMBackend",
@@ -100,17 +93,19 @@ class VLLMBackend(LocalTokenizerMixin):
         ``None`` the backend tries ``model`` and then the server's model path (``/v1/models`` ``root``).
       timeout: seconds per HTTP request.
       max_retries: retries (with exponential backoff, moving to the next replica) on connection
-        errors, timeouts, 429 and 5xx.
-      backoff: first retry delay in seconds (doubles on each retry, capped at 30 s).
+        errors, timeouts, 408/409/429 and 5xx; see :class:`mi_utils.backends.http.ServerPool`.
+      backoff: first retry delay in seconds (doubles on each retry, capped at 30 s; a longer
+        ``Retry-After`` is honoured up to that cap).
       concurrency: HTTP requests in flight at once.
       score_batch_size: scoring pairs per request.
       api_key: bearer token; defaults to the environment variable named by ``api_key_env``.
         Never logged nor stored in results.
-      api_key_env: environment variable holding the key (``VLLM_API_KEY``).
+      api_key_env: environment variable holding the key (``VLLM_API_KEY``), read at each request.
       check_server: query ``/v1/models`` on every URL now, failing early with a clear message when
         a server is down or serves another model.
 
     Raises:
+      ServerError: the base of every failure below (see :mod:`mi_utils.backends.http`).
       ServerUnavailableError: a server did not answer (the message says how to start one).
       ModelNotServedError: a server answers but serves other models (they are listed).
     """
@@ -141,7 +136,8 @@ class VLLMBackend(LocalTokenizerMixin):
             max_retries=max_retries,
             backoff=backoff,
             concurrency=concurrency,
-            api_key=resolve_api_key(api_key, api_key_env),
+            api_key=api_key,
+            api_key_env=api_key_env,
             start_hint=_start_hint(model),
             kind="vLLM",
         )

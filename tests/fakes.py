@@ -1,0 +1,210 @@
+"""Fakes shared by the server-backend and HTTP tests (a plain module: ``from fakes import ...``).
+
+* :class:`JSONServer`: a threaded HTTP server on 127.0.0.1 that records every request and answers
+  JSON; a ``script`` of canned answers (status, body, headers) is served first. The vLLM and
+  SGLang fakes and the shared HTTP layer's tests build on it.
+* :class:`FakeTokenizer`: characters <-> ids (offset 10), a one-line chat template, EOS = 2.
+* :class:`FakeResponse` / :class:`FakeSession`: a ``requests``-like session for clients that
+  accept ``session=`` (no socket at all).
+* :data:`PAIRS`, :func:`expected_logprobs`, :func:`check_local_tokenizer` and
+  :func:`check_server_scorer`: the checks every server scorer backend must pass against its fake.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import pytest
+
+EOS = 2
+
+Step = tuple  # (status, body) or (status, body, headers); body None answers non-JSON text
+
+
+class Request(NamedTuple):
+    """One request a :class:`JSONServer` received."""
+
+    method: str
+    path: str
+    body: Any
+    headers: dict
+
+
+class JSONServer:
+    """A threaded JSON-over-HTTP server on 127.0.0.1 (started at once; ``close()`` or ``with``).
+
+    Args:
+      script: answers served first, in order, to the requests :meth:`scripted` accepts.
+
+    Attributes:
+      requests: every :class:`Request` (``method, path, body, headers``), in arrival order.
+      url: ``http://127.0.0.1:<port>``.
+    """
+
+    def __init__(self, script: list[Step] | None = None) -> None:
+        self.script = list(script or [])
+        self.requests: list[Request] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # keep pytest output clean
+                pass
+
+            def _handle(self, method):
+                body = None
+                if method == "POST":
+                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with server.lock:
+                    server.requests.append(Request(method, self.path, body, dict(self.headers)))
+                status, obj, *rest = server.answer(method, self.path, body)
+                data = b"oops" if obj is None else json.dumps(obj).encode()
+                self.send_response(status)
+                for k, v in {"Content-Type": "application/json", **(rest[0] if rest else {})}.items():
+                    self.send_header(k, str(v))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def __enter__(self) -> "JSONServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def scripted(self, method: str, path: str) -> bool:
+        """Whether this request may be answered from the script (default: every request)."""
+        return True
+
+    def next_step(self, method: str, path: str) -> Step | None:
+        """The next scripted answer for this request, or ``None`` when the script is done."""
+        with self.lock:
+            if self.script and self.scripted(method, path):
+                return self.script.pop(0)
+        return None
+
+    def answer(self, method: str, path: str, body: Any) -> Step:
+        """The scripted answer, else :meth:`respond`'s."""
+        return self.next_step(method, path) or self.respond(method, path, body)
+
+    def respond(self, method: str, path: str, body: Any) -> Step:
+        """The normal answer (override): here ``200 {"ok": true, "path": path}``."""
+        return 200, {"ok": True, "path": path}
+
+    def posts(self, path: str) -> list[Request]:
+        """The recorded POSTs to ``path``."""
+        return [r for r in self.requests if r[0] == "POST" and r[1] == path]
+
+
+class FakeTokenizer:
+    """Characters <-> ids (offset 10); a one-line chat template; EOS = 2."""
+
+    chat_template = "fake"
+    eos_token_id = EOS
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": ([1] if add_special_tokens else []) + [ord(ch) + 10 for ch in text]}
+
+    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=True):
+        text = "".join(f"<{m['role']}>{m['content']}" for m in messages)
+        return self(text + ("<assistant>" if add_generation_prompt else ""))["input_ids"]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i - 10) for i in ids if not (skip_special_tokens and i < 10))
+
+
+class FakeResponse:
+    """What a ``requests`` response offers a client: ``status_code``, ``text``, ``headers``, ``json()``."""
+
+    def __init__(self, status: int, body: Any, headers: dict | None = None) -> None:
+        self.status_code = status
+        self._body = body
+        self.headers = dict(headers or {})
+        self.text = json.dumps(body) if not isinstance(body, str) else body
+
+    def json(self):
+        if isinstance(self._body, str):
+            raise ValueError("not json")
+        return self._body
+
+
+class FakeSession:
+    """A ``requests``-like session answering ``post`` with the given responses in turn (the last repeats)."""
+
+    def __init__(self, *responses: FakeResponse) -> None:
+        self.responses = list(responses)
+        self.requests: list[dict] = []
+
+    def post(self, url, json=None, timeout=None, headers=None):
+        self.requests.append({"url": url, "json": json, "headers": headers})
+        return self.responses[min(len(self.requests), len(self.responses)) - 1]
+
+
+# ------------------------------------------------------------------ scoring checks
+PAIRS = [
+    ([1, 50, 60, 70], [80, 90]),
+    ([1, 50, 60, 70], [81]),
+    ([1, 51], [80, 90, 100, 110]),
+    ([3], [4, 5, 6]),
+    ([1, 50, 60, 70], [90, 80]),
+]
+
+
+def expected_logprobs(logprob: Callable[[list[int], int], float], prefix, cont) -> np.ndarray:
+    """What a fake server with per-token ``logprob(context, token)`` returns for ``cont`` after ``prefix``."""
+    ids = list(prefix) + list(cont)
+    return np.array([logprob(ids[: len(prefix) + k], t) for k, t in enumerate(cont)])
+
+
+def check_server_scorer(backend, expected: Callable[[Any, Any], np.ndarray]) -> None:
+    """The scale-out path: every caller that needs a scorer works against a server backend.
+
+    Args:
+      backend: a scorer backend talking to a fake server, with :class:`FakeTokenizer`.
+      expected: ``(prefix, continuation) -> log-probs`` the fake server gives.
+    """
+    from mi_utils.compress import score_matrix, scoring_token_pairs
+    from mi_utils.evaluate import reference_token_pairs
+    from mi_utils.predict import choice_token_pairs, choose_option
+
+    contexts, summaries = ["ctx one", "ctx two"], [["s1"], ["s22"]]
+    logp, lengths = score_matrix(backend, contexts, "q?", summaries, progress=False)
+    prefix, conts = scoring_token_pairs(backend, contexts, ["q?", "q?"], summaries)
+    for i in range(2):
+        for l in range(2):
+            assert logp[i, 0, l] == pytest.approx(expected(prefix(l, i), conts[i][0]).sum())
+    assert lengths.tolist() == [[3], [4]]  # " s1", " s22"
+    p, cs = choice_token_pairs(backend, "summary", "q?", ["yes", "no"])
+    got = choose_option(backend, "summary", "q?", ["yes", "no"])
+    assert got.sum_logprobs.tolist() == pytest.approx([expected(p, c).sum() for c in cs])
+    ((rp, rc),) = reference_token_pairs(backend, ["summary"], "q?", "ans")
+    assert rp[0] == 1 and rc == backend.encode(" ans")  # the tokenizer's BOS starts the plain-text prefix
+
+
+def check_local_tokenizer(backend) -> None:
+    """encode / BOS / EOS / chat template come from the served model's tokenizer (a fake one), run here."""
+    tok = FakeTokenizer()
+    assert backend.encode("ab") == [ord("a") + 10, ord("b") + 10] == tok("ab")["input_ids"]
+    assert backend.encode("ab", special=True) == [1] + backend.encode("ab")
+    assert backend.bos_ids == [1] and backend.eos_ids == [EOS]
+    msgs = [{"role": "user", "content": "hi"}]
+    assert backend.encode_chat(msgs) == tok.apply_chat_template(msgs)
+    assert backend.tokenizer_name == backend.model_name  # a tokenizer object: named after the model
