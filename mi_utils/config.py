@@ -83,7 +83,7 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
 
 
-Backend = Annotated[Literal["hf", "vllm", "sglang", "openai"], _one_of(BACKENDS)]
+Backend = Annotated[Literal[BACKENDS], _one_of(BACKENDS)]  # type: ignore[valid-type]  (backends.base.BACKEND_ROLES)
 Dtype = Annotated[Literal["float32", "bfloat16", "float16", "auto"], _one_of(DTYPES, "float32, bfloat16, float16 or auto")]
 Mode = Annotated[Literal["choice", "generate"], _one_of(MODES)]
 Rule = Annotated[Literal["sum", "mean"], _one_of(RULES)]

@@ -65,7 +65,6 @@ from .config import (
     CompressorSetting,
     DatasetConfig,
     ExperimentConfig,
-    JudgeConfig,
     ModelSpec,
     PredictorConfig,
     ScorerConfig,
@@ -105,26 +104,16 @@ from .results import (
 )
 from .store import JsonlStore, make_key
 
-__all__ = [
-    # config (mi_utils.config)
-    "ModelSpec",
-    "DatasetConfig",
-    "CompressorConfig",
-    "PredictorConfig",
-    "ScorerConfig",
-    "JudgeConfig",
+__all__ = [  # the config and results names users import from here (their homes: config, results)
     "ExperimentConfig",
-    "CompressorSetting",
     "load_config",
     "parse_config",
-    # results (mi_utils.results)
     "RunResult",
     "ROW_COLUMNS",
     "REQUIRED_NUMERIC",
     "MI_REQUIRED",
     "CONFIG_COLUMNS",
     "summarize",
-    # the runner
     "ModelCache",
     "make_backend",
     "run",
