@@ -6,7 +6,13 @@ FLOPs follow the paper's accounting (Kaplan et al. 2020, forward pass): generati
     (2 * params + 2 * n_layer * n_ctx * d_attn) * n_output_tokens
 
 where ``d_attn = num_attention_heads * head_dim`` (``hidden_size`` when there is no
-``head_dim``). ``params`` is passed in or estimated from the config by :func:`estimate_params`.
+``head_dim``). ``params`` is passed in or counted from the config by :func:`count_params`.
+
+Parameter counts: :func:`estimate_params` is a closed-form count, exact for the llama family
+(:data:`FORMULA_MODEL_TYPES`); :func:`count_params_empty` counts any architecture transformers knows
+by building it on empty (meta-device) weights with accelerate; :func:`count_params` picks the
+formula when it applies and empty weights otherwise. Only :func:`count_params_empty` imports
+torch/transformers, lazily: importing this module does not.
 
 Dollar costs use a :class:`PriceTable` of USD per 1M input / output tokens; local models
 cost 0.
@@ -14,6 +20,7 @@ cost 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
@@ -22,7 +29,10 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "config_dict",
+    "FORMULA_MODEL_TYPES",
     "estimate_params",
+    "count_params_empty",
+    "count_params",
     "attention_dim",
     "flops_per_token",
     "flops_per_generation",
@@ -80,6 +90,11 @@ def _get(d: Mapping[str, Any], key: str) -> int:
     raise KeyError(f"model config lacks {key!r} (tried {_ALIASES.get(key, (key,))}); pass a complete config.json")
 
 
+def _reason(e: Exception) -> str:
+    """An exception's message (a KeyError's own, not its repr)."""
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
 def _head_dim(d: Mapping[str, Any]) -> int:
     if d.get("head_dim"):
         return int(d["head_dim"])
@@ -115,8 +130,8 @@ def estimate_params(config: Any) -> int:
       RMSNorm weights ``2 * H`` (Gemma3: ``4 * H``);
     * a final norm ``H``.
 
-    For other architectures (GPT-2, MoE, ...) it is an approximation: pass ``params=`` to the
-    FLOPs functions instead.
+    For other architectures (GPT-2, MoE, Mamba, ...) it is only an approximation: use
+    :func:`count_params`, which counts those on empty weights.
 
     Args:
         config: Config object, dict or ``config.json`` path.
@@ -146,37 +161,130 @@ def estimate_params(config: Any) -> int:
     return V * H * (1 if tied else 2) + L * (attn + mlp + norms) + H
 
 
+#: ``model_type`` values whose parameter count :func:`estimate_params` gets exactly (the llama family;
+#: ``gemma3`` covers the text part of a multimodal Gemma 3 config).
+FORMULA_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma3", "gemma3_text"})
+
+
+def count_params_empty(config: Any) -> int:
+    """Parameter count of any transformers causal LM, built from its config on empty weights.
+
+    The model is instantiated with ``AutoModelForCausalLM.from_config`` inside
+    ``accelerate.init_empty_weights()``: every tensor lives on the meta device, so no memory is
+    allocated and nothing is downloaded. Tied embeddings count once (the input embedding and an
+    ``lm_head`` tied to it are one parameter when ``tie_word_embeddings``), as in
+    :func:`estimate_params` and the packaged registry (SmolLM2-135M: 134,515,008). Counts are cached
+    per config.
+
+    Args:
+        config: Config object, dict or ``config.json`` path; it needs a ``model_type`` that
+            transformers knows (a nested ``text_config`` is counted on its own, as in :func:`config_dict`).
+
+    Returns:
+        The number of parameters.
+
+    Raises:
+        ImportError: If transformers or accelerate (and torch) are not installed.
+        ValueError: If the config has no ``model_type`` or transformers cannot build a causal LM from it.
+    """
+    d = config_dict(config)
+    if not d.get("model_type"):
+        raise ValueError(
+            "counting parameters on empty weights needs the config's model_type; pass a complete config.json"
+        )
+    return _count_params_empty(json.dumps(d, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_params_empty(config_json: str) -> int:
+    try:
+        from accelerate import init_empty_weights
+        from transformers import AutoConfig, AutoModelForCausalLM
+    except ImportError as e:
+        raise ImportError(
+            f"counting parameters on empty weights needs transformers and accelerate ({e}); "
+            "install them or pass params="
+        ) from e
+    d = json.loads(config_json)
+    model_type = d.pop("model_type")
+    try:
+        cfg = AutoConfig.for_model(model_type, **d)
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(cfg)
+    except (KeyError, ValueError, TypeError) as e:
+        why = _reason(e).split(". Should contain")[0]  # not the list of every model_type transformers knows
+        raise ValueError(f"transformers cannot build a causal LM of model_type {model_type!r}: {why}") from e
+    model.tie_weights()  # init_empty_weights skips the tying of post_init: tie so shared weights count once
+    return int(sum(p.numel() for p in model.parameters()))  # parameters() yields a tied weight once
+
+
+def count_params(config: Any) -> float:
+    """Parameter count from a config: the llama-family formula where it is exact, else empty weights.
+
+    :func:`estimate_params` when ``model_type`` is in :data:`FORMULA_MODEL_TYPES` (or absent: a
+    hand-written llama-style dict); :func:`count_params_empty` for every other architecture, and
+    for a llama-family config the formula cannot read.
+
+    Args:
+        config: Config object, dict or ``config.json`` path.
+
+    Returns:
+        The number of parameters (a float, like the ``params`` of the FLOPs functions).
+
+    Raises:
+        TypeError: If ``config`` is not a config, dict or path.
+        ValueError: If neither way gives a count; the message names the fix (set ``params``,
+            complete the config or install transformers and accelerate).
+    """
+    d = config_dict(config)
+    model_type = str(d.get("model_type") or "")
+    reason = "the llama-family formula does not know it"
+    if not model_type or model_type in FORMULA_MODEL_TYPES:
+        try:
+            return float(estimate_params(d))
+        except (KeyError, ValueError) as e:
+            if not model_type:
+                raise ValueError(f"cannot count parameters: {_reason(e)}, or set params") from None
+            reason = f"the llama-family formula cannot read the config ({_reason(e)})"
+    try:
+        return float(count_params_empty(d))
+    except (ImportError, ValueError) as e:
+        raise ValueError(
+            f"cannot count the parameters of a {model_type!r} model: {reason} and counting on empty "
+            f"weights failed ({e}); set params (or install transformers and accelerate)"
+        ) from None
+
+
 def flops_per_token(config: Any, n_ctx: int = 0, *, params: int | float | None = None) -> float:
     """Forward-pass FLOPs of one token: ``2 * params + 2 * n_layer * n_ctx * d_attn``.
 
     Args:
         config: Config object, dict or ``config.json`` path.
         n_ctx: Tokens of context attended to.
-        params: Parameter count (default: :func:`estimate_params`).
+        params: Parameter count (default: :func:`count_params` of ``config``).
 
     Returns:
         FLOPs per generated (or scored) token.
 
     Raises:
-        ValueError: If ``n_ctx`` is negative.
+        ValueError: If ``n_ctx`` is negative, or ``params`` is None and the config's parameters
+            cannot be counted.
     """
     if n_ctx < 0:
         raise ValueError(f"n_ctx must be >= 0, got {n_ctx}")
     d = config_dict(config)
-    n = estimate_params(d) if params is None else params
+    n = count_params(d) if params is None else params
     return float(2 * n + 2 * _get(d, "num_hidden_layers") * n_ctx * attention_dim(d))
 
 
-def flops_per_generation(
-    config: Any, n_ctx: int, n_output_tokens: int, *, params: int | float | None = None
-) -> float:
+def flops_per_generation(config: Any, n_ctx: int, n_output_tokens: int, *, params: int | float | None = None) -> float:
     """The paper's cost of one generation: ``(2*params + 2*n_layer*n_ctx*d_attn) * n_output_tokens``.
 
     Args:
         config: Config object, dict or ``config.json`` path.
         n_ctx: Context length (prompt tokens) the outputs attend to.
         n_output_tokens: Generated tokens.
-        params: Parameter count (default: :func:`estimate_params`).
+        params: Parameter count (default: :func:`count_params` of ``config``).
 
     Returns:
         Forward-pass FLOPs.
@@ -220,15 +328,19 @@ def _as_price(value: Any, model: str) -> Price:
         try:
             return Price(float(value["input"]), float(value["output"]))
         except KeyError as e:
-            raise ValueError(f"price of {model!r} needs 'input' and 'output' (USD per 1M tokens), got {dict(value)}") from e
+            raise ValueError(
+                f"price of {model!r} needs 'input' and 'output' (USD per 1M tokens), got {dict(value)}"
+            ) from e
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return Price(float(value[0]), float(value[1]))
-    raise ValueError(f"price of {model!r} must be (input, output) or {{input:, output:}} USD per 1M tokens, got {value!r}")
+    raise ValueError(
+        f"price of {model!r} must be (input, output) or {{input:, output:}} USD per 1M tokens, got {value!r}"
+    )
 
 
 def _packaged_local_models() -> set[str]:
     try:
-        from mi_utils.models import PACKAGED  # noqa: PLC0415  (cheap: no torch at import)
+        from mi_utils.models import PACKAGED
     except Exception:  # pragma: no cover - registry unavailable
         return set()
     return set(PACKAGED)
@@ -282,7 +394,7 @@ class PriceTable(MutableMapping[str, Price]):
     def __repr__(self) -> str:
         return f"PriceTable({self._prices!r}, local_models={sorted(self.local_models)!r})"
 
-    def mark_local(self, *models: str) -> "PriceTable":
+    def mark_local(self, *models: str) -> PriceTable:
         """Mark models as local (cost 0). Returns ``self`` for chaining."""
         self.local_models.update(models)
         return self
@@ -339,7 +451,7 @@ class PriceTable(MutableMapping[str, Price]):
         p = self.price(model)
         return input_tokens / 1e6 * p.input + output_tokens / 1e6 * p.output
 
-    def load_overrides(self, path: str | Path) -> "PriceTable":
+    def load_overrides(self, path: str | Path) -> PriceTable:
         """Update prices / local models from a YAML or JSON file.
 
         The file holds ``prices: {model: {input: X, output: Y}}`` (or ``[X, Y]``) and/or
@@ -358,7 +470,7 @@ class PriceTable(MutableMapping[str, Price]):
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml  # noqa: PLC0415
+            import yaml
 
             data = yaml.safe_load(text) or {}
         else:
@@ -377,7 +489,7 @@ class PriceTable(MutableMapping[str, Price]):
         return self
 
     @classmethod
-    def from_file(cls, path: str | Path, *, defaults: bool = True) -> "PriceTable":
+    def from_file(cls, path: str | Path, *, defaults: bool = True) -> PriceTable:
         """A table from a price file, on top of :data:`DEFAULT_PRICES` unless ``defaults=False``."""
         return (default_price_table() if defaults else cls()).load_overrides(path)
 

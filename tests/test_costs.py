@@ -16,6 +16,8 @@ from mi_utils.costs import (
     PriceTable,
     api_cost,
     attention_dim,
+    count_params,
+    count_params_empty,
     estimate_params,
     flops_per_generation,
     flops_per_token,
@@ -35,13 +37,24 @@ SMOLLM2_135M = {
     "mlp_bias": False,
     "tie_word_embeddings": True,
 }
-TINY = dict(vocab_size=101, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+TINY = dict(
+    vocab_size=101,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+)
 
 
 def test_costs_does_not_import_torch():
-    code = "import sys, mi_utils.costs; print('torch' in sys.modules)"
+    code = (
+        "import sys, mi_utils.costs as c; c.count_params(c.config_dict({'model_type': 'llama', 'vocab_size': 8, "
+        "'hidden_size': 4, 'num_hidden_layers': 1, 'num_attention_heads': 2})); "
+        "print([m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +92,11 @@ def test_estimate_params_smollm2_135m(tmp_path):
     assert estimate_params(p) == 134_515_008
     untied = {**SMOLLM2_135M, "tie_word_embeddings": False}
     assert estimate_params(untied) == 134_515_008 + 49152 * 576
-    nested = {"model_type": "x", "tie_word_embeddings": True, "text_config": {k: v for k, v in SMOLLM2_135M.items() if k != "tie_word_embeddings"}}
+    nested = {
+        "model_type": "x",
+        "tie_word_embeddings": True,
+        "text_config": {k: v for k, v in SMOLLM2_135M.items() if k != "tie_word_embeddings"},
+    }
     assert estimate_params(nested) == 134_515_008
 
 
@@ -114,6 +131,92 @@ def test_flops_accepts_pretrained_config():
     transformers = pytest.importorskip("transformers")
     cfg = transformers.LlamaConfig(**{k: v for k, v in SMOLLM2_135M.items() if k != "model_type"})
     assert flops_per_generation(cfg, 512, 8) == flops_per_generation(SMOLLM2_135M, 512, 8)
+
+
+# --------------------------------------------------------------------------- empty-weights counts
+
+
+def _empty_weights_deps():
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    pytest.importorskip("torch")
+    return transformers
+
+
+def test_packaged_smollm2_count_on_empty_weights_matches_formula_and_registry():
+    _empty_weights_deps()
+    from mi_utils.models import PACKAGED
+
+    assert count_params_empty(SMOLLM2_135M) == estimate_params(SMOLLM2_135M) == 134_515_008
+    assert PACKAGED["smollm2-135m-instruct"].params == 134_515_008  # tied embeddings count once, everywhere
+    untied = {**SMOLLM2_135M, "tie_word_embeddings": False}
+    assert count_params_empty(untied) == estimate_params(untied) == 134_515_008 + 49152 * 576
+    assert count_params(SMOLLM2_135M) == 134_515_008.0
+
+
+@pytest.mark.parametrize("extra", [{}, dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True, head_dim=12)])
+def test_empty_weights_count_equals_formula_on_llama(extra):
+    transformers = _empty_weights_deps()
+    config = transformers.LlamaConfig(**{**TINY, **extra})
+    assert count_params_empty(config) == estimate_params(config)
+    assert count_params_empty(config.to_dict()) == estimate_params(config)
+
+
+@pytest.mark.parametrize(
+    "cfg_cls, model_cls, kwargs",
+    [
+        (
+            "GPT2Config",
+            "GPT2LMHeadModel",
+            dict(n_layer=2, n_embd=32, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0),
+        ),
+        ("MambaConfig", "MambaForCausalLM", dict(hidden_size=32, state_size=4, num_hidden_layers=2)),
+        (
+            "PhiConfig",
+            "PhiForCausalLM",
+            dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4),
+        ),
+    ],
+)
+def test_architecture_the_formula_does_not_know_is_counted_on_empty_weights(cfg_cls, model_cls, kwargs, tmp_path):
+    transformers = _empty_weights_deps()
+    config = getattr(transformers, cfg_cls)(vocab_size=101, **kwargs)  # built in-process: no hub
+    real = sum(p.numel() for p in getattr(transformers, model_cls)(config).parameters())
+    assert count_params_empty(config) == real
+    assert count_params(config) == float(real)
+    path = tmp_path / "config.json"
+    path.write_text(config.to_json_string())
+    assert count_params(path) == float(real)
+    if cfg_cls == "GPT2Config":  # the formula alone would be wrong here
+        assert estimate_params(config) != real
+
+
+def test_count_params_error_names_the_fix():
+    _empty_weights_deps()
+    with pytest.raises(ValueError, match=r"'no_such_arch'.*set params") as info:
+        count_params({"model_type": "no_such_arch", "hidden_size": 8})
+    assert len(str(info.value)) < 600  # not transformers' list of every model type
+    with pytest.raises(ValueError, match="vocab_size.*set params"):
+        count_params({"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2})
+    with pytest.raises(ValueError, match="model_type"):
+        count_params_empty({"hidden_size": 8})
+    with pytest.raises(TypeError):
+        count_params(42)
+
+
+def test_count_params_without_transformers_names_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # import accelerate -> ImportError
+    costs._count_params_empty.cache_clear()
+    with pytest.raises(ValueError, match="install transformers and accelerate"):
+        count_params({"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "vocab_size": 11})
+    assert count_params(SMOLLM2_135M) == 134_515_008.0  # the formula needs neither
+
+
+def test_flops_default_params_count_other_architectures():
+    transformers = _empty_weights_deps()
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=64, vocab_size=101)
+    n = count_params(config)
+    assert flops_per_token(config, 10) == 2 * n + 2 * 2 * 10 * 32
 
 
 # --------------------------------------------------------------------------- prices
