@@ -46,13 +46,15 @@ def real_text_contexts(tok, n: int) -> tuple[list[list[int]], str]:
     pages = shared / "financebench" / "financebench_doc_pages.jsonl.gz"
     texts, source = [], ""
     if pages.exists():
-        docs = [json.loads(line) for line in gzip.open(pages, "rt", encoding="utf-8")]
+        with gzip.open(pages, "rt", encoding="utf-8") as f:
+            docs = [json.loads(line) for line in f]
         docs = [d for d in docs if d["num_pages"] >= 30]
         random.Random(0).shuffle(docs)
         texts = ["\n".join(d["pages"][10:40]) for d in docs[:n]]
         source = "FinanceBench 10-K pages (shared data)"
     if len(texts) < n:
-        base = " ".join(json.loads(line)["context"] for line in open(REPO / "data" / "public_domain_passages.jsonl"))
+        with open(REPO / "data" / "public_domain_passages.jsonl", encoding="utf-8") as f:
+            base = " ".join(json.loads(line)["context"] for line in f)
         texts += [base * 6] * (n - len(texts))
         source = source or "bundled public-domain passages (shared data not found)"
     ids = [tok(t, add_special_tokens=False)["input_ids"][:P_TOKENS] for t in texts]
@@ -80,7 +82,9 @@ def main() -> None:
     ap.add_argument("--contexts", type=int, default=2, help="contexts timed per reuse strategy (of 16)")
     ap.add_argument("--naive-pairs", type=int, default=4, help="random pairs timed for the naive scorer")
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--strategies", default="crop,packed,batch", help="the backend's default strategy gives the last line")
+    ap.add_argument(
+        "--strategies", default="crop,packed,batch", help="the backend's default strategy gives the last line"
+    )
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -93,9 +97,11 @@ def main() -> None:
     summ = [s for c in ctx for s in summaries_from(b.tokenizer, c, rng)]  # 64 summaries
     summary_tokens = sum(len(s) for s in summ)
     useful = N_CTX * P_TOKENS + N_CTX * summary_tokens
-    print(f"text: {source}; {N_CTX} contexts x {P_TOKENS} tokens, {len(summ)} summaries "
-          f"({summary_tokens} tokens, mean {summary_tokens / len(summ):.1f}); dtype {b.dtype}; "
-          f"threads {torch.get_num_threads()}")
+    print(
+        f"text: {source}; {N_CTX} contexts x {P_TOKENS} tokens, {len(summ)} summaries "
+        f"({summary_tokens} tokens, mean {summary_tokens / len(summ):.1f}); dtype {b.dtype}; "
+        f"threads {torch.get_num_threads()}"
+    )
     print(f"useful tokens for the full job: {useful:,}")
 
     # ceiling: plain batched forward; the first full-size forwards of a process are slow
@@ -117,14 +123,21 @@ def main() -> None:
     naive_full = dt_naive / len(pairs) * len(pairs_all)
 
     rows = [("plain forward (ceiling)", f"{ceiling:,.0f} tok/s", "", "", "")]
-    rows.append(("naive re-encoding", f"{len(pairs) * (P_TOKENS + 100) / dt_naive:,.0f} tok/s (own)",
-                 f"{naive_full:,.0f} s", "1.0x", f"{useful / naive_full / ceiling:.3f}"))
+    rows.append(
+        (
+            "naive re-encoding",
+            f"{len(pairs) * (P_TOKENS + 100) / dt_naive:,.0f} tok/s (own)",
+            f"{naive_full:,.0f} s",
+            "1.0x",
+            f"{useful / naive_full / ceiling:.3f}",
+        )
+    )
     headline = None
     for strat in args.strategies.split(","):
         b.score_behind_prefix(ctx[0], summ[:4], strategy=strat)  # warm-up at this shape
         total, check = 0.0, []
         for c in range(args.contexts):
-            dt, lps = timed(lambda: b.score_behind_prefix(ctx[c], summ, strategy=strat))
+            dt, lps = timed(lambda c=c, strat=strat: b.score_behind_prefix(ctx[c], summ, strategy=strat))
             total += dt
             check.extend(lps)
         full = total / args.contexts * N_CTX
@@ -132,8 +145,15 @@ def main() -> None:
         frac = useful / full / ceiling
         # correctness on the sampled pairs whose context was timed
         err = f"{max(np.abs(check[c * len(summ) + s] - r).max() for (c, s), r in zip(sample, ref)):.1e}"
-        rows.append((f"reuse: {strat}", f"{useful / full:,.0f} tok/s", f"{full:,.0f} s", f"{speedup:.1f}x",
-                     f"{frac:.3f}  (max |diff| vs naive {err})"))
+        rows.append(
+            (
+                f"reuse: {strat}",
+                f"{useful / full:,.0f} tok/s",
+                f"{full:,.0f} s",
+                f"{speedup:.1f}x",
+                f"{frac:.3f}  (max |diff| vs naive {err})",
+            )
+        )
         if strat == b.strategy or headline is None:
             headline = (speedup, frac)
     print()

@@ -21,14 +21,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mi_utils.store import JsonlStore, make_key  # noqa: E402
+from mi_utils.store import JsonlStore, make_key
 
 
 def row(i: int) -> dict:
-    return {"key": make_key(i=i), "record_id": f"r{i % 500:04d}", "compressor": f"c{i % 13}", "seed": 0,
-            "mi_bits": 1.0 + (i % 7) / 10, "correct": bool(i % 2), "summary_tokens": 40.0,
-            "summary_texts": ["The patient was admitted with pneumonia and treated with antibiotics."] * 3,
-            "option_logprobs": [[-1.5, -2.5, -3.0, -0.5, -4.0]] * 3, "answer": "pneumonia"}
+    return {
+        "key": make_key(i=i),
+        "record_id": f"r{i % 500:04d}",
+        "compressor": f"c{i % 13}",
+        "seed": 0,
+        "mi_bits": 1.0 + (i % 7) / 10,
+        "correct": bool(i % 2),
+        "summary_tokens": 40.0,
+        "summary_texts": ["The patient was admitted with pneumonia and treated with antibiotics."] * 3,
+        "option_logprobs": [[-1.5, -2.5, -3.0, -0.5, -4.0]] * 3,
+        "answer": "pneumonia",
+    }
 
 
 def write(path: Path, n: int) -> list[str]:
@@ -74,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         assert found == args.rows
     print(f"store: {args.rows} rows, {size_mb:.0f} MB")
     print(f"indexed store: {resume:.2f} s to check and read back every row")
-    print(f"old full-scan lookup: {per_get * 1e3:.2f} ms per get at {args.baseline_rows} rows; "
-          f"~{baseline / 3600:.1f} h extrapolated to {args.rows} rows")
+    print(
+        f"old full-scan lookup: {per_get * 1e3:.2f} ms per get at {args.baseline_rows} rows; "
+        f"~{baseline / 3600:.1f} h extrapolated to {args.rows} rows"
+    )
     print(f"resume_seconds={resume:.2f} rows={args.rows} speedup_vs_scan={baseline / resume:.0f}")
     return 0
 

@@ -23,8 +23,9 @@ import json
 import re
 import string
 import unicodedata
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Collection, Sequence
+from typing import Any
 
 __all__ = [
     "ParsedAnswer",
@@ -241,8 +242,11 @@ def _regex_answer(text: str) -> str | None:
 
 _LETTER_PATTERNS = (
     # the whole answer is a letter: "B", "(B)", "B.", "B)", "[B]", "Option B", "Choice (c)", "Answer: B"
-    re.compile(r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:=]?\s*)?"
-               r"[\(\[]?([A-J])[\)\]]?\s*[.:)]?$", re.I),
+    re.compile(
+        r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:=]?\s*)?"
+        r"[\(\[]?([A-J])[\)\]]?\s*[.:)]?$",
+        re.I,
+    ),
 )
 # a letter leading option text: "B. 50 mg", "(B) 50 mg", "B) 50 mg", "Option B: 50 mg"
 _LEAD_RE = re.compile(r"^(?:(?i:option|choice)\s+)?(?:\(([A-J])\)|([A-J])\s*[.):]|([A-J])\s+-)\s*(?P<rest>.+)$", re.S)
@@ -436,9 +440,7 @@ def parse_bool(value: Any, true_words: Collection[str], false_words: Collection[
     return None
 
 
-_VERDICT_RE = re.compile(
-    r"""["']?(?:is_)?correct["']?\s*[:=]\s*["']?(true|false|yes|no)\b""", re.IGNORECASE
-)
+_VERDICT_RE = re.compile(r"""["']?(?:is_)?correct["']?\s*[:=]\s*["']?(true|false|yes|no)\b""", re.IGNORECASE)
 _REASON_RE = re.compile(r"""["']?reason["']?\s*[:=]\s*["']?([^"'\n}]*)""", re.IGNORECASE)
 
 
@@ -468,8 +470,11 @@ def parse_verdict(text: str) -> tuple[bool | None, str | None, str | None]:
         r = _REASON_RE.search(text)
         return m[1].lower() in ("true", "yes"), (r[1].strip() or None) if r else None, None
     # a bare leading verdict word: "Correct.", "No - it names another drug" (not "No idea ...")
-    first = re.match(r"\W*(not correct|incorrect|correct|true|false|yes|no)\s*(?:$|[.,:;!)\-\u2013\u2014])",
-                     text.strip(), re.IGNORECASE)
+    first = re.match(
+        r"\W*(not correct|incorrect|correct|true|false|yes|no)\s*(?:$|[.,:;!)\-\u2013\u2014])",
+        text.strip(),
+        re.IGNORECASE,
+    )
     if first:
         return parse_bool(first[1], _TRUE, _FALSE), text.strip(), None
     return None, None, f"no verdict found in the judge reply {text.strip()[:120]!r}"

@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import xlogy
@@ -181,14 +182,12 @@ class GaussianChannel(Channel):
     dim: int = 1
 
     def __post_init__(self) -> None:
-        if not (
-            isinstance(self.snr, numbers.Real) and math.isfinite(self.snr) and self.snr > 0
-        ):
+        if not (isinstance(self.snr, numbers.Real) and math.isfinite(self.snr) and self.snr > 0):
             raise ValueError(f"snr must be a finite number > 0, got {self.snr!r}")
         _check_count(self.dim, "dim")
 
     @classmethod
-    def from_mi(cls, mi: float, dim: int = 1, unit: Unit = "nats") -> "GaussianChannel":
+    def from_mi(cls, mi: float, dim: int = 1, unit: Unit = "nats") -> GaussianChannel:
         """The channel of dimension ``dim`` whose exact MI is ``mi``.
 
         Args:

@@ -48,8 +48,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -123,15 +124,21 @@ class Summary:
         return {"key": key, **asdict(self)}
 
     @classmethod
-    def from_row(cls, row: dict) -> "Summary":
+    def from_row(cls, row: dict) -> Summary:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in row.items() if k in names})
 
 
 def _summary_key(record_id: str, compressor: str, params: dict | None, sentences: int | None, M: int) -> str:
     return make_key(
-        kind="summaries", record=record_id, compressor=compressor, sampling=params, sentences=sentences,
-        M=M, prompt=PROMPT_VERSION, version=SUMMARY_VERSION,
+        kind="summaries",
+        record=record_id,
+        compressor=compressor,
+        sampling=params,
+        sentences=sentences,
+        M=M,
+        prompt=PROMPT_VERSION,
+        version=SUMMARY_VERSION,
     )
 
 
@@ -177,12 +184,20 @@ def compress_records(
         gens = backend.generate([msgs], params)[0]
         sums = [
             Summary(
-                record_id=rec.id, sample_index=g.sample_index, text=g.text,
+                record_id=rec.id,
+                sample_index=g.sample_index,
+                text=g.text,
                 n_tokens=g.output_tokens if g.output_tokens is not None else g.n_tokens,
-                compressor=backend.model_name, token_ids=g.token_ids, sampling=params.to_dict(),
-                seed=g.meta.get("seed"), finish_reason=g.finish_reason, sentences=sentences,
-                stop_token=g.stop_token, prompt_tokens=g.prompt_tokens,
-                prompt_hash=hash_ids(g.prompt_ids) if g.prompt_ids else None, tokenizer=tokenizer,
+                compressor=backend.model_name,
+                token_ids=g.token_ids,
+                sampling=params.to_dict(),
+                seed=g.meta.get("seed"),
+                finish_reason=g.finish_reason,
+                sentences=sentences,
+                stop_token=g.stop_token,
+                prompt_tokens=g.prompt_tokens,
+                prompt_hash=hash_ids(g.prompt_ids) if g.prompt_ids else None,
+                tokenizer=tokenizer,
                 sampling_effective=dict(g.effective) or None,
             )
             for g in gens
@@ -282,10 +297,22 @@ def extractive_summaries(
         row = []
         for j in range(M):
             rng = random.Random(f"{seed}:{rec.id}:{j}")
-            text = texts[rec.id] if method == "shared_prefix" else _PER_RECORD[method](rec.context, rec.query, k, tokenizer, rng)
+            text = (
+                texts[rec.id]
+                if method == "shared_prefix"
+                else _PER_RECORD[method](rec.context, rec.query, k, tokenizer, rng)
+            )
             n_tok = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            row.append(Summary(record_id=rec.id, sample_index=j, text=text, n_tokens=n_tok, compressor=name,
-                               seed=seed if method == "random_k" else None))
+            row.append(
+                Summary(
+                    record_id=rec.id,
+                    sample_index=j,
+                    text=text,
+                    n_tokens=n_tok,
+                    compressor=name,
+                    seed=seed if method == "random_k" else None,
+                )
+            )
         out.append(row)
     return out
 
@@ -305,8 +332,9 @@ def summary_text(summary: Any) -> str:
     raise TypeError(f"expected a Summary or a str, got {type(summary).__name__}")
 
 
-def scoring_token_pairs(scorer: Scorer, contexts: Sequence[str], queries: Sequence[str],
-                        summaries: Sequence[Sequence[str | Summary]]):
+def scoring_token_pairs(
+    scorer: Scorer, contexts: Sequence[str], queries: Sequence[str], summaries: Sequence[Sequence[str | Summary]]
+):
     """Token ids of the proxy scoring prompt for every context and every summary.
 
     The prefix is ``BOS? + scoring_prefix(x_l, q)``; the continuation is ``" " + z`` tokenised on
@@ -339,8 +367,13 @@ def own_prefix(scorer: Scorer, context: str, query: str, sentences: int | None) 
 
 
 def _exact_ids(scorer: Scorer, z) -> bool:
-    return (isinstance(z, Summary) and z.sampling is not None and z.tokenizer is not None
-            and z.tokenizer == scorer.tokenizer_name and (bool(z.token_ids) or z.stop_token is not None))
+    return (
+        isinstance(z, Summary)
+        and z.sampling is not None
+        and z.tokenizer is not None
+        and z.tokenizer == scorer.tokenizer_name
+        and (bool(z.token_ids) or z.stop_token is not None)
+    )
 
 
 def own_continuation(scorer: Scorer, z: str | Summary) -> list[int]:
@@ -358,8 +391,9 @@ def own_continuation(scorer: Scorer, z: str | Summary) -> list[int]:
     return scorer.encode(summary_text(z).strip()) + list(scorer.eos_ids[:1])
 
 
-def own_scoring_exact(scorer: Scorer, contexts: Sequence[str], queries: Sequence[str] | str,
-                      summaries: Sequence[Sequence[str | Summary]]) -> np.ndarray:
+def own_scoring_exact(
+    scorer: Scorer, contexts: Sequence[str], queries: Sequence[str] | str, summaries: Sequence[Sequence[str | Summary]]
+) -> np.ndarray:
     """``(N, M)`` booleans: is ``z_ij`` self-scored with exactly the ids and prompt it was sampled with?
 
     True when :func:`own_continuation` reuses the sampled ids and the rebuilt own prompt for the
@@ -451,6 +485,7 @@ def score_matrix(
             if k not in own_cache:
                 own_cache[k] = own_prefix(scorer, contexts[l], queries[qi], k[2])
             return own_cache[k]
+
     logp = np.empty((N, M, N), dtype=np.float64)
     lengths = np.array([[len(c) for c in row] for row in conts], dtype=np.int64)
     scorer_name = scorer.model_name
@@ -459,16 +494,27 @@ def score_matrix(
     # one query for all contexts, or paired conditioning, all its pairs share a single prefix
     # (N prefills in total); with a different query per record, N^2 prefills are unavoidable.
     for l in tqdm(range(N), desc=f"score ({scorer_name})", disable=not progress):
-        key = make_key(kind="scores", tag=tag, scorer=scorer_name, l=l, conditioning=conditioning,
-                       summaries=summaries_hash, contexts=[hash_text(c) for c in contexts],
-                       queries=[hash_text(q) for q in queries], prompt=PROMPT_VERSION,
-                       **({} if prompt == "proxy" else {"scoring_prompt": prompt}))
+        key = make_key(
+            kind="scores",
+            tag=tag,
+            scorer=scorer_name,
+            l=l,
+            conditioning=conditioning,
+            summaries=summaries_hash,
+            contexts=[hash_text(c) for c in contexts],
+            queries=[hash_text(q) for q in queries],
+            prompt=PROMPT_VERSION,
+            **({} if prompt == "proxy" else {"scoring_prompt": prompt}),
+        )
         row = st.get(key) if st is not None and key in st else None
         if row is not None:
             logp[:, :, l] = np.asarray(row["logp"], dtype=np.float64)
             continue
-        pairs = [(prefix_of(l, i if conditioning == "shared" else l, summaries[i][j]), conts[i][j])
-                 for i in range(N) for j in range(M)]
+        pairs = [
+            (prefix_of(l, i if conditioning == "shared" else l, summaries[i][j]), conts[i][j])
+            for i in range(N)
+            for j in range(M)
+        ]
         scores = scorer.score(pairs)
         logp[:, :, l] = np.array([float(np.sum(s)) for s in scores]).reshape(N, M)
         if st is not None:

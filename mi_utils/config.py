@@ -18,11 +18,20 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams
 from .compress import EXTRACTIVE, SCORING_PROMPTS, hash_text
@@ -54,8 +63,19 @@ RULES = ("sum", "mean")
 TASKS = ("multiple_choice", "free_form", "perplexity")
 METHODS = (*EXTRACTIVE, "full")  # "full": no compression, the summary is the whole context
 _K_METHODS = ("first_k", "bm25_top_k", "random_k")
-_LM_ONLY = ("temperature", "top_k", "top_p", "max_new_tokens", "sentences", "backend", "dtype", "urls",
-            "tokenizer", "params", "hf_config")
+_LM_ONLY = (
+    "temperature",
+    "top_k",
+    "top_p",
+    "max_new_tokens",
+    "sentences",
+    "backend",
+    "dtype",
+    "urls",
+    "tokenizer",
+    "params",
+    "hf_config",
+)
 
 
 class ConfigError(ValueError):
@@ -84,14 +104,20 @@ def _as_list(value: Any) -> Any:
 
 
 Backend = Annotated[Literal[BACKENDS], _one_of(BACKENDS)]  # type: ignore[valid-type]  (backends.base.BACKEND_ROLES)
-Dtype = Annotated[Literal["float32", "bfloat16", "float16", "auto"], _one_of(DTYPES, "float32, bfloat16, float16 or auto")]
+Dtype = Annotated[
+    Literal["float32", "bfloat16", "float16", "auto"], _one_of(DTYPES, "float32, bfloat16, float16 or auto")
+]
 Mode = Annotated[Literal["choice", "generate"], _one_of(MODES)]
 Rule = Annotated[Literal["sum", "mean"], _one_of(RULES)]
 Method = Annotated[Literal[METHODS], _one_of(METHODS)]  # type: ignore[valid-type]
 Conditioning = Annotated[Literal["shared", "paired"], _one_of(("shared", "paired"), "'shared' or 'paired'")]
 ScoringPrompt = Annotated[Literal[tuple(SCORING_PROMPTS)], _one_of(tuple(SCORING_PROMPTS))]  # type: ignore[valid-type]
 Unparsed = Annotated[Literal["match", "wrong", "error"], _one_of(UNPARSED_POLICIES)]
-Task = Annotated[Literal["multiple_choice", "free_form", "perplexity"], _one_of(TASKS, "multiple_choice, free_form or perplexity")]
+Task = Annotated[
+    Literal["multiple_choice", "free_form", "perplexity"], _one_of(TASKS, "multiple_choice, free_form or perplexity")
+]
+
+
 def _at_least(low: float, note: str = "") -> AfterValidator:
     """A lower bound with the project's message (``None`` passes: optional fields say so in ``note``)."""
 
@@ -140,8 +166,10 @@ class _Section(BaseModel):
         for key in data:
             if key not in cls.model_fields:
                 hint = difflib.get_close_matches(str(key), fields, n=1)
-                raise ConfigError(str(key), "is not a known key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                                  + f"; allowed: {fields}")
+                raise ConfigError(
+                    str(key),
+                    "is not a known key" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; allowed: {fields}",
+                )
         return data
 
 
@@ -200,10 +228,16 @@ class ModelSpec(_Section):
         missing = [r for r in needs if r not in BACKEND_ROLES[self.backend]]
         if missing:
             able = [b for b in BACKENDS if all(r in BACKEND_ROLES[b] for r in needs)]
-            why = (" (a chat API returns no log-probs for prompt tokens and has no local tokenizer)"
-                   if self.backend == "openai" else "")
-            raise ConfigError("backend", f"{self.backend!r} cannot be {role}: it is a "
-                              f"{'/'.join(sorted(BACKEND_ROLES[self.backend]))} only{why}; use one of {able}")
+            why = (
+                " (a chat API returns no log-probs for prompt tokens and has no local tokenizer)"
+                if self.backend == "openai"
+                else ""
+            )
+            raise ConfigError(
+                "backend",
+                f"{self.backend!r} cannot be {role}: it is a "
+                f"{'/'.join(sorted(BACKEND_ROLES[self.backend]))} only{why}; use one of {able}",
+            )
         if self.backend in SERVER_BACKENDS and not self.urls:
             raise ConfigError("urls", f"is required for backend {self.backend!r} (server base URLs)")
         if self.backend not in SERVER_BACKENDS and self.urls:
@@ -292,13 +326,15 @@ class CompressorConfig(ModelSpec):
         given = self.model_fields_set
         has_model, has_method = bool("model" in given and self.model), self.method is not None
         if has_model == has_method:
-            raise ConfigError("", f"needs exactly one of 'model' (an LM compressor) or 'method' (extractive: "
-                              f"one of {list(METHODS)})")
+            raise ConfigError(
+                "", f"needs exactly one of 'model' (an LM compressor) or 'method' (extractive: one of {list(METHODS)})"
+            )
         if has_method:
             bad = [k for k in _LM_ONLY if k in given]
             if bad:
-                raise ConfigError(bad[0], f"applies only to LM compressors (with 'model'), not to method "
-                                  f"{self.method!r}")
+                raise ConfigError(
+                    bad[0], f"applies only to LM compressors (with 'model'), not to method {self.method!r}"
+                )
             if self.method in _K_METHODS and (self.k is None or self.k < 1):
                 raise ConfigError("k", f"must be an integer >= 1 for method {self.method!r}")
             if self.method not in _K_METHODS and self.k is not None:
@@ -306,8 +342,9 @@ class CompressorConfig(ModelSpec):
             return self
         if "k" in given:
             raise ConfigError("k", "applies only to extractive methods; for sampling use top_k")
-        self.check_model(needs=(GENERATOR, SCORER),
-                         role="a compressor (summary token ids and lengths come from its local tokenizer)")
+        self.check_model(
+            needs=(GENERATOR, SCORER), role="a compressor (summary token ids and lengths come from its local tokenizer)"
+        )
         return self
 
     @property
@@ -322,12 +359,23 @@ class CompressorConfig(ModelSpec):
         if self.method is not None:
             auto = {"first_k": f"first{self.k}", "bm25_top_k": f"bm25_top{self.k}", "random_k": f"random{self.k}"}
             sid = self.name or auto.get(self.method, self.method)
-            return [CompressorSetting(sid, self.kind, self, None, self.score_mi if self.score_mi is not None
-                                      else self.method != "full")]
+            return [
+                CompressorSetting(
+                    sid, self.kind, self, None, self.score_mi if self.score_mi is not None else self.method != "full"
+                )
+            ]
         values = self.sentences if isinstance(self.sentences, list) else [self.sentences]
         base = self.id
-        return [CompressorSetting(base if v is None else f"{base}-{v}sent", "lm", self, v,
-                                  True if self.score_mi is None else self.score_mi) for v in values]
+        return [
+            CompressorSetting(
+                base if v is None else f"{base}-{v}sent",
+                "lm",
+                self,
+                v,
+                True if self.score_mi is None else self.score_mi,
+            )
+            for v in values
+        ]
 
 
 class PredictorConfig(ModelSpec):
@@ -376,10 +424,16 @@ class PredictorConfig(ModelSpec):
     @model_validator(mode="after")
     def _check(self) -> PredictorConfig:
         if self.mode == "choice" and self.backend == "openai":
-            raise ConfigError("mode", "'choice' needs log-probs of the options; chat APIs (backend openai) "
-                              "cannot score prompts: use mode 'generate'")
-        self.check_model(needs=self.needs(), role=f"a {self.mode}-mode predictor"
-                         + (" that scores perplexity references" if len(self.needs()) == 2 else ""))
+            raise ConfigError(
+                "mode",
+                "'choice' needs log-probs of the options; chat APIs (backend openai) "
+                "cannot score prompts: use mode 'generate'",
+            )
+        self.check_model(
+            needs=self.needs(),
+            role=f"a {self.mode}-mode predictor"
+            + (" that scores perplexity references" if len(self.needs()) == 2 else ""),
+        )
         if self.tasks is not None and "free_form" in self.tasks and self.mode == "choice":
             raise ConfigError("tasks", "mode 'choice' cannot answer free_form records (no options)")
         if self.tasks is not None and "perplexity" in self.tasks and self.backend == "openai":
@@ -493,15 +547,19 @@ class ExperimentConfig(_Section):
         for n, c in enumerate(self.compressors):
             for s in c.settings():
                 if s.id in seen:
-                    raise ConfigError(f"compressors[{n}]", f"has the id {s.id!r} of compressors[{seen[s.id]}]; "
-                                      "give one of them a distinct 'name'")
+                    raise ConfigError(
+                        f"compressors[{n}]",
+                        f"has the id {s.id!r} of compressors[{seen[s.id]}]; give one of them a distinct 'name'",
+                    )
                 seen[s.id] = n
             if c.kind == "full" and not self.predictors:
-                raise ConfigError(f"compressors[{n}]", "(method 'full') is a predictor baseline, but there are no "
-                                  "predictors")
+                raise ConfigError(
+                    f"compressors[{n}]", "(method 'full') is a predictor baseline, but there are no predictors"
+                )
         if not self.scorers and any(s.score_mi for s in self.settings()):
-            raise ConfigError("scorers", "is empty but compressors ask for MI scores (set score_mi: false or add a "
-                              "scorer)")
+            raise ConfigError(
+                "scorers", "is empty but compressors ask for MI scores (set score_mi: false or add a scorer)"
+            )
         for key in ("predictors", "scorers"):
             ids = [s.id for s in getattr(self, key)]
             dup = next((i for i in ids if ids.count(i) > 1), None)
@@ -520,8 +578,11 @@ class ExperimentConfig(_Section):
                 try:
                     table.price(pr.model)
                 except KeyError:
-                    raise ConfigError(f"predictors[{n}].model", f"{pr.model!r} has no API price; add it under "
-                                      f"'prices' as {pr.model}: [usd_per_1m_input, usd_per_1m_output]") from None
+                    raise ConfigError(
+                        f"predictors[{n}].model",
+                        f"{pr.model!r} has no API price; add it under "
+                        f"'prices' as {pr.model}: [usd_per_1m_input, usd_per_1m_output]",
+                    ) from None
         return self
 
     def settings(self) -> list[CompressorSetting]:
@@ -553,8 +614,9 @@ class CompressorSetting:
         c = self.config
         if self.kind != "lm":
             return None
-        return SamplingParams(temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
-                              max_new_tokens=c.max_new_tokens, n=M, seed=seed)
+        return SamplingParams(
+            temperature=c.temperature, top_k=c.top_k, top_p=c.top_p, max_new_tokens=c.max_new_tokens, n=M, seed=seed
+        )
 
     def n_samples(self, M: int) -> int:
         """Summaries per record: ``M`` for sampled compressors, 1 for deterministic ones."""
@@ -564,8 +626,15 @@ class CompressorSetting:
         """What determines this setting's summaries."""
         c = self.config
         if self.kind == "lm":
-            return {"id": self.id, **c.key_dict(), "temperature": c.temperature, "top_k": c.top_k, "top_p": c.top_p,
-                    "max_new_tokens": c.max_new_tokens, "sentences": self.sentences}
+            return {
+                "id": self.id,
+                **c.key_dict(),
+                "temperature": c.temperature,
+                "top_k": c.top_k,
+                "top_p": c.top_p,
+                "max_new_tokens": c.max_new_tokens,
+                "sentences": self.sentences,
+            }
         return {"id": self.id, "method": c.method, "k": c.k}
 
 
@@ -613,10 +682,16 @@ def parse_config(data: Any) -> ExperimentConfig:
 
 
 _TYPE_WORDS = {
-    "int_type": "must be an integer", "int_parsing": "must be an integer", "int_from_float": "must be an integer",
-    "float_type": "must be a number", "float_parsing": "must be a number",
-    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
-    "string_type": "must be a string", "list_type": "must be a list", "dict_type": "must be a mapping",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
     "model_type": "must be a mapping of keys to values",
 }
 
@@ -626,8 +701,12 @@ _UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "lax-or-st
 
 def _message(err: dict) -> str:
     """One pydantic error as ``path message``, in the project's words."""
-    loc = [p for p in err["loc"] if isinstance(p, int) or not (
-        p.startswith("function-") or "[" in p or p in _UNION_TAGS or (p[:1].isupper() and p.endswith("Config")))]
+    loc = [
+        p
+        for p in err["loc"]
+        if isinstance(p, int)
+        or not (p.startswith("function-") or "[" in p or p in _UNION_TAGS or (p[:1].isupper() and p.endswith("Config")))
+    ]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, ConfigError):

@@ -53,17 +53,18 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .answers import extract_json_objects, parse_bool
 from .backends.base import Backend, SamplingParams
 from .costs import PriceTable, default_price_table
-from .answers import extract_json_objects, parse_bool
 from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore, aggregate, token_counts
 from .retrieval import Document, Retriever, Source
 from .store import JsonlStore, make_key
@@ -134,12 +135,20 @@ class ResearchTask:
 
 def _task_from_dict(d: Mapping[str, Any]) -> ResearchTask:
     crit = RaceCriteria.from_dict(d) if d.get("criterions") and d.get("dimension_weight") else None
-    return ResearchTask(id=str(d["id"]), prompt=str(d["prompt"]).strip(), criteria=crit, language=str(d.get("language") or "en"),
-                        topic=str(d.get("topic") or ""), collection=d.get("collection"), documents=tuple(d.get("documents") or ()))
+    return ResearchTask(
+        id=str(d["id"]),
+        prompt=str(d["prompt"]).strip(),
+        criteria=crit,
+        language=str(d.get("language") or "en"),
+        topic=str(d.get("topic") or ""),
+        collection=d.get("collection"),
+        documents=tuple(d.get("documents") or ()),
+    )
 
 
-def load_research_tasks(path: str | Path | None = None, *, collection: str | None = None,
-                        ids: Iterable[str] | None = None) -> list[ResearchTask]:
+def load_research_tasks(
+    path: str | Path | None = None, *, collection: str | None = None, ids: Iterable[str] | None = None
+) -> list[ResearchTask]:
     """Research tasks with RACE rubrics from a JSONL file (default: the bundled ``data/deep_research_tasks.jsonl``).
 
     The bundled file holds tasks written for this repository's local collections: two on the
@@ -165,8 +174,9 @@ def load_research_tasks(path: str | Path | None = None, *, collection: str | Non
     return tasks
 
 
-def load_deepresearch_bench(*, language: str | None = "en", ids: Iterable[int] | None = None,
-                            path: str | Path | None = None) -> list[ResearchTask]:
+def load_deepresearch_bench(
+    *, language: str | None = "en", ids: Iterable[int] | None = None, path: str | Path | None = None
+) -> list[ResearchTask]:
     """DeepResearch Bench's tasks (``query.jsonl``) with their RACE criteria (``criteria.jsonl``).
 
     Found through the data path settings (``path=``, ``$MI_UTILS_DATA_DIR/deepresearch_bench/``,
@@ -178,19 +188,30 @@ def load_deepresearch_bench(*, language: str | None = "en", ids: Iterable[int] |
       ids: keep these task ids, in this order.
       path: explicit file or folder.
     """
-    from .data.paths import find_data_file, not_found_error  # noqa: PLC0415
-    from .race import load_race_criteria  # noqa: PLC0415
+    from .data.paths import find_data_file, not_found_error
+    from .race import load_race_criteria
 
     found, searched = find_data_file("deepresearch_bench", ["query.jsonl"], path)
     if found is None:
-        raise not_found_error("deepresearch_bench", searched,
-                              "Get data/prompt_data/query.jsonl and data/criteria_data/criteria.jsonl from "
-                              "https://github.com/Ayanami0730/deep_research_bench into <data dir>/deepresearch_bench/.")
+        raise not_found_error(
+            "deepresearch_bench",
+            searched,
+            "Get data/prompt_data/query.jsonl and data/criteria_data/criteria.jsonl from "
+            "https://github.com/Ayanami0730/deep_research_bench into <data dir>/deepresearch_bench/.",
+        )
     criteria = load_race_criteria(found.parent)
     rows = [json.loads(line) for line in found.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tasks = {str(r["id"]): ResearchTask(id=str(r["id"]), prompt=str(r["prompt"]).strip(), criteria=criteria.get(str(r["id"])),
-                                        language=r.get("language", ""), topic=r.get("topic", ""))
-             for r in rows if language is None or r.get("language") == language}
+    tasks = {
+        str(r["id"]): ResearchTask(
+            id=str(r["id"]),
+            prompt=str(r["prompt"]).strip(),
+            criteria=criteria.get(str(r["id"])),
+            language=r.get("language", ""),
+            topic=r.get("topic", ""),
+        )
+        for r in rows
+        if language is None or r.get("language") == language
+    }
     if ids is None:
         return list(tasks.values())
     missing = [i for i in ids if str(i) not in tasks]
@@ -206,7 +227,7 @@ def task_documents(tasks: Sequence[ResearchTask], *, financebench_path: str | Pa
     contribute all bundled passages (the collection is tiny). Other collections are the caller's
     (:func:`mi_utils.retrieval.text_folder_documents`).
     """
-    from .retrieval import financebench_documents, passage_documents  # noqa: PLC0415
+    from .retrieval import financebench_documents, passage_documents
 
     docs: list[Document] = []
     filings = sorted({d for t in tasks if t.collection == "financebench" for d in t.documents})
@@ -252,7 +273,7 @@ class CallRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "CallRecord":
+    def from_dict(cls, d: Mapping[str, Any]) -> CallRecord:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -301,11 +322,23 @@ class Pricing:
         self.cost(role, model, 0, 0)
 
     def to_dict(self) -> dict:
-        return {"prices": self.table.to_dict(), "priced_as": dict(self.priced_as), "free_roles": sorted(self.free_roles)}
+        return {
+            "prices": self.table.to_dict(),
+            "priced_as": dict(self.priced_as),
+            "free_roles": sorted(self.free_roles),
+        }
 
 
-def _call(backend: Backend, messages: list[dict], params: SamplingParams, *, stage: str, role: str,
-          pricing: Pricing, attempt: int = 0) -> tuple[str, CallRecord]:
+def _call(
+    backend: Backend,
+    messages: list[dict],
+    params: SamplingParams,
+    *,
+    stage: str,
+    role: str,
+    pricing: Pricing,
+    attempt: int = 0,
+) -> tuple[str, CallRecord]:
     t0 = time.perf_counter()
     gens = backend.generate([messages], params)
     seconds = time.perf_counter() - t0
@@ -314,8 +347,9 @@ def _call(backend: Backend, messages: list[dict], params: SamplingParams, *, sta
     g = gens[0][0]
     n_in, n_out = token_counts(g)
     cost, name = pricing.cost(role, backend.model_name, n_in, n_out)
-    return g.text, CallRecord(stage, role, backend.model_name, n_in, n_out, round(seconds, 4), cost, name,
-                              g.finish_reason, attempt)
+    return g.text, CallRecord(
+        stage, role, backend.model_name, n_in, n_out, round(seconds, 4), cost, name, g.finish_reason, attempt
+    )
 
 
 # =============================================================================== prompts
@@ -369,26 +403,58 @@ def plan_messages(task: str, n_queries: int) -> list[dict]:
 
 def extraction_messages(task: str, query: str, subtask: str, source: Source) -> list[dict]:
     """The compressor's prompt for one source (its text already cut to the budget)."""
-    return [{"role": "user", "content": EXTRACTION_PROMPT.format(task=task.strip(), query=query, subtask=subtask,
-                                                                 title=source.title, text=source.text)}]
+    return [
+        {
+            "role": "user",
+            "content": EXTRACTION_PROMPT.format(
+                task=task.strip(), query=query, subtask=subtask, title=source.title, text=source.text
+            ),
+        }
+    ]
 
 
-def _plan_text(plan: "Plan") -> str:
+def _plan_text(plan: Plan) -> str:
     return "\n".join(f"{i + 1}. {it.query} - {it.subtask}" for i, it in enumerate(plan.items))
 
 
-def synthesis_messages(task: str, plan: "Plan", findings: Sequence["Extraction"]) -> list[dict]:
+def synthesis_messages(task: str, plan: Plan, findings: Sequence[Extraction]) -> list[dict]:
     """The predictor's prompt from the compressor's findings, numbered from 1."""
-    items = "\n".join(f"[{n}] ({e.title}) {e.text.strip()}" for n, e in enumerate(findings, 1)) or "(no relevant findings)"
-    return [{"role": "user", "content": SYNTHESIS_PROMPT.format(task=task.strip(), plan=_plan_text(plan), strategy=plan.strategy or "-",
-                                                                kind="Findings from the sources", kind_lower="findings", items=items)}]
+    items = (
+        "\n".join(f"[{n}] ({e.title}) {e.text.strip()}" for n, e in enumerate(findings, 1)) or "(no relevant findings)"
+    )
+    return [
+        {
+            "role": "user",
+            "content": SYNTHESIS_PROMPT.format(
+                task=task.strip(),
+                plan=_plan_text(plan),
+                strategy=plan.strategy or "-",
+                kind="Findings from the sources",
+                kind_lower="findings",
+                items=items,
+            ),
+        }
+    ]
 
 
-def baseline_messages(task: str, plan: "Plan", sources: Sequence[Source]) -> list[dict]:
+def baseline_messages(task: str, plan: Plan, sources: Sequence[Source]) -> list[dict]:
     """The baseline's prompt: the raw (truncated) sources, numbered from 1."""
-    items = "\n\n".join(f"[{n}] {s.title}\n<<<\n{s.text}\n>>>" for n, s in enumerate(sources, 1)) or "(no sources found)"
-    return [{"role": "user", "content": SYNTHESIS_PROMPT.format(task=task.strip(), plan=_plan_text(plan), strategy=plan.strategy or "-",
-                                                                kind="Sources", kind_lower="sources", items=items)}]
+    items = (
+        "\n\n".join(f"[{n}] {s.title}\n<<<\n{s.text}\n>>>" for n, s in enumerate(sources, 1)) or "(no sources found)"
+    )
+    return [
+        {
+            "role": "user",
+            "content": SYNTHESIS_PROMPT.format(
+                task=task.strip(),
+                plan=_plan_text(plan),
+                strategy=plan.strategy or "-",
+                kind="Sources",
+                kind_lower="sources",
+                items=items,
+            ),
+        }
+    ]
 
 
 # =============================================================================== plan
@@ -442,11 +508,20 @@ class Plan:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Plan":
-        return cls(task_id=d["task_id"], items=[PlanItem(**i) for i in d["items"]], strategy=d.get("strategy", ""),
-                   ok=bool(d["ok"]), n_requested=int(d["n_requested"]), attempts=int(d["attempts"]), error=d.get("error"),
-                   raw=list(d.get("raw") or []), calls=[CallRecord.from_dict(c) for c in d.get("calls") or []],
-                   fallback=bool(d.get("fallback", False)), task_query=bool(d.get("task_query", False)))
+    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+        return cls(
+            task_id=d["task_id"],
+            items=[PlanItem(**i) for i in d["items"]],
+            strategy=d.get("strategy", ""),
+            ok=bool(d["ok"]),
+            n_requested=int(d["n_requested"]),
+            attempts=int(d["attempts"]),
+            error=d.get("error"),
+            raw=list(d.get("raw") or []),
+            calls=[CallRecord.from_dict(c) for c in d.get("calls") or []],
+            fallback=bool(d.get("fallback", False)),
+            task_query=bool(d.get("task_query", False)),
+        )
 
 
 _QUERY_KEYS = ("query", "search_query", "search query", "q", "search")
@@ -471,8 +546,12 @@ def _clean(s: Any) -> str:
 
 def _usable_query(q: str) -> bool:
     """Not a placeholder copied from the prompt, not a list header ("2 web search queries:"), not empty."""
-    return (len(q) >= 3 and not ("<" in q and ">" in q) and not q.endswith(":")
-            and q.lower() not in {"search query", "query", "what to find out"})
+    return (
+        len(q) >= 3
+        and not ("<" in q and ">" in q)
+        and not q.endswith(":")
+        and q.lower() not in {"search query", "query", "what to find out"}
+    )
 
 
 _LINE_QUERY = re.compile(r"""(?im)^[\s\-*\d.)#]*["']?(?:search[\s_]*)?query(?:[\s_]*\d+)?["']?\s*[:=]\s*(.+)$""")
@@ -528,14 +607,20 @@ def parse_plan(text: str, n_queries: int) -> tuple[list[PlanItem], str, str | No
         items.append(PlanItem(q[:300], (s if _usable_query(s) else q)[:500]))
     items = items[:n_queries]
     if not items:
-        return [], strategy, (f"no usable (search query, sub-task) pair: no JSON list of queries, no 'query:' lines, "
-                              f"no numbered list; {n_queries} requested")
+        return (
+            [],
+            strategy,
+            (
+                f"no usable (search query, sub-task) pair: no JSON list of queries, no 'query:' lines, "
+                f"no numbered list; {n_queries} requested"
+            ),
+        )
     if len(items) < n_queries:
         return items, strategy, f"{len(items)} usable (search query, sub-task) pairs, {n_queries} requested"
     return items, strategy, None
 
 
-def make_plan(predictor: Backend, task: ResearchTask, config: "DeepResearchConfig", pricing: Pricing) -> Plan:
+def make_plan(predictor: Backend, task: ResearchTask, config: DeepResearchConfig, pricing: Pricing) -> Plan:
     """Ask the predictor for a plan; repair or retry at most ``config.max_plan_attempts`` times.
 
     Attempt 0 is the plan prompt; each later attempt adds the previous reply and a corrective
@@ -552,7 +637,9 @@ def make_plan(predictor: Backend, task: ResearchTask, config: "DeepResearchConfi
     raw, calls = [], []
     for attempt in range(config.max_plan_attempts):
         params = _with_seed(config.plan_params, config.seed * 1000 + attempt)
-        text, call = _call(predictor, messages, params, stage="plan", role="predictor", pricing=pricing, attempt=attempt)
+        text, call = _call(
+            predictor, messages, params, stage="plan", role="predictor", pricing=pricing, attempt=attempt
+        )
         raw.append(text[:4000])
         calls.append(call)
         items, strategy, error = parse_plan(text, n)
@@ -568,11 +655,31 @@ def make_plan(predictor: Backend, task: ResearchTask, config: "DeepResearchConfi
     ok = len(items) >= max(1, need)
     task_item = PlanItem(task.prompt[:300], task.prompt)
     if not ok and config.plan_fallback == "task":
-        return Plan(task.id, [task_item], "", ok=True, n_requested=n, attempts=len(calls),
-                    error=error, raw=raw, calls=calls, fallback=True)
+        return Plan(
+            task.id,
+            [task_item],
+            "",
+            ok=True,
+            n_requested=n,
+            attempts=len(calls),
+            error=error,
+            raw=raw,
+            calls=calls,
+            fallback=True,
+        )
     if ok and config.task_query and task_item.query.lower() not in {i.query.lower() for i in items}:
-        return Plan(task.id, items + [task_item], strategy, ok=True, n_requested=n, attempts=len(calls), error=error,
-                    raw=raw, calls=calls, task_query=True)
+        return Plan(
+            task.id,
+            items + [task_item],
+            strategy,
+            ok=True,
+            n_requested=n,
+            attempts=len(calls),
+            error=error,
+            raw=raw,
+            calls=calls,
+            task_query=True,
+        )
     return Plan(task.id, items, strategy, ok=ok, n_requested=n, attempts=len(calls), error=error, raw=raw, calls=calls)
 
 
@@ -642,7 +749,6 @@ class Extraction(_HasCall):
     raw: str = ""
 
 
-
 _RELEVANT_TRUE = frozenset({"true", "yes", "y", "1", "relevant"})
 _RELEVANT_FALSE = frozenset({"false", "no", "n", "0", "irrelevant", "not relevant", "none"})
 
@@ -680,25 +786,50 @@ def parse_extraction(text: str) -> tuple[str, bool | None, str, str | None]:
     return text.strip()[:4000], None, "none", "no JSON object with 'explanation' / 'relevant'"
 
 
-def _unplaceholder(body: str, err: str | None, method: str, relevant: bool | None) -> tuple[str, bool | None, str, str | None]:
+def _unplaceholder(
+    body: str, err: str | None, method: str, relevant: bool | None
+) -> tuple[str, bool | None, str, str | None]:
     """Drop an explanation that is the prompt's placeholder copied back (small models do this)."""
     if body.startswith("<") and "relevant facts from the source" in body.lower():
         return "", relevant, method, "; ".join(x for x in (err, "the explanation is the prompt's placeholder") if x)
     return body, relevant, method, err
 
 
-def _extract_one(compressor: Backend, task: ResearchTask, item: PlanItem, qi: int, source: Source,
-                 config: "DeepResearchConfig", pricing: Pricing) -> Extraction:
+def _extract_one(
+    compressor: Backend,
+    task: ResearchTask,
+    item: PlanItem,
+    qi: int,
+    source: Source,
+    config: DeepResearchConfig,
+    pricing: Pricing,
+) -> Extraction:
     msgs = extraction_messages(task.prompt, item.query, item.subtask, source)
-    text, call = _call(compressor, msgs, _with_seed(config.extract_params, config.seed), stage="extract", role="compressor",
-                       pricing=pricing)
+    text, call = _call(
+        compressor,
+        msgs,
+        _with_seed(config.extract_params, config.seed),
+        stage="extract",
+        role="compressor",
+        pricing=pricing,
+    )
     body, relevant, method, err = parse_extraction(text)
-    return Extraction(qi, source.id, source.title, source.url, body, relevant, method, err, len(source.text), call, text[:4000])
+    return Extraction(
+        qi, source.id, source.title, source.url, body, relevant, method, err, len(source.text), call, text[:4000]
+    )
 
 
-def extract(compressor: Backend, task: ResearchTask, plan: Plan, sources: Sequence[Sequence[Source]],
-            config: "DeepResearchConfig", pricing: Pricing, *, cache: "_Cache | None" = None,
-            progress: bool = False) -> list[Extraction]:
+def extract(
+    compressor: Backend,
+    task: ResearchTask,
+    plan: Plan,
+    sources: Sequence[Sequence[Source]],
+    config: DeepResearchConfig,
+    pricing: Pricing,
+    *,
+    cache: _Cache | None = None,
+    progress: bool = False,
+) -> list[Extraction]:
     """The compressor's extraction for every (plan item, source), in plan order.
 
     With ``config.compressor_concurrency > 1`` the calls run in a thread pool (for servers and
@@ -715,13 +846,22 @@ def extract(compressor: Backend, task: ResearchTask, plan: Plan, sources: Sequen
             out[j] = Extraction.from_dict(row["extraction"])
         else:
             todo.append(j)
-    bar = tqdm(total=len(todo), desc=f"extract ({compressor.model_name})", disable=not progress or not todo, leave=False)
+    bar = tqdm(
+        total=len(todo), desc=f"extract ({compressor.model_name})", disable=not progress or not todo, leave=False
+    )
 
     def done(j: int, ex: Extraction) -> None:
         out[j] = ex
         if cache is not None:
-            cache.put({"key": keys[j], "kind": "extraction", "task_id": task.id, "compressor": compressor.model_name,
-                       "extraction": ex.to_dict()})
+            cache.put(
+                {
+                    "key": keys[j],
+                    "kind": "extraction",
+                    "task_id": task.id,
+                    "compressor": compressor.model_name,
+                    "extraction": ex.to_dict(),
+                }
+            )
         bar.update()
 
     try:
@@ -731,8 +871,10 @@ def extract(compressor: Backend, task: ResearchTask, plan: Plan, sources: Sequen
                 done(j, _extract_one(compressor, task, item, qi, s, config, pricing))
         else:
             with ThreadPoolExecutor(max_workers=config.compressor_concurrency) as pool:
-                futs = {pool.submit(_extract_one, compressor, task, jobs[j][1], jobs[j][0], jobs[j][2], config, pricing): j
-                        for j in todo}
+                futs = {
+                    pool.submit(_extract_one, compressor, task, jobs[j][1], jobs[j][0], jobs[j][2], config, pricing): j
+                    for j in todo
+                }
                 for fut in as_completed(futs):
                     done(futs[fut], fut.result())
     finally:
@@ -767,7 +909,6 @@ class Report(_HasCall):
     call: CallRecord
 
 
-
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
 
 
@@ -785,11 +926,25 @@ def _citations(text: str, n_inputs: int) -> tuple[list[int], list[int]]:
     return sorted(x for x in nums if 1 <= x <= n_inputs), sorted(x for x in nums if not 1 <= x <= n_inputs)
 
 
-def synthesise(predictor: Backend, task: ResearchTask, plan: Plan, setting: str, messages: list[dict],
-               inputs: list[dict], config: "DeepResearchConfig", pricing: Pricing) -> Report:
+def synthesise(
+    predictor: Backend,
+    task: ResearchTask,
+    plan: Plan,
+    setting: str,
+    messages: list[dict],
+    inputs: list[dict],
+    config: DeepResearchConfig,
+    pricing: Pricing,
+) -> Report:
     """One synthesis call: the predictor writes the report from ``messages`` (findings or raw sources)."""
-    text, call = _call(predictor, messages, _with_seed(config.synth_params, config.seed), stage="synthesise",
-                       role="predictor", pricing=pricing)
+    text, call = _call(
+        predictor,
+        messages,
+        _with_seed(config.synth_params, config.seed),
+        stage="synthesise",
+        role="predictor",
+        pricing=pricing,
+    )
     cited, invalid = _citations(text, len(inputs))
     return Report(task.id, setting, text.strip(), inputs, cited, invalid, call)
 
@@ -879,34 +1034,70 @@ def _model_id(backend: Backend) -> dict:
 
 
 def _plan_key(predictor: Backend, task: ResearchTask, config: DeepResearchConfig) -> str:
-    return make_key(kind="plan", task=task.id, prompt=_hash(task.prompt), predictor=_model_id(predictor),
-                    params=config.plan_params.to_dict(), n=config.n_queries, min=config.min_queries,
-                    attempts=config.max_plan_attempts, fallback=config.plan_fallback, task_query=config.task_query,
-                    seed=config.seed,
-                    version=DR_PROMPT_VERSION)
+    return make_key(
+        kind="plan",
+        task=task.id,
+        prompt=_hash(task.prompt),
+        predictor=_model_id(predictor),
+        params=config.plan_params.to_dict(),
+        n=config.n_queries,
+        min=config.min_queries,
+        attempts=config.max_plan_attempts,
+        fallback=config.plan_fallback,
+        task_query=config.task_query,
+        seed=config.seed,
+        version=DR_PROMPT_VERSION,
+    )
 
 
 def _retrieval_key(retriever: Retriever, query: str, config: DeepResearchConfig) -> str:
-    return make_key(kind="retrieval", retriever=retriever.name, query=query, k=config.sources_per_query,
-                    max_chars=config.max_source_chars)
+    return make_key(
+        kind="retrieval",
+        retriever=retriever.name,
+        query=query,
+        k=config.sources_per_query,
+        max_chars=config.max_source_chars,
+    )
 
 
-def _extraction_key(compressor: Backend, task: ResearchTask, item: PlanItem, source: Source,
-                    config: DeepResearchConfig) -> str:
-    return make_key(kind="extraction", compressor=_model_id(compressor), params=config.extract_params.to_dict(),
-                    seed=config.seed, task=_hash(task.prompt), query=item.query, subtask=item.subtask, source=source.id,
-                    text=_hash(source.text), title=source.title, version=DR_PROMPT_VERSION)
+def _extraction_key(
+    compressor: Backend, task: ResearchTask, item: PlanItem, source: Source, config: DeepResearchConfig
+) -> str:
+    return make_key(
+        kind="extraction",
+        compressor=_model_id(compressor),
+        params=config.extract_params.to_dict(),
+        seed=config.seed,
+        task=_hash(task.prompt),
+        query=item.query,
+        subtask=item.subtask,
+        source=source.id,
+        text=_hash(source.text),
+        title=source.title,
+        version=DR_PROMPT_VERSION,
+    )
 
 
 def _report_key(predictor: Backend, messages: list[dict], config: DeepResearchConfig) -> str:
-    return make_key(kind="report", predictor=_model_id(predictor), params=config.synth_params.to_dict(), seed=config.seed,
-                    messages=_hash(messages), version=DR_PROMPT_VERSION)
+    return make_key(
+        kind="report",
+        predictor=_model_id(predictor),
+        params=config.synth_params.to_dict(),
+        seed=config.seed,
+        messages=_hash(messages),
+        version=DR_PROMPT_VERSION,
+    )
 
 
 def _judge_key(judge: RaceJudge, task_prompt: str, report: str, criterion: Criterion, reference: str | None) -> str:
-    return make_key(kind="judge", judge=judge.settings(), task=_hash(task_prompt), report=_hash(report),
-                    reference=_hash(reference) if reference is not None else None,
-                    criterion=_hash([criterion.dimension, criterion.text, criterion.explanation, criterion.weight]))
+    return make_key(
+        kind="judge",
+        judge=judge.settings(),
+        task=_hash(task_prompt),
+        report=_hash(report),
+        reference=_hash(reference) if reference is not None else None,
+        criterion=_hash([criterion.dimension, criterion.text, criterion.explanation, criterion.weight]),
+    )
 
 
 class _Cache:
@@ -1024,7 +1215,7 @@ def run_deep_research(
       ValueError: duplicate setting ids, or an unknown ``reference``.
       PriceNotFoundError: a model that would be charged has no price (checked before any call).
     """
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     t_start = time.perf_counter()
     ids = [s.id for s in settings]
@@ -1032,8 +1223,15 @@ def run_deep_research(
         raise ValueError(f"setting ids must be unique and non-empty, got {ids}")
     if reference is not None and judge is not None and reference not in ids:
         raise ValueError(f"reference setting {reference!r} is not among the settings {ids}")
-    run = _Run(predictor, retriever, config or DeepResearchConfig(), pricing or Pricing(), judge, progress,
-               _Cache(store if isinstance(store, JsonlStore) else JsonlStore(store)))
+    run = _Run(
+        predictor,
+        retriever,
+        config or DeepResearchConfig(),
+        pricing or Pricing(),
+        judge,
+        progress,
+        _Cache(store if isinstance(store, JsonlStore) else JsonlStore(store)),
+    )
     run.check_prices(settings)
     outer = tqdm(tasks, desc="tasks", disable=not progress)
     for task in outer:
@@ -1047,9 +1245,18 @@ def run_deep_research(
             run.judge_task(task, task_rows, reference)
         run.rows += task_rows
     run.store_results(reference)
-    return DeepResearchResult(pd.DataFrame(run.rows), pd.DataFrame(run.call_rows), run.plans, run.sources_by_task,
-                              run.extractions, run.reports, run.scores, run.cache.store.path, run.cache.n_written,
-                              time.perf_counter() - t_start)
+    return DeepResearchResult(
+        pd.DataFrame(run.rows),
+        pd.DataFrame(run.call_rows),
+        run.plans,
+        run.sources_by_task,
+        run.extractions,
+        run.reports,
+        run.scores,
+        run.cache.store.path,
+        run.cache.n_written,
+        time.perf_counter() - t_start,
+    )
 
 
 @dataclass
@@ -1101,20 +1308,31 @@ class _Run:
             row = self.cache.get(key)
             if row is None:
                 found = search(self.retriever, item.query, self.config.sources_per_query, self.config.max_source_chars)
-                self.cache.put({"key": key, "kind": "retrieval", "retriever": self.retriever.name, "query": item.query,
-                                "sources": [s.to_dict() for s in found]})
+                self.cache.put(
+                    {
+                        "key": key,
+                        "kind": "retrieval",
+                        "retriever": self.retriever.name,
+                        "query": item.query,
+                        "sources": [s.to_dict() for s in found],
+                    }
+                )
             else:
                 found = [Source.from_dict(d) for d in row["sources"]]
             out.append(found)
         self.sources_by_task[task.id] = out
         return out
 
-    def report(self, task: ResearchTask, plan: Plan, setting: Setting, messages: list[dict], inputs: list[dict]) -> Report:
+    def report(
+        self, task: ResearchTask, plan: Plan, setting: Setting, messages: list[dict], inputs: list[dict]
+    ) -> Report:
         key = _report_key(self.predictor, messages, self.config)
         row = self.cache.get(key)
         if row is None:
             report = synthesise(self.predictor, task, plan, setting.id, messages, inputs, self.config, self.pricing)
-            self.cache.put({"key": key, "kind": "report", "task_id": task.id, "setting": setting.id, "report": report.to_dict()})
+            self.cache.put(
+                {"key": key, "kind": "report", "task_id": task.id, "setting": setting.id, "report": report.to_dict()}
+            )
         else:
             report = Report.from_dict(row["report"])
             report.setting = setting.id
@@ -1123,32 +1341,57 @@ class _Run:
     def setting_row(self, task: ResearchTask, plan: Plan, srcs: list[list[Source]], setting: Setting) -> dict:
         flat = [s for group in srcs for s in group]
         base = {
-            "task_id": task.id, "setting": setting.id, "family": setting.family,
+            "task_id": task.id,
+            "setting": setting.id,
+            "family": setting.family,
             "compressor": setting.compressor.model_name if setting.compressor is not None else None,
-            "predictor": self.predictor.model_name, "retriever": self.retriever.name,
-            "judge": self.judge.name if self.judge else None, "seed": self.config.seed, "prompt_version": DR_PROMPT_VERSION,
-            "n_queries": len(plan.items), "plan_complete": plan.complete, "plan_fallback": plan.fallback,
-            "plan_task_query": plan.task_query, "plan_attempts": plan.attempts, "plan_error": plan.error,
+            "predictor": self.predictor.model_name,
+            "retriever": self.retriever.name,
+            "judge": self.judge.name if self.judge else None,
+            "seed": self.config.seed,
+            "prompt_version": DR_PROMPT_VERSION,
+            "n_queries": len(plan.items),
+            "plan_complete": plan.complete,
+            "plan_fallback": plan.fallback,
+            "plan_task_query": plan.task_query,
+            "plan_attempts": plan.attempts,
+            "plan_error": plan.error,
             "n_sources": len(flat),
         }
         if not plan.ok:
             self._calls(task.id, setting.id, plan.calls)
-            row = {**base, "status": "plan_failed", "error": plan.error, **_stage_sums(plan.calls, "plan"),
-                   **_stage_sums([], "extract"), **_stage_sums([], "synthesise")}
+            row = {
+                **base,
+                "status": "plan_failed",
+                "error": plan.error,
+                **_stage_sums(plan.calls, "plan"),
+                **_stage_sums([], "extract"),
+                **_stage_sums([], "synthesise"),
+            }
             return {**row, "api_cost_usd": row["cost_plan_usd"]}
         try:
             if setting.compressor is not None:
-                exs = extract(setting.compressor, task, plan, srcs, self.config, self.pricing, cache=self.cache,
-                              progress=self.progress)
+                exs = extract(
+                    setting.compressor,
+                    task,
+                    plan,
+                    srcs,
+                    self.config,
+                    self.pricing,
+                    cache=self.cache,
+                    progress=self.progress,
+                )
                 kept = _kept(exs, self.config.keep_unmarked)
                 messages = synthesis_messages(task.prompt, plan, kept)
-                inputs = [{"n": n, "source_id": e.source_id, "title": e.title, "url": e.url} for n, e in enumerate(kept, 1)]
+                inputs = [
+                    {"n": n, "source_id": e.source_id, "title": e.title, "url": e.url} for n, e in enumerate(kept, 1)
+                ]
             else:
                 exs, kept = [], []
                 messages = baseline_messages(task.prompt, plan, flat)
                 inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat, 1)]
             report = self.report(task, plan, setting, messages, inputs)
-        except Exception as e:  # noqa: BLE001 - recorded, not stored: a rerun tries again; the run goes on
+        except Exception as e:
             return {**base, "status": "error", "error": f"{type(e).__name__}: {e}"[:500]}
         self.extractions[(task.id, setting.id)] = exs
         self.reports[(task.id, setting.id)] = report
@@ -1156,13 +1399,22 @@ class _Run:
         self._calls(task.id, setting.id, [*plan.calls, *ex_calls, report.call])
         n_rel = sum(e.relevant is True for e in exs)
         row = {
-            **base, "status": "ok", "error": None,
-            **_stage_sums(plan.calls, "plan"), **_stage_sums(ex_calls, "extract"), **_stage_sums([report.call], "synthesise"),
-            "n_extractions": len(exs), "n_relevant": n_rel, "extraction_rate": n_rel / len(exs) if exs else None,
-            "n_unparsed": sum(e.relevant is None for e in exs), "n_findings": len(kept),
-            "report_chars": len(report.text), "report_tokens": report.call.output_tokens,
+            **base,
+            "status": "ok",
+            "error": None,
+            **_stage_sums(plan.calls, "plan"),
+            **_stage_sums(ex_calls, "extract"),
+            **_stage_sums([report.call], "synthesise"),
+            "n_extractions": len(exs),
+            "n_relevant": n_rel,
+            "extraction_rate": n_rel / len(exs) if exs else None,
+            "n_unparsed": sum(e.relevant is None for e in exs),
+            "n_findings": len(kept),
+            "report_chars": len(report.text),
+            "report_tokens": report.call.output_tokens,
             "report_finish": report.call.finish_reason,
-            "n_citations": len(report.cited), "n_invalid_citations": len(report.invalid_citations),
+            "n_citations": len(report.cited),
+            "n_invalid_citations": len(report.invalid_citations),
         }
         row["api_cost_usd"] = row["cost_plan_usd"] + row["cost_extract_usd"] + row["cost_synthesise_usd"]
         return row
@@ -1176,7 +1428,9 @@ class _Run:
             row = self.cache.get(key)
             if row is None:
                 v = judge.score(task.prompt, report, c, reference)
-                self.cache.put({"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()})
+                self.cache.put(
+                    {"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()}
+                )
             else:
                 v = CriterionScore.from_dict(row["verdict"])
             out.append(v)
@@ -1191,15 +1445,32 @@ class _Run:
         alone = [sid for sid in ok if sid not in compared and not (sid == reference and compared)]
         for sid in compared + alone:
             row = ok[sid]
-            verdicts = self._verdicts(task, sid, self.reports[(task.id, sid)].text, ref.text if sid in compared else None)
+            verdicts = self._verdicts(
+                task, sid, self.reports[(task.id, sid)].text, ref.text if sid in compared else None
+            )
             score = RaceScore(task.id, judge.name, verdicts, weights)
             self.scores[(task.id, sid)] = score
             row.update(score.to_row())
-            calls = [CallRecord("judge", "judge", judge.model, v.input_tokens, v.output_tokens, v.seconds,
-                                *self.pricing.cost("judge", judge.model, v.input_tokens, v.output_tokens)) for v in verdicts]
-            row.update({"judge_cost_usd": sum(c.cost_usd for c in calls), "judge_seconds": sum(c.seconds for c in calls),
-                        "judge_tokens_in": sum(c.input_tokens for c in calls),
-                        "judge_tokens_out": sum(c.output_tokens for c in calls)})
+            calls = [
+                CallRecord(
+                    "judge",
+                    "judge",
+                    judge.model,
+                    v.input_tokens,
+                    v.output_tokens,
+                    v.seconds,
+                    *self.pricing.cost("judge", judge.model, v.input_tokens, v.output_tokens),
+                )
+                for v in verdicts
+            ]
+            row.update(
+                {
+                    "judge_cost_usd": sum(c.cost_usd for c in calls),
+                    "judge_seconds": sum(c.seconds for c in calls),
+                    "judge_tokens_in": sum(c.input_tokens for c in calls),
+                    "judge_tokens_out": sum(c.output_tokens for c in calls),
+                }
+            )
             self._calls(task.id, sid, calls)
         if compared:  # the reference's scores: its side of every comparison, averaged
             ref_scores = [self.scores[(task.id, sid)] for sid in compared]
@@ -1210,25 +1481,48 @@ class _Run:
                 vals = [s.reference_dimensions.get(d) for s in ref_scores if s.reference_dimensions]
                 vals = [v for v in vals if v is not None]
                 row[f"race_{d}"] = float(np.mean(vals)) if vals else None
-            as_target = [dataclasses.replace(c, score=c.reference_score, reference_score=None)
-                         for s in ref_scores for c in s.criteria]
-            row.update({"race_relative": 0.5, "race_comparisons": len(ref_scores),
-                        "race_coverage": aggregate(as_target, weights)["coverage"],
-                        "race_unscored": sum(c.score is None for c in as_target),
-                        "judge_cost_usd": 0.0, "judge_seconds": 0.0, "judge_tokens_in": 0, "judge_tokens_out": 0})
+            as_target = [
+                dataclasses.replace(c, score=c.reference_score, reference_score=None)
+                for s in ref_scores
+                for c in s.criteria
+            ]
+            row.update(
+                {
+                    "race_relative": 0.5,
+                    "race_comparisons": len(ref_scores),
+                    "race_coverage": aggregate(as_target, weights)["coverage"],
+                    "race_unscored": sum(c.score is None for c in as_target),
+                    "judge_cost_usd": 0.0,
+                    "judge_seconds": 0.0,
+                    "judge_tokens_in": 0,
+                    "judge_tokens_out": 0,
+                }
+            )
 
     # ----------------------------------------------------------------- results
     def store_results(self, reference: str | None) -> None:
         """Append one ``kind="result"`` row per finished (task, setting) (errors are not stored)."""
-        run_settings = {"config": self.config.to_dict(), "pricing": self.pricing.to_dict(), "reference": reference,
-                        "judge": self.judge.settings() if self.judge else None}
+        run_settings = {
+            "config": self.config.to_dict(),
+            "pricing": self.pricing.to_dict(),
+            "reference": reference,
+            "judge": self.judge.settings() if self.judge else None,
+        }
         for row in self.rows:
             if row["status"] == "error":
                 continue
             rep = self.reports.get((row["task_id"], row["setting"]))
-            key = make_key(kind="result", task=row["task_id"], setting=row["setting"], predictor=_model_id(self.predictor),
-                           compressor=row["compressor"], retriever=row["retriever"], run=_hash(run_settings),
-                           plan=_hash(self.plans[row["task_id"]].to_dict()), report=_hash(rep.text) if rep else None)
+            key = make_key(
+                kind="result",
+                task=row["task_id"],
+                setting=row["setting"],
+                predictor=_model_id(self.predictor),
+                compressor=row["compressor"],
+                retriever=row["retriever"],
+                run=_hash(run_settings),
+                plan=_hash(self.plans[row["task_id"]].to_dict()),
+                report=_hash(rep.text) if rep else None,
+            )
             row["result_key"] = key
             self.cache.put({"key": key, "kind": "result", **row})
 
@@ -1243,8 +1537,8 @@ def summarise(rows, reference: str = "baseline"):
     reference; 0.5 = parity), ``extraction_rate`` (mean share of sources marked relevant),
     ``report_tokens``, ``seconds`` (pipeline seconds per task).
     """
-    import numpy as np  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
+    import numpy as np
+    import pandas as pd
 
     df = rows.copy()
     for col in ("race_total", "race_relative", "extraction_rate", "report_tokens"):
@@ -1253,17 +1547,19 @@ def summarise(rows, reference: str = "baseline"):
     secs = [c for c in ("seconds_plan", "seconds_extract", "seconds_synthesise") if c in df]
     df["seconds"] = df[secs].fillna(0).sum(axis=1) if secs else np.nan
     g = df.groupby("setting", sort=False)
-    out = pd.DataFrame({
-        "n_tasks": g.size(),
-        "n_ok": g["status"].apply(lambda s: int((s == "ok").sum())),
-        "n_failed": g["status"].apply(lambda s: int((s != "ok").sum())),
-        "api_cost_usd": g["api_cost_usd"].mean() if "api_cost_usd" in df else np.nan,
-        "race_total": g["race_total"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
-        "race_relative": g["race_relative"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
-        "extraction_rate": g["extraction_rate"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
-        "report_tokens": g["report_tokens"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
-        "seconds": g["seconds"].mean(),
-    })
+    out = pd.DataFrame(
+        {
+            "n_tasks": g.size(),
+            "n_ok": g["status"].apply(lambda s: int((s == "ok").sum())),
+            "n_failed": g["status"].apply(lambda s: int((s != "ok").sum())),
+            "api_cost_usd": g["api_cost_usd"].mean() if "api_cost_usd" in df else np.nan,
+            "race_total": g["race_total"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
+            "race_relative": g["race_relative"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
+            "extraction_rate": g["extraction_rate"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
+            "report_tokens": g["report_tokens"].apply(lambda s: pd.to_numeric(s, errors="coerce").mean()),
+            "seconds": g["seconds"].mean(),
+        }
+    )
     if reference in out.index:
         ref_cost, ref_score = out.loc[reference, "api_cost_usd"], out.loc[reference, "race_total"]
         out["cost_fraction"] = out["api_cost_usd"] / ref_cost if ref_cost and ref_cost > 0 else np.nan
@@ -1271,6 +1567,17 @@ def summarise(rows, reference: str = "baseline"):
     else:
         out["cost_fraction"] = np.nan
         out["score_fraction"] = np.nan
-    cols = ["n_tasks", "n_ok", "n_failed", "api_cost_usd", "cost_fraction", "race_total", "score_fraction",
-            "race_relative", "extraction_rate", "report_tokens", "seconds"]
+    cols = [
+        "n_tasks",
+        "n_ok",
+        "n_failed",
+        "api_cost_usd",
+        "cost_fraction",
+        "race_total",
+        "score_fraction",
+        "race_relative",
+        "extraction_rate",
+        "report_tokens",
+        "seconds",
+    ]
     return out[cols]

@@ -128,9 +128,7 @@ def validate_logp(logp: Any) -> np.ndarray:
     try:
         arr = np.asarray(logp, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"logp must be a real numeric array of shape (N, M, N); could not convert it: {exc}"
-        ) from exc
+        raise ValueError(f"logp must be a real numeric array of shape (N, M, N); could not convert it: {exc}") from exc
     if arr.ndim != 3 or arr.shape[0] != arr.shape[2]:
         raise ValueError(
             "logp must have shape (N, M, N): logp[i, j, l] = log p(z_ij | x_l, q), summary j "
@@ -188,16 +186,12 @@ def validate_lengths(lengths: Any, shape: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"lengths must be a numeric array of shape {shape}: {exc}") from exc
     if arr.shape != tuple(shape):
         raise ValueError(
-            f"lengths must have shape (N, M) = {tuple(shape)}, one token count per summary; "
-            f"got shape {arr.shape}"
+            f"lengths must have shape (N, M) = {tuple(shape)}, one token count per summary; got shape {arr.shape}"
         )
     bad = ~np.isfinite(arr) | (arr <= 0)
     if bad.any():
         idx = _first_index(bad)
-        raise ValueError(
-            f"lengths must be finite and positive (token counts); lengths{list(idx)} = "
-            f"{arr[idx]!r}"
-        )
+        raise ValueError(f"lengths must be finite and positive (token counts); lengths{list(idx)} = {arr[idx]!r}")
     return arr
 
 
@@ -364,7 +358,7 @@ class MIEstimate:
         """True when :attr:`saturation` exceeds :data:`SATURATION_THRESHOLD`."""
         return self.saturation > SATURATION_THRESHOLD
 
-    def to(self, unit: Unit) -> "MIEstimate":
+    def to(self, unit: Unit) -> MIEstimate:
         """Return the same estimate expressed in ``unit``.
 
         Args:
@@ -492,9 +486,7 @@ def estimate_mi(
     if conditioning not in _CONDITIONINGS:
         raise ValueError(f"conditioning must be 'shared' or 'paired', got {conditioning!r}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(
-            f"n_boot must be an integer >= 0 (0 disables the bootstrap), got {n_boot!r}"
-        )
+        raise ValueError(f"n_boot must be an integer >= 0 (0 disables the bootstrap), got {n_boot!r}")
     if not (isinstance(ci_level, numbers.Real) and 0.0 < float(ci_level) < 1.0):
         raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level!r}")
 

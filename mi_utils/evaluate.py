@@ -26,8 +26,9 @@ import math
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -114,10 +115,19 @@ def accuracy(values: Iterable[bool | int | None]) -> float:
 
 # ===================================================================== normalised matching
 _SCALES = {
-    "thousand": 1e3, "k": 1e3,
-    "million": 1e6, "millions": 1e6, "mn": 1e6, "m": 1e6, "mm": 1e6,
-    "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9,
-    "trillion": 1e12, "tn": 1e12,
+    "thousand": 1e3,
+    "k": 1e3,
+    "million": 1e6,
+    "millions": 1e6,
+    "mn": 1e6,
+    "m": 1e6,
+    "mm": 1e6,
+    "billion": 1e9,
+    "billions": 1e9,
+    "bn": 1e9,
+    "b": 1e9,
+    "trillion": 1e12,
+    "tn": 1e12,
 }
 _NUM_RE = re.compile(
     r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
@@ -126,8 +136,25 @@ _NUM_RE = re.compile(
     re.IGNORECASE,
 )
 # words that may sit around a number in a purely numeric answer
-_NUMERIC_FILLER = {"usd", "us", "dollars", "dollar", "eur", "euro", "euros", "gbp", "pounds", "percent", "approximately",
-                   "about", "around", "roughly", "approx", "of", "total"} | set(_SCALES)
+_NUMERIC_FILLER = {
+    "usd",
+    "us",
+    "dollars",
+    "dollar",
+    "eur",
+    "euro",
+    "euros",
+    "gbp",
+    "pounds",
+    "percent",
+    "approximately",
+    "about",
+    "around",
+    "roughly",
+    "approx",
+    "of",
+    "total",
+} | set(_SCALES)
 
 
 @dataclass(frozen=True)
@@ -302,8 +329,9 @@ def judge_many(
     prompts, where = [], []
     for k, (query, reference, prediction) in enumerate(items):
         if prediction is None or not str(prediction).strip():
-            results[k] = JudgeResult(False, "no prediction was parsed; counted as wrong without asking the judge",
-                                     judge=name)
+            results[k] = JudgeResult(
+                False, "no prediction was parsed; counted as wrong without asking the judge", judge=name
+            )
             continue
         content = prompt.format(query=query, reference=reference, prediction=prediction)
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
@@ -316,8 +344,16 @@ def judge_many(
         for k, g in zip(where, gens):
             text = g[0].text if g else ""
             correct, reason, err = parse_verdict(text)
-            results[k] = JudgeResult(correct, reason, text, err, name, dict(g[0].meta) if g else {},
-                                     int(g[0].prompt_tokens or 0) if g else 0, int(g[0].output_tokens or 0) if g else 0)
+            results[k] = JudgeResult(
+                correct,
+                reason,
+                text,
+                err,
+                name,
+                dict(g[0].meta) if g else {},
+                int(g[0].prompt_tokens or 0) if g else 0,
+                int(g[0].output_tokens or 0) if g else 0,
+            )
     return results  # type: ignore[return-value]
 
 
@@ -374,8 +410,9 @@ def perplexity(logprobs: Sequence[float] | np.ndarray) -> float:
     return float(math.exp(-lp.mean()))
 
 
-def _reference_pair(scorer: Scorer, summary: Any, query: str, answer: str,
-                    prefix_fn: Callable[[str, str], str]) -> tuple[list[int], list[int]]:
+def _reference_pair(
+    scorer: Scorer, summary: Any, query: str, answer: str, prefix_fn: Callable[[str, str], str]
+) -> tuple[list[int], list[int]]:
     if not isinstance(answer, str) or not answer.strip():
         raise ValueError("the reference answer is empty; there are no tokens to score")
     require_role(scorer, SCORER, "reference perplexity")
@@ -385,8 +422,12 @@ def _reference_pair(scorer: Scorer, summary: Any, query: str, answer: str,
 
 
 def reference_token_pairs(
-    scorer: Scorer, summaries: Sequence[Any], query: str, answer: str,
-    *, prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
+    scorer: Scorer,
+    summaries: Sequence[Any],
+    query: str,
+    answer: str,
+    *,
+    prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
 ) -> list[tuple[list[int], list[int]]]:
     """``(prefix, continuation)`` ids for scoring ``answer`` after each summary and the query.
 
@@ -398,8 +439,12 @@ def reference_token_pairs(
 
 
 def reference_logprobs(
-    scorer, summary: Any, query: str, answer: str,
-    *, prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
+    scorer,
+    summary: Any,
+    query: str,
+    answer: str,
+    *,
+    prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
 ) -> np.ndarray:
     """Per-token log-probs (nats) of the reference answer given the summary and query."""
     (pair,) = reference_token_pairs(scorer, [summary], query, answer, prefix_fn=prefix_fn)
@@ -407,8 +452,12 @@ def reference_logprobs(
 
 
 def reference_perplexity(
-    scorer, summary: Any, query: str, answer: str,
-    *, prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
+    scorer,
+    summary: Any,
+    query: str,
+    answer: str,
+    *,
+    prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
 ) -> float:
     """Perplexity of the reference answer under ``scorer`` given only the summary and query.
 
@@ -429,8 +478,12 @@ def reference_perplexity(
 
 
 def reference_perplexities(
-    scorer, summaries: Sequence[Any], query: str, answer: str,
-    *, prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
+    scorer,
+    summaries: Sequence[Any],
+    query: str,
+    answer: str,
+    *,
+    prefix_fn: Callable[[str, str], str] = choice_prediction_prefix,
 ) -> np.ndarray:
     """:func:`reference_perplexity` for several summaries of one record, in one ``score`` call."""
     pairs = reference_token_pairs(scorer, summaries, query, answer, prefix_fn=prefix_fn)
@@ -467,8 +520,10 @@ def truncate_context(
     if side not in ("head", "tail"):
         raise ValueError(f"side must be 'head' or 'tail', got {side!r}")
     if not callable(tokenizer):
-        raise TypeError(f"tokenizer must be a transformers tokenizer (e.g. a scorer's .tokenizer), "
-                        f"got {type(tokenizer).__name__}")
+        raise TypeError(
+            f"tokenizer must be a transformers tokenizer (e.g. a scorer's .tokenizer), got {type(tokenizer).__name__}"
+        )
+
     def encode(s: str) -> list[int]:
         return list(tokenizer(s, add_special_tokens=False)["input_ids"])
 
@@ -479,7 +534,7 @@ def truncate_context(
         return text, False
     keep = max_tokens
     for _ in range(8):  # re-encoding decoded text can merge/split tokens: shrink until it fits
-        cut = ids[:keep] if side == "head" else ids[n - keep:]
+        cut = ids[:keep] if side == "head" else ids[n - keep :]
         out = decode(cut)
         m = len(encode(out))
         if m <= max_tokens:

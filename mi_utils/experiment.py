@@ -51,8 +51,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -73,7 +74,7 @@ from .config import (
     short_name,
     slug,
 )
-from .costs import DEFAULT_PRICES, PriceTable, config_dict, estimate_params, flops_per_generation
+from .costs import DEFAULT_PRICES, PriceTable, config_dict, count_params, flops_per_generation
 from .estimators import estimate_mi, loo_pointwise_mi
 from .evaluate import (
     DEFAULT_JUDGE_PARAMS,
@@ -203,13 +204,16 @@ def model_config_of(spec: ModelSpec) -> dict:
             return config_dict(load_model_config(source))
         except (ModelNotAvailableError, OSError, ValueError) as e:
             errors.append(f"{source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-    raise ValueError(f"the config of model {spec.model!r} ({spec.backend}) cannot be read ({'; '.join(errors)}); "
-                     "FLOPs and parameter counts need it: set hf_config to its config.json, a folder or a hub id "
-                     "(and params, if its architecture is not llama-like)")
+    raise ValueError(
+        f"the config of model {spec.model!r} ({spec.backend}) cannot be read ({'; '.join(errors)}); "
+        "FLOPs and parameter counts need it: set hf_config to its config.json, a folder or a hub id "
+        "(or params)"
+    )
 
 
 def param_count(spec: ModelSpec, cfg: dict | None) -> float:
-    """Parameters of a model: ``params`` when set, the packaged registry, else counted from its config.
+    """Parameters of a model: ``params`` when set, the packaged registry, else counted from its config
+    (:func:`mi_utils.costs.count_params`: the llama-family formula, or any architecture on empty weights).
 
     Raises:
       ValueError: none of these gives a count (the message names ``params``).
@@ -220,9 +224,11 @@ def param_count(spec: ModelSpec, cfg: dict | None) -> float:
         return float(PACKAGED[spec.model].params)
     if cfg is not None:
         try:
-            return float(estimate_params(cfg))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"cannot count the parameters of {spec.model!r} from its config ({e}); set params") from None
+            return count_params(cfg)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"cannot count the parameters of {spec.model!r} from its config ({e}); set params"
+            ) from None
     raise ValueError(f"no parameter count for {spec.model!r}: set params (or hf_config)")
 
 
@@ -273,13 +279,25 @@ def run(
         total = time.perf_counter() - t0
         stages = {k: round(v, 3) for k, v in runner.timer.stages.items()}
         stages["load_models"] = round(runner.models.load_seconds - loaded0, 3)
-        timings = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-                   "total_s": round(total, 3), "stages_s": stages, "rows_written": runner.rows_written,
-                   "rows_reused": runner.rows_reused, "error": error, "events": runner.timer.events}
+        timings = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "total_s": round(total, 3),
+            "stages_s": stages,
+            "rows_written": runner.rows_written,
+            "rows_reused": runner.rows_reused,
+            "error": error,
+            "events": runner.timer.events,
+        }
         append_timings(timings_path, timings)
-        log.info("run %s: %.1f s (%s); %d rows written, %d reused%s", cfg.name, total,
-                 ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), runner.rows_written, runner.rows_reused,
-                 f"; stopped by {error}" if error else "")
+        log.info(
+            "run %s: %.1f s (%s); %d rows written, %d reused%s",
+            cfg.name,
+            total,
+            ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()),
+            runner.rows_written,
+            runner.rows_reused,
+            f"; stopped by {error}" if error else "",
+        )
     rows = runner.frame()
     summary = summarize(rows)
     summary_path = out / "summary.csv"
@@ -369,24 +387,51 @@ class _Runner:
             raise ValueError("extractive compressors need a tokenizer: set 'tokenizer' in the config")
         return self.models.get(spec).tokenizer
 
-    def row_key(self, ds: DatasetConfig, N: int, seed: int, setting: CompressorSetting,
-                pred: PredictorConfig | None, scorer: ScorerConfig | None, record_id: str) -> str:
+    def row_key(
+        self,
+        ds: DatasetConfig,
+        N: int,
+        seed: int,
+        setting: CompressorSetting,
+        pred: PredictorConfig | None,
+        scorer: ScorerConfig | None,
+        record_id: str,
+    ) -> str:
         c = self.cfg
-        return make_key(kind="row", dataset=ds.name, kwargs=ds.kwargs, record=record_id, N=N, M=c.M, seed=seed,
-                        compressor=setting.key_dict(), score_mi=setting.score_mi,
-                        predictor=None if pred is None else {**pred.key_dict(), "mode": pred.mode, "rule": pred.rule,
-                                                             "max_new_tokens": pred.max_new_tokens,
-                                                             "max_context_tokens": pred.max_context_tokens},
-                        scorer=None if scorer is None else scorer.key_dict(), conditioning=c.conditioning,
-                        n_boot=c.n_boot, judge=None if c.judge is None else c.judge.key_dict(), prompt=PROMPT_VERSION,
-                        rows_version=ROWS_VERSION)
+        return make_key(
+            kind="row",
+            dataset=ds.name,
+            kwargs=ds.kwargs,
+            record=record_id,
+            N=N,
+            M=c.M,
+            seed=seed,
+            compressor=setting.key_dict(),
+            score_mi=setting.score_mi,
+            predictor=None
+            if pred is None
+            else {
+                **pred.key_dict(),
+                "mode": pred.mode,
+                "rule": pred.rule,
+                "max_new_tokens": pred.max_new_tokens,
+                "max_context_tokens": pred.max_context_tokens,
+            },
+            scorer=None if scorer is None else scorer.key_dict(),
+            conditioning=c.conditioning,
+            n_boot=c.n_boot,
+            judge=None if c.judge is None else c.judge.key_dict(),
+            prompt=PROMPT_VERSION,
+            rows_version=ROWS_VERSION,
+        )
 
     def predictors(self, task: str) -> list[PredictorConfig | None]:
         """The predictors that answer ``task`` records (``[None]`` when none does)."""
         return [p for p in self.cfg.predictors if p.handles(task)] or [None]
 
-    def combos(self, setting: CompressorSetting, task: str) -> list[tuple[int, int, PredictorConfig | None,
-                                                                          ScorerConfig | None]]:
+    def combos(
+        self, setting: CompressorSetting, task: str
+    ) -> list[tuple[int, int, PredictorConfig | None, ScorerConfig | None]]:
         """``(predictor index, scorer index, predictor, scorer)`` of every row of a setting."""
         scorers = self.cfg.scorers if setting.score_mi else [None]
         return [(pi, si, p, sc) for pi, p in enumerate(self.predictors(task)) for si, sc in enumerate(scorers)]
@@ -438,8 +483,12 @@ class _Runner:
     def run_group(self, ds: DatasetConfig, records: list, seed: int) -> None:
         cfg, N, task = self.cfg, len(records), records[0].task
         settings = [s for s in cfg.settings() if s.kind != "full" or self.predictors(task) != [None]]
-        keys = {(s.id, i, pi, si): self.row_key(ds, N, seed, s, p, sc, r.id)
-                for s in settings for i, r in enumerate(records) for pi, si, p, sc in self.combos(s, task)}
+        keys = {
+            (s.id, i, pi, si): self.row_key(ds, N, seed, s, p, sc, r.id)
+            for s in settings
+            for i, r in enumerate(records)
+            for pi, si, p, sc in self.combos(s, task)
+        }
         self.keys.extend(keys.values())
         if all(k in self.rows for k in keys.values()):
             log.info("%s seed=%d: all %d rows present; skipped", ds.name, seed, len(keys))
@@ -478,8 +527,14 @@ class _Runner:
             with self.timer.stage("extractive", dataset=ds.name, seed=seed, compressor=s.id):
                 tok = self.reference_tokenizer()
                 if s.config.method == "full":
-                    sums = [[Summary(r.id, 0, r.context, len(tok(r.context, add_special_tokens=False)["input_ids"]),
-                                     "full")] for r in records]
+                    sums = [
+                        [
+                            Summary(
+                                r.id, 0, r.context, len(tok(r.context, add_special_tokens=False)["input_ids"]), "full"
+                            )
+                        ]
+                        for r in records
+                    ]
                 else:
                     sums = extractive_summaries(records, s.config.method, s.config.k or 1, tok, M=M, seed=seed)
             return sums, [[CompressionCost.free()] * len(row) for row in sums]
@@ -488,16 +543,26 @@ class _Runner:
         meta = self.model_meta(spec)
         store = self.store(ds, f"summaries-{spec.backend}-{short_name(spec.model)}-{spec.dtype}")
         with self.timer.stage("generation", dataset=ds.name, seed=seed, compressor=s.id):
-            sums = compress_records(backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store,
-                                    progress=self.progress)
+            sums = compress_records(
+                backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
+            )
         out = []
         for rec, row in zip(records, sums):
             for z in row:
                 if z.prompt_tokens is None:
-                    raise ValueError(f"compressor {s.id!r} reported no prompt token count for record {rec.id!r}; "
-                                     "its FLOPs cannot be computed")
-            out.append([CompressionCost(flops_per_generation(meta.config, z.prompt_tokens, z.n_tokens,
-                                                             params=meta.params), z.prompt_tokens) for z in row])
+                    raise ValueError(
+                        f"compressor {s.id!r} reported no prompt token count for record {rec.id!r}; "
+                        "its FLOPs cannot be computed"
+                    )
+            out.append(
+                [
+                    CompressionCost(
+                        flops_per_generation(meta.config, z.prompt_tokens, z.n_tokens, params=meta.params),
+                        z.prompt_tokens,
+                    )
+                    for z in row
+                ]
+            )
         return sums, out
 
     # ------------------------------------------------------------------ score
@@ -507,8 +572,9 @@ class _Runner:
             return ESTIMANDS["one_question"]
         return ESTIMANDS[self.cfg.conditioning]
 
-    def score_and_estimate(self, ds, records, seed, settings, summaries,
-                           sc: ScorerConfig) -> dict[tuple[str, str], MIResult]:
+    def score_and_estimate(
+        self, ds, records, seed, settings, summaries, sc: ScorerConfig
+    ) -> dict[tuple[str, str], MIResult]:
         """Score every scored setting's summaries in one matrix and estimate MI per setting.
 
         Returns:
@@ -527,35 +593,66 @@ class _Runner:
             blocks.append((s, start, len(zs[0])))
         estimand = self.estimand(records)
         if estimand != ESTIMANDS["one_question"]:
-            log.warning("%s: every record has its own question, so the MI estimate is %s, not I(X;Z|Q) "
-                        "(see mi_utils.compress); a data set with one shared question gives I(X;Z|Q)", ds.name, estimand)
-        store = self.store(ds, f"scores-{sc.backend}-{short_name(sc.model)}-{sc.dtype}"
-                               + ("" if sc.prompt == "proxy" else f"-{sc.prompt}"))
+            log.warning(
+                "%s: every record has its own question, so the MI estimate is %s, not I(X;Z|Q) "
+                "(see mi_utils.compress); a data set with one shared question gives I(X;Z|Q)",
+                ds.name,
+                estimand,
+            )
+        store = self.store(
+            ds,
+            f"scores-{sc.backend}-{short_name(sc.model)}-{sc.dtype}"
+            + ("" if sc.prompt == "proxy" else f"-{sc.prompt}"),
+        )
         with self.timer.stage("scoring", dataset=ds.name, seed=seed, scorer=sc.id):
-            logp, lengths = score_matrix(scorer, contexts, queries, zs, conditioning=cfg.conditioning,
-                                         prompt=sc.prompt, store=store, tag=f"{ds.id}|{sc.backend}|{sc.dtype}",
-                                         progress=self.progress)
-        exact = own_scoring_exact(scorer, contexts, queries, zs) if sc.prompt == "own" else np.zeros(lengths.shape, bool)
+            logp, lengths = score_matrix(
+                scorer,
+                contexts,
+                queries,
+                zs,
+                conditioning=cfg.conditioning,
+                prompt=sc.prompt,
+                store=store,
+                tag=f"{ds.id}|{sc.backend}|{sc.dtype}",
+                progress=self.progress,
+            )
+        exact = (
+            own_scoring_exact(scorer, contexts, queries, zs) if sc.prompt == "own" else np.zeros(lengths.shape, bool)
+        )
         out = {}
         with self.timer.stage("estimation", dataset=ds.name, seed=seed, scorer=sc.id):
             N = len(records)
             for s, a, b in blocks:
                 lp = logp[:, a:b, :]
-                est = estimate_mi(lp, None, unit="bits", n_boot=cfg.n_boot, seed=seed,
-                                  conditioning=cfg.conditioning, warn=False)
+                est = estimate_mi(
+                    lp, None, unit="bits", n_boot=cfg.n_boot, seed=seed, conditioning=cfg.conditioning, warn=False
+                )
                 loo = loo_pointwise_mi(lp).mean(axis=1) / math.log(2)  # each context's leave-one-out term, bits
                 own = np.argmax(lp, axis=2) == np.arange(N)[:, None]
                 # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
                 rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in summaries[s.id]]))
-                bound = bool(s.kind == "lm" and sc.prompt == "own" and sc.model == s.config.model
-                             and sc.dtype == s.config.dtype and exact[:, a:b].all()
-                             and all(z.sampling_is_pure for row in summaries[s.id] for z in row))
-                out[(s.id, sc.id)] = MIResult(est, loo, own.mean(axis=1), lengths[:, a:b].mean(axis=1), rate_tokens,
-                                              bound, estimand)
+                bound = bool(
+                    s.kind == "lm"
+                    and sc.prompt == "own"
+                    and sc.model == s.config.model
+                    and sc.dtype == s.config.dtype
+                    and exact[:, a:b].all()
+                    and all(z.sampling_is_pure for row in summaries[s.id] for z in row)
+                )
+                out[(s.id, sc.id)] = MIResult(
+                    est, loo, own.mean(axis=1), lengths[:, a:b].mean(axis=1), rate_tokens, bound, estimand
+                )
                 if est.saturated:
-                    log.warning("%s / %s: MI %.2f bits is %.0f%% of its log N ceiling (%.2f bits, N=%d): saturated; "
-                                "it says which record a summary came from, not how much it holds",
-                                s.id, sc.id, est.value, 100 * est.saturation, est.ceiling, N)
+                    log.warning(
+                        "%s / %s: MI %.2f bits is %.0f%% of its log N ceiling (%.2f bits, N=%d): saturated; "
+                        "it says which record a summary came from, not how much it holds",
+                        s.id,
+                        sc.id,
+                        est.value,
+                        100 * est.saturation,
+                        est.ceiling,
+                        N,
+                    )
         return out
 
     # ---------------------------------------------------------------- predict
@@ -572,9 +669,15 @@ class _Runner:
         backend = self.models.get(pred)
         store = self.store(ds, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
         with self.timer.stage("prediction", dataset=ds.name, predictor=pred.id):
-            scores = {s.id: [np.asarray(self.predict_one(ds, rec, summaries[s.id][i], s, pred)["option_logprobs"])
-                             for i, rec in enumerate(tqdm(records, desc=f"predict {s.id} ({pred.id})",
-                                                          disable=not self.progress))] for s in settings}
+            scores = {
+                s.id: [
+                    np.asarray(self.predict_one(ds, rec, summaries[s.id][i], s, pred)["option_logprobs"])
+                    for i, rec in enumerate(
+                        tqdm(records, desc=f"predict {s.id} ({pred.id})", disable=not self.progress)
+                    )
+                ]
+                for s in settings
+            }
             base = [self._choice(backend, rec, [""], store, pred) for rec in records]  # no-summary pass
         with self.timer.stage("usable_information", dataset=ds.name, predictor=pred.id):
             correct = [list(rec.options).index(rec.answer) for rec in records]
@@ -583,14 +686,26 @@ class _Runner:
         for s in settings:
             for i, b in enumerate(base):
                 out[(s.id, pred.id, i)] = {
-                    "usable_info_bits": float(cf.bits[s.id][i]), "usable_info_temperature": float(cf.temperature[i]),
-                    "usable_info_null": cf.null[i], "baseline_option_logprobs": b["option_logprobs"][0],
-                    "baseline_correct": b["correct_sum"]}
+                    "usable_info_bits": float(cf.bits[s.id][i]),
+                    "usable_info_temperature": float(cf.temperature[i]),
+                    "usable_info_null": cf.null[i],
+                    "baseline_option_logprobs": b["option_logprobs"][0],
+                    "baseline_correct": b["correct_sum"],
+                }
         return out
 
-    def predict_rows(self, ds, records, seed, s: CompressorSetting, sums: list[list[Summary]],
-                     costs: list[list[CompressionCost]], mi: dict[tuple[str, str], MIResult], keys: dict,
-                     usable: dict | None = None) -> None:
+    def predict_rows(
+        self,
+        ds,
+        records,
+        seed,
+        s: CompressorSetting,
+        sums: list[list[Summary]],
+        costs: list[list[CompressionCost]],
+        mi: dict[tuple[str, str], MIResult],
+        keys: dict,
+        usable: dict | None = None,
+    ) -> None:
         """Predict, evaluate and write the rows of one setting, each the moment it exists."""
         combos = self.combos(s, records[0].task)
         comp_meta = self.model_meta(s.config) if s.kind == "lm" else None
@@ -612,10 +727,22 @@ class _Runner:
                         if key in self.rows:
                             continue
                         row = self.make_row(
-                            dataset=ds.name, record=rec, index=i, n_records=len(records), seed=seed, setting=s,
-                            summaries=sums[i], costs=costs[i], compressor_meta=comp_meta, predictor=pred,
-                            predictor_meta=pmeta, scorer=sc, scorer_meta=self.model_meta(sc) if sc else None,
-                            mi=mi.get((s.id, sc.id)) if sc else None, outcome=outcome)
+                            dataset=ds.name,
+                            record=rec,
+                            index=i,
+                            n_records=len(records),
+                            seed=seed,
+                            setting=s,
+                            summaries=sums[i],
+                            costs=costs[i],
+                            compressor_meta=comp_meta,
+                            predictor=pred,
+                            predictor_meta=pmeta,
+                            scorer=sc,
+                            scorer_meta=self.model_meta(sc) if sc else None,
+                            mi=mi.get((s.id, sc.id)) if sc else None,
+                            outcome=outcome,
+                        )
                         self.rows.append({"key": key, **row})
                         self.rows_written += 1
 
@@ -624,16 +751,18 @@ class _Runner:
         c = self.cfg
         return build_row(run_name=c.name, conditioning=c.conditioning, n_boot=c.n_boot, **inputs)
 
-    def predict_one(self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting,
-                    pred: PredictorConfig) -> dict:
+    def predict_one(
+        self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting, pred: PredictorConfig
+    ) -> dict:
         """Prediction outcome of one record from its summaries (memoised for this run)."""
         memo = (ds.id, rec.id, s.id, pred.id, tuple(z.text for z in sums))
         if memo not in self._outcomes:
             self._outcomes[memo] = self._predict_one(ds, rec, sums, s, pred)
         return self._outcomes[memo]
 
-    def _predict_one(self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting,
-                     pred: PredictorConfig) -> dict:
+    def _predict_one(
+        self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting, pred: PredictorConfig
+    ) -> dict:
         backend = self.models.get(pred)
         texts = [z.text for z in sums]
         if s.kind == "full" and pred.max_context_tokens is not None:
@@ -645,8 +774,10 @@ class _Runner:
             return self._perplexity(backend, rec, texts, store, pred)
         if pred.mode == "choice":
             if not rec.options:
-                raise ValueError(f"predictor {pred.id!r} is in 'choice' mode but record {rec.id!r} of {ds.name!r} "
-                                 "has no options; use mode 'generate' for free-form data")
+                raise ValueError(
+                    f"predictor {pred.id!r} is in 'choice' mode but record {rec.id!r} of {ds.name!r} "
+                    "has no options; use mode 'generate' for free-form data"
+                )
             return self._choice(backend, rec, texts, store, pred)
         return self._generate(backend, rec, texts, store, pred)
 
@@ -654,28 +785,44 @@ class _Runner:
         """Log-likelihood choice from each summary, majority vote under both rules (``predict``), graded by
         :func:`~mi_utils.evaluate.mc_correct`."""
         (res,) = predict_choice_records(backend, [rec], [texts], rule=pred.rule, store=store, progress=False)
-        votes = {rule: vote([sc.index(rule) for sc in res.scores], [sc.scores(rule) for sc in res.scores])
-                 for rule in RULES}  # the row reports the vote under both rules; res has pred.rule's
-        return {"vote_index": res.prediction,
-                "vote_answer": rec.options[res.prediction] if res.prediction is not None else None,
-                "correct": bool(res.correct), "correct_sum": mc_correct(votes["sum"], rec),
-                "correct_mean": mc_correct(votes["mean"], rec),
-                "per_summary_accuracy": float(np.mean(res.per_summary_correct)),
-                "per_summary_correct": res.per_summary_correct,
-                "answers": [rec.options[c] for c in res.choices], "cost_usd": 0.0,
-                "option_logprobs": [sc.sum_logprobs.tolist() for sc in res.scores]}
+        votes = {
+            rule: vote([sc.index(rule) for sc in res.scores], [sc.scores(rule) for sc in res.scores]) for rule in RULES
+        }  # the row reports the vote under both rules; res has pred.rule's
+        return {
+            "vote_index": res.prediction,
+            "vote_answer": rec.options[res.prediction] if res.prediction is not None else None,
+            "correct": bool(res.correct),
+            "correct_sum": mc_correct(votes["sum"], rec),
+            "correct_mean": mc_correct(votes["mean"], rec),
+            "per_summary_accuracy": float(np.mean(res.per_summary_correct)),
+            "per_summary_correct": res.per_summary_correct,
+            "answers": [rec.options[c] for c in res.choices],
+            "cost_usd": 0.0,
+            "option_logprobs": [sc.sum_logprobs.tolist() for sc in res.scores],
+        }
 
     def _generate(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
         """Generated answers (stored), parsed (``predict``), voted and graded (``evaluate`` or the judge)."""
         params = SamplingParams(temperature=0.0, max_new_tokens=pred.max_new_tokens)
-        key = make_key(kind="generate", record=rec.id, predictor=pred.key_dict(), query=rec.query,
-                       options=list(rec.options or []), summaries=texts, params=params.to_dict(),
-                       prompt=PROMPT_VERSION)
+        key = make_key(
+            kind="generate",
+            record=rec.id,
+            predictor=pred.key_dict(),
+            query=rec.query,
+            options=list(rec.options or []),
+            summaries=texts,
+            params=params.to_dict(),
+            prompt=PROMPT_VERSION,
+        )
         row = store.get(key) if key in store else None
         if row is None:
             answers = generate_answers(backend, texts, rec.query, list(rec.options) if rec.options else None, params)
-            usage = [[int(a.generation.prompt_tokens or 0), int(a.generation.output_tokens or 0)]
-                     if a.generation is not None else [0, 0] for a in answers]
+            usage = [
+                [int(a.generation.prompt_tokens or 0), int(a.generation.output_tokens or 0)]
+                if a.generation is not None
+                else [0, 0]
+                for a in answers
+            ]
             row = {"key": key, "record_id": rec.id, "replies": [a.text for a in answers], "usage": usage}
             store.append(row)
         replies, usage = row["replies"], row["usage"]
@@ -688,9 +835,16 @@ class _Runner:
             idx = [p.index for p in parsed]
             v = vote(idx)
             per = [mc_correct(i, rec) for i in idx]
-            return {"vote_index": v, "vote_answer": rec.options[v] if v is not None else None,
-                    "correct": mc_correct(v, rec), "per_summary_accuracy": float(np.mean(per)),
-                    "per_summary_correct": per, "answers": [p.answer for p in parsed], "cost_usd": cost, **tokens}
+            return {
+                "vote_index": v,
+                "vote_answer": rec.options[v] if v is not None else None,
+                "correct": mc_correct(v, rec),
+                "per_summary_accuracy": float(np.mean(per)),
+                "per_summary_correct": per,
+                "answers": [p.answer for p in parsed],
+                "cost_usd": cost,
+                **tokens,
+            }
         answers = [p.answer for p in parsed]
         unparsed, judge_cost = 0, 0.0
         if self.cfg.judge is not None:
@@ -698,10 +852,17 @@ class _Runner:
         else:
             per = [bool(a) and normalized_match(a, rec.answer) for a in answers]
         j = vote_text(answers)
-        return {"vote_index": j, "vote_answer": answers[j] if j is not None else None,
-                "correct": bool(per[j]) if j is not None else False, "per_summary_accuracy": float(np.mean(per)),
-                "per_summary_correct": per, "answers": answers, "cost_usd": cost + judge_cost, **tokens,
-                "judge_unparsed": unparsed}
+        return {
+            "vote_index": j,
+            "vote_answer": answers[j] if j is not None else None,
+            "correct": bool(per[j]) if j is not None else False,
+            "per_summary_accuracy": float(np.mean(per)),
+            "per_summary_correct": per,
+            "answers": answers,
+            "cost_usd": cost + judge_cost,
+            **tokens,
+            "judge_unparsed": unparsed,
+        }
 
     def _judge(self, store: JsonlStore, rec, answers: list) -> tuple[list[bool], int, float]:
         """Judge each answer; unparsed verdicts follow the judge's ``unparsed`` policy.
@@ -714,22 +875,38 @@ class _Runner:
         """
         j = self.cfg.judge
         params = dataclasses.replace(DEFAULT_JUDGE_PARAMS, max_new_tokens=j.max_new_tokens)
-        key = make_key(kind="judge", record=rec.id, judge=j.key_dict(), query=rec.query, reference=rec.answer,
-                       answers=answers, params=params.to_dict(), prompt=PROMPT_VERSION, version=2)
+        key = make_key(
+            kind="judge",
+            record=rec.id,
+            judge=j.key_dict(),
+            query=rec.query,
+            reference=rec.answer,
+            answers=answers,
+            params=params.to_dict(),
+            prompt=PROMPT_VERSION,
+            version=2,
+        )
         row = store.get(key) if key in store else None
         if row is None:
             res = judge_many(self.models.get(j), [(rec.query, rec.answer, a) for a in answers], params)
-            row = {"key": key, "record_id": rec.id, "verdicts": [r.correct for r in res],
-                   "replies": [r.raw for r in res], "errors": [r.parse_error for r in res],
-                   "usage": [[r.prompt_tokens or 0, r.output_tokens or 0] for r in res]}
+            row = {
+                "key": key,
+                "record_id": rec.id,
+                "verdicts": [r.correct for r in res],
+                "replies": [r.raw for r in res],
+                "errors": [r.parse_error for r in res],
+                "usage": [[r.prompt_tokens or 0, r.output_tokens or 0] for r in res],
+            }
             store.append(row)
         correct, unparsed = [], 0
         for a, verdict, reply in zip(answers, row["verdicts"], row["replies"]):
             if verdict is None:
                 unparsed += 1
                 if j.unparsed == "error":
-                    raise ValueError(f"the judge's reply for record {rec.id!r} (answer {a!r}) states no verdict: "
-                                     f"{reply[:200]!r}; set judge.unparsed to 'match' or 'wrong' to count such replies")
+                    raise ValueError(
+                        f"the judge's reply for record {rec.id!r} (answer {a!r}) states no verdict: "
+                        f"{reply[:200]!r}; set judge.unparsed to 'match' or 'wrong' to count such replies"
+                    )
                 verdict = bool(a) and normalized_match(a, rec.answer) if j.unparsed == "match" else False
             correct.append(bool(verdict))
         tokens = np.sum(row["usage"], axis=0) if row["usage"] else (0, 0)
@@ -739,13 +916,25 @@ class _Runner:
     def _perplexity(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
         """Perplexity of the reference answer given each summary (``evaluate``), averaged."""
         if pred.backend == "openai":
-            raise ValueError(f"predictor {pred.id!r} is a chat API and cannot score the reference of perplexity "
-                             f"task records ({rec.dataset!r}); use a local or vLLM predictor for them")
-        key = make_key(kind="perplexity", record=rec.id, predictor=pred.key_dict(), query=rec.query,
-                       answer=rec.answer, summaries=texts, prompt=PROMPT_VERSION)
+            raise ValueError(
+                f"predictor {pred.id!r} is a chat API and cannot score the reference of perplexity "
+                f"task records ({rec.dataset!r}); use a local or vLLM predictor for them"
+            )
+        key = make_key(
+            kind="perplexity",
+            record=rec.id,
+            predictor=pred.key_dict(),
+            query=rec.query,
+            answer=rec.answer,
+            summaries=texts,
+            prompt=PROMPT_VERSION,
+        )
         row = store.get(key) if key in store else None
         if row is None:
-            row = {"key": key, "record_id": rec.id,
-                   "perplexity": reference_perplexities(backend, texts, rec.query, rec.answer).tolist()}
+            row = {
+                "key": key,
+                "record_id": rec.id,
+                "perplexity": reference_perplexities(backend, texts, rec.query, rec.answer).tolist(),
+            }
             store.append(row)
         return {"perplexity": float(np.mean(row["perplexity"])), "cost_usd": 0.0, "answers": None}

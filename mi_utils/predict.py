@@ -26,8 +26,9 @@ data there, parsed with ``json`` and regular expressions, never evaluated or exe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -114,7 +115,7 @@ class ChoiceScores:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChoiceScores":
+    def from_dict(cls, d: dict) -> ChoiceScores:
         """Inverse of :meth:`to_dict`."""
         return cls(
             options=tuple(d["options"]),
@@ -125,8 +126,9 @@ class ChoiceScores:
         )
 
 
-def choice_token_pairs(backend: Scorer, summary: Any, query: str,
-                       options: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+def choice_token_pairs(
+    backend: Scorer, summary: Any, query: str, options: Sequence[str]
+) -> tuple[list[int], list[list[int]]]:
     """Token ids of the choice prompt: one shared prefix and one continuation per option.
 
     Args:
@@ -330,7 +332,7 @@ class PredictionResult:
         return d
 
     @classmethod
-    def from_row(cls, row: dict) -> "PredictionResult":
+    def from_row(cls, row: dict) -> PredictionResult:
         names = cls.__dataclass_fields__
         d = {k: v for k, v in row.items() if k in names}
         d["scores"] = [ChoiceScores.from_dict(s) for s in d.get("scores", [])]
@@ -378,11 +380,21 @@ def predict_choice_records(
         if isinstance(sums, str) or len(sums) == 0:
             raise ValueError(f"record {rec.id!r}: pass a non-empty list of summaries (got {sums!r:.60})")
         texts = [summary_text(s) for s in sums]
-        key = make_key(kind="choice", record=rec.id, predictor=name, query=rec.query, options=list(rec.options),
-                       summaries=texts, prompt=PROMPT_VERSION)
+        key = make_key(
+            kind="choice",
+            record=rec.id,
+            predictor=name,
+            query=rec.query,
+            options=list(rec.options),
+            summaries=texts,
+            prompt=PROMPT_VERSION,
+        )
         row = st.get(key) if st is not None and key in st else None
-        scores = [ChoiceScores.from_dict(s) for s in row["scores"]] if row is not None else _choose_many(
-            backend, texts, rec.query, rec.options)
+        scores = (
+            [ChoiceScores.from_dict(s) for s in row["scores"]]
+            if row is not None
+            else _choose_many(backend, texts, rec.query, rec.options)
+        )
         if st is not None and row is None:
             st.append({"key": key, "record_id": rec.id, "scores": [s.to_dict() for s in scores]})
         choices = [s.index(rule) for s in scores]

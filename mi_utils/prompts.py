@@ -16,7 +16,7 @@ Two kinds of prompt:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "PROMPT_VERSION",

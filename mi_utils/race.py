@@ -48,13 +48,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from .backends.base import Backend, SamplingParams
 from .answers import extract_json_objects
+from .backends.base import Backend, SamplingParams
 
 __all__ = [
     "DIMENSIONS",
@@ -122,18 +123,26 @@ class RaceCriteria:
             raise ValueError(f"task {self.task_id}: no criteria")
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RaceCriteria":
+    def from_dict(cls, d: Mapping[str, Any]) -> RaceCriteria:
         """From DeepResearch Bench's ``criteria.jsonl`` format (``id``, ``prompt``, ``dimension_weight``,
         ``criterions: {dimension: [{criterion, explanation, weight}]}``)."""
         crits = []
         for dim in DIMENSIONS:
             for c in (d.get("criterions") or {}).get(dim, []) or []:
-                crits.append(Criterion(dim, str(c["criterion"]).strip(), float(c["weight"]), str(c.get("explanation") or "").strip()))
+                crits.append(
+                    Criterion(
+                        dim, str(c["criterion"]).strip(), float(c["weight"]), str(c.get("explanation") or "").strip()
+                    )
+                )
         extra = set(d.get("criterions") or {}) - set(DIMENSIONS)
         if extra:
             raise ValueError(f"task {d.get('id')}: unknown RACE dimensions {sorted(extra)}")
-        return cls(str(d["id"]), str(d.get("prompt") or ""), {k: float(v) for k, v in dict(d["dimension_weight"]).items()},
-                   tuple(crits))
+        return cls(
+            str(d["id"]),
+            str(d.get("prompt") or ""),
+            {k: float(v) for k, v in dict(d["dimension_weight"]).items()},
+            tuple(crits),
+        )
 
     def to_dict(self) -> dict:
         """DeepResearch Bench's format (inverse of :meth:`from_dict`)."""
@@ -141,9 +150,15 @@ class RaceCriteria:
             "id": self.task_id,
             "prompt": self.prompt,
             "dimension_weight": dict(self.dimension_weights),
-            "criterions": {dim: [{"criterion": c.text, "explanation": c.explanation, "weight": c.weight}
-                                 for c in self.criteria if c.dimension == dim]
-                           for dim in DIMENSIONS if any(c.dimension == dim for c in self.criteria)},
+            "criterions": {
+                dim: [
+                    {"criterion": c.text, "explanation": c.explanation, "weight": c.weight}
+                    for c in self.criteria
+                    if c.dimension == dim
+                ]
+                for dim in DIMENSIONS
+                if any(c.dimension == dim for c in self.criteria)
+            },
         }
 
     def dimension(self, dim: str) -> list[Criterion]:
@@ -163,14 +178,15 @@ def load_race_criteria(path=None, *, ids: Iterable[Any] | None = None) -> dict[s
     Raises:
       DataNotFoundError: the file is not found.
     """
-    import json  # noqa: PLC0415
+    import json
 
-    from .data.paths import find_data_file, not_found_error  # noqa: PLC0415
+    from .data.paths import find_data_file, not_found_error
 
     found, searched = find_data_file("deepresearch_bench", ["criteria.jsonl"], path)
     if found is None:
         raise not_found_error(
-            "deepresearch_bench", searched,
+            "deepresearch_bench",
+            searched,
             "Get data/criteria_data/criteria.jsonl (and data/prompt_data/query.jsonl) from "
             "https://github.com/Ayanami0730/deep_research_bench into <data dir>/deepresearch_bench/.",
         )
@@ -221,7 +237,7 @@ class CriterionScore:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "CriterionScore":
+    def from_dict(cls, d: Mapping[str, Any]) -> CriterionScore:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -319,9 +335,13 @@ class RaceScore:
 
     def to_row(self) -> dict:
         """Flat columns: ``race_total``, ``race_<dim>``, ``race_coverage``, ``race_relative``, ``race_relative_<dim>``, ..."""
-        row: dict[str, Any] = {"race_total": self.total, "race_coverage": self.coverage,
-                               "race_unscored": sum(c.score is None for c in self.criteria),
-                               "race_reference_total": self.reference_total, "race_relative": self.relative}
+        row: dict[str, Any] = {
+            "race_total": self.total,
+            "race_coverage": self.coverage,
+            "race_unscored": sum(c.score is None for c in self.criteria),
+            "race_reference_total": self.reference_total,
+            "race_relative": self.relative,
+        }
         for d in DIMENSIONS:
             row[f"race_{d}"] = self.dimensions.get(d)
             row[f"race_relative_{d}"] = (self.relative_dimensions or {}).get(d)
@@ -458,8 +478,10 @@ class RaceJudge:
             raise ValueError("max_report_chars must be >= 1")
         roles = getattr(backend, "roles", None)  # declared by every backend of the package
         if mode == "logprob" and roles is not None and "scorer" not in roles:
-            raise TypeError(f"{type(backend).__name__} ({backend.model_name}) is not a scorer (roles {sorted(roles)}): "
-                            "mode='logprob' needs prompt log-probs; use mode='generate' for chat APIs")
+            raise TypeError(
+                f"{type(backend).__name__} ({backend.model_name}) is not a scorer (roles {sorted(roles)}): "
+                "mode='logprob' needs prompt log-probs; use mode='generate' for chat APIs"
+            )
         self.backend = backend
         self.mode = mode
         self.params = params
@@ -475,23 +497,35 @@ class RaceJudge:
 
     def settings(self) -> dict:
         """Everything that determines a verdict besides the inputs (for results keys)."""
-        return {"judge": self.backend.model_name, "dtype": getattr(self.backend, "dtype", None), "mode": self.mode,
-                "params": self.params.to_dict() if self.mode == "generate" else None,
-                "max_report_chars": self.max_report_chars, "prompt_version": RACE_PROMPT_VERSION}
+        return {
+            "judge": self.backend.model_name,
+            "dtype": getattr(self.backend, "dtype", None),
+            "mode": self.mode,
+            "params": self.params.to_dict() if self.mode == "generate" else None,
+            "max_report_chars": self.max_report_chars,
+            "prompt_version": RACE_PROMPT_VERSION,
+        }
 
     def _cut(self, report: str) -> tuple[str, bool]:
         return (report, False) if len(report) <= self.max_report_chars else (report[: self.max_report_chars], True)
 
-    def messages(self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None,
-                 which: int = 1) -> tuple[list[dict], bool]:
+    def messages(
+        self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None, which: int = 1
+    ) -> tuple[list[dict], bool]:
         """The judge's chat prompt for one criterion (pairwise: for Report ``which``), and whether a report was cut."""
         rep, cut = self._cut(report)
-        common = {"task": task_prompt.strip(), "dimension": _DIM_LABEL.get(criterion.dimension, criterion.dimension),
-                  "criterion": criterion.text, "explanation": criterion.explanation}
+        common = {
+            "task": task_prompt.strip(),
+            "dimension": _DIM_LABEL.get(criterion.dimension, criterion.dimension),
+            "criterion": criterion.text,
+            "explanation": criterion.explanation,
+        }
         if reference is None:
             return [{"role": "user", "content": RACE_JUDGE_PROMPT.format(report=rep, **common)}], cut
         ref, cut2 = self._cut(reference)
-        return [{"role": "user", "content": RACE_PAIR_PROMPT.format(report_1=rep, report_2=ref, which=which, **common)}], cut or cut2
+        return [
+            {"role": "user", "content": RACE_PAIR_PROMPT.format(report_1=rep, report_2=ref, which=which, **common)}
+        ], cut or cut2
 
     def _ask(self, messages: list[dict]) -> dict:
         t0 = time.perf_counter()
@@ -509,16 +543,34 @@ class RaceJudge:
             p = np.exp(logp - logp.max())
             p /= p.sum()
             score = float(np.dot(np.arange(11), p))
-            return {"score": score, "method": "logprob", "error": None, "raw": None, "distribution": p.round(6).tolist(),
-                    "in": len(prefix) + sum(len(c) for c in conts), "out": 0, "s": time.perf_counter() - t0}
+            return {
+                "score": score,
+                "method": "logprob",
+                "error": None,
+                "raw": None,
+                "distribution": p.round(6).tolist(),
+                "in": len(prefix) + sum(len(c) for c in conts),
+                "out": 0,
+                "s": time.perf_counter() - t0,
+            }
         gens = self.backend.generate([messages], self.params)
         g = gens[0][0]
         score, method, err = parse_score(g.text)
         n_in, n_out = token_counts(g)
-        return {"score": score, "method": method, "error": err, "raw": g.text[:500], "distribution": None,
-                "in": n_in, "out": n_out, "s": time.perf_counter() - t0}
+        return {
+            "score": score,
+            "method": method,
+            "error": err,
+            "raw": g.text[:500],
+            "distribution": None,
+            "in": n_in,
+            "out": n_out,
+            "s": time.perf_counter() - t0,
+        }
 
-    def score(self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None) -> CriterionScore:
+    def score(
+        self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None
+    ) -> CriterionScore:
         """Score one criterion: absolute (one call) or, with ``reference``, pairwise (two calls)."""
         msgs, cut = self.messages(task_prompt, report, criterion, reference, which=1)
         a = self._ask(msgs)
@@ -531,16 +583,31 @@ class RaceJudge:
             ref_score = b["score"]
         errors = [f"{'reference' if i else 'target'}: {x['error']}" for i, x in enumerate(asks) if x["error"]]
         return CriterionScore(
-            dimension=criterion.dimension, criterion=criterion.text, weight=criterion.weight, score=a["score"],
-            reference_score=ref_score, method=a["method"], parse_error="; ".join(errors) or None,
-            raw=[x["raw"] for x in asks if x["raw"] is not None], distribution=a["distribution"],
-            input_tokens=sum(x["in"] for x in asks), output_tokens=sum(x["out"] for x in asks),
-            seconds=sum(x["s"] for x in asks), truncated=cut,
+            dimension=criterion.dimension,
+            criterion=criterion.text,
+            weight=criterion.weight,
+            score=a["score"],
+            reference_score=ref_score,
+            method=a["method"],
+            parse_error="; ".join(errors) or None,
+            raw=[x["raw"] for x in asks if x["raw"] is not None],
+            distribution=a["distribution"],
+            input_tokens=sum(x["in"] for x in asks),
+            output_tokens=sum(x["out"] for x in asks),
+            seconds=sum(x["s"] for x in asks),
+            truncated=cut,
         )
 
 
-def score_report(judge: RaceJudge, criteria: RaceCriteria, report: str, *, reference: str | None = None,
-                 task_prompt: str | None = None, progress: bool = False) -> RaceScore:
+def score_report(
+    judge: RaceJudge,
+    criteria: RaceCriteria,
+    report: str,
+    *,
+    reference: str | None = None,
+    task_prompt: str | None = None,
+    progress: bool = False,
+) -> RaceScore:
     """Score a report on every criterion of a task (pairwise when ``reference`` is given).
 
     Args:
@@ -551,10 +618,11 @@ def score_report(judge: RaceJudge, criteria: RaceCriteria, report: str, *, refer
       task_prompt: the task text shown to the judge (default ``criteria.prompt``).
       progress: show a progress bar over criteria.
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from tqdm.auto import tqdm
 
     prompt = task_prompt if task_prompt is not None else criteria.prompt
-    scores = [judge.score(prompt, report, c, reference)
-              for c in tqdm(criteria.criteria, desc="judge", disable=not progress, leave=False)]
+    scores = [
+        judge.score(prompt, report, c, reference)
+        for c in tqdm(criteria.criteria, desc="judge", disable=not progress, leave=False)
+    ]
     return RaceScore(criteria.task_id, judge.name, scores, dict(criteria.dimension_weights))
-

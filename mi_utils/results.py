@@ -15,9 +15,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,11 @@ log = logging.getLogger(__name__)
 #: ``mi_estimand`` values: what an MI row estimates. ``I(X;Z|Q)`` only when every record of the data
 #: set has the same question; with one question per record ``shared`` conditioning holds each
 #: summary's own question fixed while the context varies, and ``paired`` estimates ``I(X,Q;Z)``.
-ESTIMANDS = {"one_question": "I(X;Z|Q)", "shared": "I(X;Z|Q) with Q held at the summary's own question (Q depends on X)",
-             "paired": "I(X,Q;Z)"}
+ESTIMANDS = {
+    "one_question": "I(X;Z|Q)",
+    "shared": "I(X;Z|Q) with Q held at the summary's own question (Q depends on X)",
+    "paired": "I(X,Q;Z)",
+}
 
 #: Columns of every row of ``rows.jsonl`` (one row per record and configuration). Notes:
 #: ``M`` is the summaries actually drawn per record (1 for deterministic methods).
@@ -83,42 +87,152 @@ ESTIMANDS = {"one_question": "I(X;Z|Q)", "shared": "I(X;Z|Q) with Q held at the 
 #: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
 ROWS_VERSION = 3
 
+# fmt: off  (column tables: grouped by meaning, several to a line)
 ROW_COLUMNS: tuple[str, ...] = (
-    "key", "run", "dataset", "task", "record_id", "query", "answer",
-    "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
-    "compressor_backend", "compressor_dtype", "method", "k", "sentences",
-    "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
-    "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
-    "predictor_dtype", "predictor_mode", "predictor_rule",
-    "scorer", "scorer_model", "scorer_family", "scorer_params", "scorer_backend", "scorer_dtype", "scorer_prompt",
-    "N", "M", "seed", "conditioning", "mi_estimand", "n_boot", "upper_is_bound", "prompt_version", "dtype",
-    "summary_tokens", "summary_tokens_scorer", "answer_in_summary", "self_id_rate",
-    "mi_scored", "mi_bits", "mi_clipped_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation",
-    "mi_saturated", "mi_ci_low_bits", "mi_ci_high_bits", "mi_per_token_bits", "mi_per_token_upper_bits",
-    "mi_n_upper_inf", "mi_context_bits", "mi_context_upper_bits",
-    "vote_index", "vote_answer", "correct", "correct_sum", "correct_mean", "per_summary_accuracy",
-    "per_summary_correct", "answers", "perplexity", "judge_unparsed",
-    "usable_info_bits", "usable_info_temperature", "usable_info_null", "baseline_correct",
-    "option_logprobs", "baseline_option_logprobs",
-    "flops_compressor", "flops_compressor_total", "compressor_prompt_tokens",
-    "cost_usd", "predictor_input_tokens", "predictor_output_tokens",
+    "key",
+    "run",
+    "dataset",
+    "task",
+    "record_id",
+    "query",
+    "answer",
+    "compressor",
+    "compressor_kind",
+    "compressor_model",
+    "compressor_family",
+    "compressor_params",
+    "compressor_backend",
+    "compressor_dtype",
+    "method",
+    "k",
+    "sentences",
+    "temperature",
+    "top_k",
+    "top_p",
+    "max_new_tokens",
+    "sampling_is_pure",
+    "sampling_effective",
+    "predictor",
+    "predictor_model",
+    "predictor_family",
+    "predictor_params",
+    "predictor_backend",
+    "predictor_dtype",
+    "predictor_mode",
+    "predictor_rule",
+    "scorer",
+    "scorer_model",
+    "scorer_family",
+    "scorer_params",
+    "scorer_backend",
+    "scorer_dtype",
+    "scorer_prompt",
+    "N",
+    "M",
+    "seed",
+    "conditioning",
+    "mi_estimand",
+    "n_boot",
+    "upper_is_bound",
+    "prompt_version",
+    "dtype",
+    "summary_tokens",
+    "summary_tokens_scorer",
+    "answer_in_summary",
+    "self_id_rate",
+    "mi_scored",
+    "mi_bits",
+    "mi_clipped_bits",
+    "mi_upper_bits",
+    "mi_ceiling_bits",
+    "mi_saturation",
+    "mi_saturated",
+    "mi_ci_low_bits",
+    "mi_ci_high_bits",
+    "mi_per_token_bits",
+    "mi_per_token_upper_bits",
+    "mi_n_upper_inf",
+    "mi_context_bits",
+    "mi_context_upper_bits",
+    "vote_index",
+    "vote_answer",
+    "correct",
+    "correct_sum",
+    "correct_mean",
+    "per_summary_accuracy",
+    "per_summary_correct",
+    "answers",
+    "perplexity",
+    "judge_unparsed",
+    "usable_info_bits",
+    "usable_info_temperature",
+    "usable_info_null",
+    "baseline_correct",
+    "option_logprobs",
+    "baseline_option_logprobs",
+    "flops_compressor",
+    "flops_compressor_total",
+    "compressor_prompt_tokens",
+    "cost_usd",
+    "predictor_input_tokens",
+    "predictor_output_tokens",
     "summary_texts",
 )
 
 #: Numeric columns that must never be NaN (MI columns: wherever ``mi_scored``).
 REQUIRED_NUMERIC: tuple[str, ...] = (
-    "N", "M", "seed", "summary_tokens", "compressor_params", "flops_compressor", "cost_usd",
+    "N",
+    "M",
+    "seed",
+    "summary_tokens",
+    "compressor_params",
+    "flops_compressor",
+    "cost_usd",
 )
-MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation", "mi_context_bits",
-                                "mi_per_token_bits", "scorer_params", "summary_tokens_scorer", "self_id_rate")
+MI_REQUIRED: tuple[str, ...] = (
+    "mi_bits",
+    "mi_upper_bits",
+    "mi_ceiling_bits",
+    "mi_saturation",
+    "mi_context_bits",
+    "mi_per_token_bits",
+    "scorer_params",
+    "summary_tokens_scorer",
+    "self_id_rate",
+)
 
 #: Columns that identify a configuration (``summary.csv`` groups by them).
 CONFIG_COLUMNS: tuple[str, ...] = (
-    "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
-    "sentences", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
-    "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
-    "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
+    "dataset",
+    "task",
+    "compressor",
+    "compressor_kind",
+    "compressor_family",
+    "compressor_model",
+    "compressor_params",
+    "sentences",
+    "temperature",
+    "top_k",
+    "top_p",
+    "sampling_is_pure",
+    "predictor",
+    "predictor_family",
+    "predictor_params",
+    "predictor_mode",
+    "predictor_rule",
+    "scorer",
+    "scorer_family",
+    "scorer_params",
+    "scorer_prompt",
+    "N",
+    "M",
+    "seed",
+    "conditioning",
+    "mi_estimand",
+    "upper_is_bound",
+    "prompt_version",
 )
+# fmt: on
 
 
 # ================================================================== stage outputs
@@ -216,43 +330,69 @@ def build_row(
     local_dtypes = {m.dtype for m in ((c if lm else None), predictor, scorer) if m is not None and m.backend == "hf"}
     pred, sc = predictor, scorer
     row = {
-        "run": run_name, "dataset": dataset, "task": rec.task, "record_id": rec.id, "query": rec.query,
+        "run": run_name,
+        "dataset": dataset,
+        "task": rec.task,
+        "record_id": rec.id,
+        "query": rec.query,
         "answer": rec.answer,
-        "compressor": setting.id, "compressor_kind": setting.kind, "compressor_model": c.model if lm else None,
-        "compressor_family": setting.family, "compressor_params": compressor_meta.params if lm else 0.0,
-        "compressor_backend": c.backend if lm else None, "compressor_dtype": c.dtype if lm else None,
-        "method": c.method, "k": c.k, "sentences": setting.sentences,
-        "temperature": c.temperature if lm else None, "top_k": c.top_k if lm else None,
-        "top_p": c.top_p if lm else None, "max_new_tokens": c.max_new_tokens if lm else None,
-        "sampling_is_pure": pure, "sampling_effective": sums[0].sampling_effective if lm else None,
-        "predictor": pred.id if pred else None, "predictor_model": pred.model if pred else None,
+        "compressor": setting.id,
+        "compressor_kind": setting.kind,
+        "compressor_model": c.model if lm else None,
+        "compressor_family": setting.family,
+        "compressor_params": compressor_meta.params if lm else 0.0,
+        "compressor_backend": c.backend if lm else None,
+        "compressor_dtype": c.dtype if lm else None,
+        "method": c.method,
+        "k": c.k,
+        "sentences": setting.sentences,
+        "temperature": c.temperature if lm else None,
+        "top_k": c.top_k if lm else None,
+        "top_p": c.top_p if lm else None,
+        "max_new_tokens": c.max_new_tokens if lm else None,
+        "sampling_is_pure": pure,
+        "sampling_effective": sums[0].sampling_effective if lm else None,
+        "predictor": pred.id if pred else None,
+        "predictor_model": pred.model if pred else None,
         "predictor_family": predictor_meta.family if pred else None,
         "predictor_params": predictor_meta.params if pred else None,
-        "predictor_backend": pred.backend if pred else None, "predictor_dtype": pred.dtype if pred else None,
-        "predictor_mode": pred.mode if pred else None, "predictor_rule": pred.rule if pred else None,
-        "scorer": sc.id if sc else None, "scorer_model": sc.model if sc else None,
-        "scorer_family": scorer_meta.family if sc else None, "scorer_params": scorer_meta.params if sc else None,
-        "scorer_backend": sc.backend if sc else None, "scorer_dtype": sc.dtype if sc else None,
+        "predictor_backend": pred.backend if pred else None,
+        "predictor_dtype": pred.dtype if pred else None,
+        "predictor_mode": pred.mode if pred else None,
+        "predictor_rule": pred.rule if pred else None,
+        "scorer": sc.id if sc else None,
+        "scorer_model": sc.model if sc else None,
+        "scorer_family": scorer_meta.family if sc else None,
+        "scorer_params": scorer_meta.params if sc else None,
+        "scorer_backend": sc.backend if sc else None,
+        "scorer_dtype": sc.dtype if sc else None,
         "scorer_prompt": sc.prompt if sc else None,
-        "N": n_records, "M": len(sums), "seed": seed, "conditioning": conditioning,
-        "mi_estimand": mi.estimand if mi is not None else None, "n_boot": n_boot,
+        "N": n_records,
+        "M": len(sums),
+        "seed": seed,
+        "conditioning": conditioning,
+        "mi_estimand": mi.estimand if mi is not None else None,
+        "n_boot": n_boot,
         "upper_is_bound": bool(mi is not None and mi.upper_is_bound),
         "prompt_version": PROMPT_VERSION,
         "dtype": local_dtypes.pop() if len(local_dtypes) == 1 else ("mixed" if local_dtypes else None),
         "summary_tokens": float(np.mean([z.n_tokens for z in sums])),
-        "answer_in_summary": None if rec.task == "perplexity" else
-        float(np.mean([rec.answer.strip().lower() in z.text.lower() for z in sums])),
+        "answer_in_summary": None
+        if rec.task == "perplexity"
+        else float(np.mean([rec.answer.strip().lower() in z.text.lower() for z in sums])),
         "mi_scored": mi is not None,
         "flops_compressor": float(np.mean([x.flops for x in costs])),
         "flops_compressor_total": float(np.sum([x.flops for x in costs])),
         "compressor_prompt_tokens": float(np.mean([x.prompt_tokens for x in costs])),
-        "cost_usd": 0.0, "judge_unparsed": 0,
+        "cost_usd": 0.0,
+        "judge_unparsed": 0,
         "summary_texts": [z.text for z in sums],
     }
     if mi is not None:
         est = mi.estimate
-        row.update({k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in
-                    ("mi_saturation", "mi_n_upper_inf")})
+        row.update(
+            {k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in ("mi_saturation", "mi_n_upper_inf")}
+        )
         if mi.rate_tokens <= 0:
             raise ValueError(f"every summary of {setting.id!r} is empty: bits per summary token are undefined")
         row["mi_per_token_bits"] = est.value / mi.rate_tokens
@@ -355,14 +495,31 @@ def summarize(rows) -> Any:
     for col in ("correct", "correct_sum", "correct_mean", "baseline_correct"):
         df[col] = pd.to_numeric(df[col].map(lambda v: np.nan if v is None else float(v)), errors="coerce")
     keys = [c for c in CONFIG_COLUMNS if c in df.columns]
-    mean_cols = {"accuracy": "correct", "accuracy_sum": "correct_sum", "accuracy_mean": "correct_mean",
-                 "per_summary_accuracy": "per_summary_accuracy", "perplexity": "perplexity",
-                 "summary_tokens": "summary_tokens", "summary_tokens_scorer": "summary_tokens_scorer",
-                 "answer_in_summary": "answer_in_summary", "self_id_rate": "self_id_rate",
-                 "flops_compressor": "flops_compressor", "usable_info_bits": "usable_info_bits",
-                 "baseline_accuracy": "baseline_correct"}
-    first_cols = ["mi_bits", "mi_ci_low_bits", "mi_ci_high_bits", "mi_upper_bits", "mi_ceiling_bits",
-                  "mi_saturation", "mi_saturated", "mi_per_token_bits", "mi_clipped_bits"]
+    mean_cols = {
+        "accuracy": "correct",
+        "accuracy_sum": "correct_sum",
+        "accuracy_mean": "correct_mean",
+        "per_summary_accuracy": "per_summary_accuracy",
+        "perplexity": "perplexity",
+        "summary_tokens": "summary_tokens",
+        "summary_tokens_scorer": "summary_tokens_scorer",
+        "answer_in_summary": "answer_in_summary",
+        "self_id_rate": "self_id_rate",
+        "flops_compressor": "flops_compressor",
+        "usable_info_bits": "usable_info_bits",
+        "baseline_accuracy": "baseline_correct",
+    }
+    first_cols = [
+        "mi_bits",
+        "mi_ci_low_bits",
+        "mi_ci_high_bits",
+        "mi_upper_bits",
+        "mi_ceiling_bits",
+        "mi_saturation",
+        "mi_saturated",
+        "mi_per_token_bits",
+        "mi_clipped_bits",
+    ]
     agg = {"n_records": ("record_id", "count")}
     agg.update({name: (col, "mean") for name, col in mean_cols.items()})
     agg.update({col: (col, "first") for col in first_cols})

@@ -34,10 +34,11 @@ import gzip
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class Source:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Source":
+    def from_dict(cls, d: dict) -> Source:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -137,8 +138,7 @@ class Retriever(Protocol):
 
     name: str
 
-    def search(self, query: str, k: int) -> list[Source]:
-        ...
+    def search(self, query: str, k: int) -> list[Source]: ...
 
 
 # =============================================================================== chunking
@@ -158,7 +158,9 @@ def chunk_text(text: str, chunk_chars: int = 2000, overlap_chars: int = 200) -> 
     if chunk_chars < 1:
         raise ValueError(f"chunk_chars must be >= 1, got {chunk_chars}")
     if not 0 <= overlap_chars <= chunk_chars // 2:
-        raise ValueError(f"overlap_chars must be in [0, chunk_chars/2], got {overlap_chars} for chunk_chars={chunk_chars}")
+        raise ValueError(
+            f"overlap_chars must be in [0, chunk_chars/2], got {overlap_chars} for chunk_chars={chunk_chars}"
+        )
     out: list[tuple[int, str]] = []
     n, start = len(text), 0
     while start < n:
@@ -224,7 +226,7 @@ class BM25Retriever:
         b: float = 0.75,
         name: str | None = None,
     ) -> None:
-        import bm25s  # noqa: PLC0415
+        import bm25s
 
         docs = list(documents)
         if not docs:
@@ -268,8 +270,14 @@ class BM25Retriever:
             c = self.chunks[int(idx)]
             out.append(
                 Source(
-                    id=c.id, title=c.title or c.doc_id, text=_truncate(c.text, self.max_chars), url=c.url,
-                    score=float(score), rank=len(out), retriever=self.name, chars_total=len(c.text),
+                    id=c.id,
+                    title=c.title or c.doc_id,
+                    text=_truncate(c.text, self.max_chars),
+                    url=c.url,
+                    score=float(score),
+                    rank=len(out),
+                    retriever=self.name,
+                    chars_total=len(c.text),
                     metadata={"doc_id": c.doc_id, "chunk": c.index, "start": c.start},
                 )
             )
@@ -291,13 +299,14 @@ def financebench_documents(doc_names: Sequence[str] | None = None, path: str | P
       DataNotFoundError: the pages file is not found.
       KeyError: a requested filing is not in the file (the message lists the missing ones).
     """
-    from .data.financebench import PAGES_FILE  # noqa: PLC0415
-    from .data.paths import find_data_file, not_found_error  # noqa: PLC0415
+    from .data.financebench import PAGES_FILE
+    from .data.paths import find_data_file, not_found_error
 
     found, searched = find_data_file("financebench", [PAGES_FILE], path)
     if found is None:
         raise not_found_error(
-            "financebench pages", searched,
+            "financebench pages",
+            searched,
             f"The page text of the FinanceBench filings ({PAGES_FILE}: one JSON line per filing with "
             "doc_name, num_pages, pages) is needed for the offline Deep Research collection; or use "
             "passage_documents() / text_folder_documents().",
@@ -322,8 +331,11 @@ def financebench_documents(doc_names: Sequence[str] | None = None, path: str | P
             seen.add(name)
             for i, page in enumerate(rec["pages"]):
                 if page.strip():
-                    docs.append(Document(f"{name}:p{i}", page, title=f"{name} page {i + 1}",
-                                         metadata={"doc_name": name, "page": i}))
+                    docs.append(
+                        Document(
+                            f"{name}:p{i}", page, title=f"{name} page {i + 1}", metadata={"doc_name": name, "page": i}
+                        )
+                    )
     if wanted is not None and wanted - seen:
         raise KeyError(f"filings not in {found}: {sorted(wanted - seen)}")
     return docs
@@ -331,10 +343,12 @@ def financebench_documents(doc_names: Sequence[str] | None = None, path: str | P
 
 def passage_documents(path: str | Path | None = None) -> list[Document]:
     """The bundled public-domain passages (:func:`mi_utils.data.load_passages`) as documents."""
-    from .data import load_passages  # noqa: PLC0415
+    from .data import load_passages
 
-    return [Document(r.id, r.context, title=r.metadata.get("source", r.id), metadata={"licence": r.metadata.get("licence")})
-            for r in load_passages(path)]
+    return [
+        Document(r.id, r.context, title=r.metadata.get("source", r.id), metadata={"licence": r.metadata.get("licence")})
+        for r in load_passages(path)
+    ]
 
 
 def text_folder_documents(folder: str | Path, patterns: Sequence[str] = ("*.txt", "*.md")) -> list[Document]:
@@ -351,8 +365,9 @@ def text_folder_documents(folder: str | Path, patterns: Sequence[str] = ("*.txt"
     files = sorted({p for pat in patterns for p in root.rglob(pat) if p.is_file()})
     if not files:
         raise FileNotFoundError(f"no files matching {list(patterns)} under {root}")
-    return [Document(str(p.relative_to(root)), p.read_text(encoding="utf-8", errors="replace"), title=p.stem)
-            for p in files]
+    return [
+        Document(str(p.relative_to(root)), p.read_text(encoding="utf-8", errors="replace"), title=p.stem) for p in files
+    ]
 
 
 # =============================================================================== the web
@@ -381,14 +396,33 @@ class SearchProvider(Protocol):
 
     name: str
 
-    def search(self, query: str, k: int) -> list[SearchHit]:
-        ...
+    def search(self, query: str, k: int) -> list[SearchHit]: ...
 
 
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-              "header", "footer", "table", "ul", "ol", "pre", "blockquote"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "table",
+        "ul",
+        "ol",
+        "pre",
+        "blockquote",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -431,13 +465,15 @@ class HTTPPageFetcher:
       user_agent: the ``User-Agent`` header.
     """
 
-    def __init__(self, timeout: float = 20.0, max_bytes: int = 2_000_000, user_agent: str = "mi_utils-deep-research/0.1") -> None:
+    def __init__(
+        self, timeout: float = 20.0, max_bytes: int = 2_000_000, user_agent: str = "mi_utils-deep-research/0.1"
+    ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
 
     def __call__(self, url: str) -> str:
-        import requests  # noqa: PLC0415
+        import requests
 
         if not url.startswith(("http://", "https://")):
             raise WebSearchError(f"not an http(s) URL: {url[:200]!r}")
@@ -508,8 +544,17 @@ class WebSearchRetriever:
                         continue
                     text = hit.snippet
             out.append(
-                Source(id=hit.url, title=hit.title or hit.url, text=_truncate(text, self.max_chars), url=hit.url,
-                       score=hit.score, rank=len(out), retriever=self.name, chars_total=len(text), metadata=meta)
+                Source(
+                    id=hit.url,
+                    title=hit.title or hit.url,
+                    text=_truncate(text, self.max_chars),
+                    url=hit.url,
+                    score=hit.score,
+                    rank=len(out),
+                    retriever=self.name,
+                    chars_total=len(text),
+                    metadata=meta,
+                )
             )
         return out
 
@@ -551,9 +596,20 @@ class TavilySearch:
         self.endpoint = endpoint
         self.search_depth = search_depth
         self.timeout = timeout
-        self.pool = ServerPool(endpoint, timeout=timeout, max_retries=max_retries, backoff=backoff, concurrency=1,
-                               api_key_env=api_key_env, require_api_key=True, missing_key_hint="with your Tavily key",
-                               kind="Tavily", strip_v1=False, honour_env=True, session=session)
+        self.pool = ServerPool(
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            concurrency=1,
+            api_key_env=api_key_env,
+            require_api_key=True,
+            missing_key_hint="with your Tavily key",
+            kind="Tavily",
+            strip_v1=False,
+            honour_env=True,
+            session=session,
+        )
 
     def __repr__(self) -> str:
         return f"TavilySearch(api_key_env={self.api_key_env!r}, endpoint={self.endpoint!r})"
@@ -565,7 +621,12 @@ class TavilySearch:
           WebSearchError: the key is not set, the API refused or kept failing, or it answered
             without a ``results`` list (the message names the cause, never the key).
         """
-        payload = {"query": query, "max_results": int(k), "search_depth": self.search_depth, "include_raw_content": True}
+        payload = {
+            "query": query,
+            "max_results": int(k),
+            "search_depth": self.search_depth,
+            "include_raw_content": True,
+        }
         try:
             body = self.pool.post("", payload)
         except ServerError as e:
@@ -577,7 +638,13 @@ class TavilySearch:
         for r in results[:k]:
             if not isinstance(r, dict) or not r.get("url"):
                 continue
-            hits.append(SearchHit(url=str(r["url"]), title=str(r.get("title") or ""), snippet=str(r.get("content") or ""),
-                                  content=(r.get("raw_content") or r.get("content") or None),
-                                  score=float(r["score"]) if isinstance(r.get("score"), (int, float)) else None))
+            hits.append(
+                SearchHit(
+                    url=str(r["url"]),
+                    title=str(r.get("title") or ""),
+                    snippet=str(r.get("content") or ""),
+                    content=(r.get("raw_content") or r.get("content") or None),
+                    score=float(r["score"]) if isinstance(r.get("score"), (int, float)) else None,
+                )
+            )
         return hits

@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 __all__ = ["JsonlStore", "make_key"]
 
@@ -83,8 +84,10 @@ class JsonlStore:
                     try:
                         row = json.loads(line)
                     except json.JSONDecodeError:
-                        if nl < 0 or data[nl + 1:].strip() == b"":
-                            warnings.warn(f"{self.path}: ignoring a truncated last line (interrupted write)")
+                        if nl < 0 or data[nl + 1 :].strip() == b"":
+                            warnings.warn(
+                                f"{self.path}: ignoring a truncated last line (interrupted write)", stacklevel=2
+                            )
                             return
                         raise ValueError(f"{self.path}:{n} is not valid JSON; the file is corrupt") from None
                     yield pos, (row.get("key") if isinstance(row, dict) else None) if keys_only else row
@@ -172,7 +175,7 @@ def _leading_key(line: bytes) -> str | None:
     end = line.find(b'"', len(_KEY_PREFIX))
     if end < 0:
         return None
-    key = line[len(_KEY_PREFIX):end]
+    key = line[len(_KEY_PREFIX) : end]
     return key.decode() if b"\\" not in key else None
 
 

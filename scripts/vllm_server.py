@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mi_utils.backends.vllm import DEFAULT_VLLM_PYTHON, launch_vllm_server  # noqa: E402
+from mi_utils.backends.vllm import DEFAULT_VLLM_PYTHON, launch_vllm_server
 
 
 def main(argv: list[str] | None = None) -> int:

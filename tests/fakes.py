@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -80,7 +81,7 @@ class JSONServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
-    def __enter__(self) -> "JSONServer":
+    def __enter__(self) -> JSONServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,16 +22,23 @@ SIZES = [0.5e9, 1e9, 2e9, 4e9]
 FAMILIES = ["qwen2.5", "llama3", "gemma3"]
 
 
-def _scaling_table(slope: float = 0.1, n_records: int = 40, record_sd: float = 0.1, noise_sd: float = 0.05,
-                   seed: int = 3) -> pd.DataFrame:
+def _scaling_table(
+    slope: float = 0.1, n_records: int = 40, record_sd: float = 0.1, noise_sd: float = 0.05, seed: int = 3
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for fam in FAMILIES:
         rec_eff = rng.normal(0, record_sd, n_records)
         for r in range(n_records):
             for s in SIZES:
-                rows.append(dict(compressor_family=fam, record_id=f"r{r}", compressor_params=s,
-                                 metric=0.2 + slope * np.log2(s / 1e9) + rec_eff[r] + rng.normal(0, noise_sd)))
+                rows.append(
+                    dict(
+                        compressor_family=fam,
+                        record_id=f"r{r}",
+                        compressor_params=s,
+                        metric=0.2 + slope * np.log2(s / 1e9) + rec_eff[r] + rng.normal(0, noise_sd),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -39,8 +46,18 @@ def test_fit_scaling_recovers_known_slope_with_intervals():
     df = _scaling_table()
     out = fit_scaling(df, "metric", n_boot=200, seed=0)
     assert list(out["group"]) == sorted(FAMILIES)
-    assert {"compressor_family", "slope", "intercept", "slope_low", "slope_high", "intercept_low",
-            "intercept_high", "n_sizes", "n_rows", "metric"} <= set(out.columns)
+    assert {
+        "compressor_family",
+        "slope",
+        "intercept",
+        "slope_low",
+        "slope_high",
+        "intercept_low",
+        "intercept_high",
+        "n_sizes",
+        "n_rows",
+        "metric",
+    } <= set(out.columns)
     for _, row in out.iterrows():
         assert abs(row.slope - 0.1) < 0.02
         assert row.slope_low < 0.1 < row.slope_high
@@ -90,8 +107,9 @@ def test_fit_scaling_resamples_records_together():
 
 def test_fit_scaling_skips_single_size_group_with_warning():
     df = _scaling_table()
-    one = pd.DataFrame(dict(compressor_family="smollm2", record_id=["a", "b"], compressor_params=1.7e9,
-                            metric=[0.1, 0.2]))
+    one = pd.DataFrame(
+        dict(compressor_family="smollm2", record_id=["a", "b"], compressor_params=1.7e9, metric=[0.1, 0.2])
+    )
     df = pd.concat([df, one], ignore_index=True)
     with pytest.warns(UserWarning, match="smollm2"):
         out = fit_scaling(df, "metric", n_boot=50)
@@ -127,29 +145,64 @@ def test_fit_scaling_drops_missing_metric_with_warning_and_accepts_bool():
 
 # --------------------------------------------------------------------------- scaling_ratios
 
+
 def _grid_table() -> pd.DataFrame:
     """qwen2.5 at 1.5B / 3B / 7B, llama3 at 1B / 8B, two predictors (8B, 70B), 25 records per cell."""
     acc = {  # (compressor size, predictor size) -> number correct of 25
-        ("qwen2.5", 1.5e9, 8e9): 5, ("qwen2.5", 1.5e9, 70e9): 10,
-        ("qwen2.5", 3e9, 8e9): 7, ("qwen2.5", 3e9, 70e9): 11,
-        ("qwen2.5", 7e9, 8e9): 10, ("qwen2.5", 7e9, 70e9): 14,
-        ("llama3", 1e9, 8e9): 10, ("llama3", 1e9, 70e9): 10,
-        ("llama3", 8e9, 8e9): 15, ("llama3", 8e9, 70e9): 20,
+        ("qwen2.5", 1.5e9, 8e9): 5,
+        ("qwen2.5", 1.5e9, 70e9): 10,
+        ("qwen2.5", 3e9, 8e9): 7,
+        ("qwen2.5", 3e9, 70e9): 11,
+        ("qwen2.5", 7e9, 8e9): 10,
+        ("qwen2.5", 7e9, 70e9): 14,
+        ("llama3", 1e9, 8e9): 10,
+        ("llama3", 1e9, 70e9): 10,
+        ("llama3", 8e9, 8e9): 15,
+        ("llama3", 8e9, 70e9): 20,
     }
     tokens = {1.5e9: 460.0, 3e9: 200.0, 7e9: 100.0, 1e9: 300.0, 8e9: 150.0}
     bits = {1.5e9: 0.1, 3e9: 0.3, 7e9: 0.55, 1e9: 0.2, 8e9: 0.3}
     rows = []
     for (fam, cs, ps), k in acc.items():
         for r in range(25):
-            rows.append(dict(compressor_family=fam, compressor_params=cs, predictor_params=ps, record_id=r,
-                             correct=r < k, summary_tokens=tokens[cs], mi_per_token_bits=bits[cs],
-                             flops_compressor=cs * 1000.0))
+            rows.append(
+                dict(
+                    compressor_family=fam,
+                    compressor_params=cs,
+                    predictor_params=ps,
+                    record_id=r,
+                    correct=r < k,
+                    summary_tokens=tokens[cs],
+                    mi_per_token_bits=bits[cs],
+                    flops_compressor=cs * 1000.0,
+                )
+            )
     # unscored rows at 7B (correct None) and a baseline without a size
-    for r in range(2):
-        rows.append(dict(compressor_family="qwen2.5", compressor_params=7e9, predictor_params=8e9, record_id=99,
-                         correct=None, summary_tokens=100.0, mi_per_token_bits=0.55, flops_compressor=7e12))
-    rows.append(dict(compressor_family="extractive", compressor_params=np.nan, predictor_params=8e9, record_id=0,
-                     correct=True, summary_tokens=50.0, mi_per_token_bits=0.0, flops_compressor=0.0))
+    for _ in range(2):
+        rows.append(
+            dict(
+                compressor_family="qwen2.5",
+                compressor_params=7e9,
+                predictor_params=8e9,
+                record_id=99,
+                correct=None,
+                summary_tokens=100.0,
+                mi_per_token_bits=0.55,
+                flops_compressor=7e12,
+            )
+        )
+    rows.append(
+        dict(
+            compressor_family="extractive",
+            compressor_params=np.nan,
+            predictor_params=8e9,
+            record_id=0,
+            correct=True,
+            summary_tokens=50.0,
+            mi_per_token_bits=0.0,
+            flops_compressor=0.0,
+        )
+    )
     return pd.DataFrame(rows)
 
 
@@ -190,14 +243,14 @@ def test_scaling_ratios_chosen_sizes_and_errors():
     r = out[(out.kind == "compressor_ratio")].set_index("family").loc["qwen2.5"]
     assert (r.small, r.large) == (1.5e9, 3e9)
     assert r.value == pytest.approx((18 / 50) / 0.3)
-    with pytest.raises(ValueError, match="no compressor family"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scaling_ratios(df, small=2.5e9, large=3.5e9)
+    with pytest.raises(ValueError, match="no compressor family"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaling_ratios(df, small=2.5e9, large=3.5e9)
     with pytest.raises(ValueError, match="not in the table"):
         scaling_ratios(df.drop(columns="flops_compressor"))
-    out = scaling_ratios(df.drop(columns=["flops_compressor", "predictor_params"]),
-                         metric_cols=["correct"], predictor_col=None)
+    out = scaling_ratios(
+        df.drop(columns=["flops_compressor", "predictor_params"]), metric_cols=["correct"], predictor_col=None
+    )
     assert set(out.axis) == {"compressor"}
     bad = df.copy()
     bad.loc[0, "compressor_params"] = -1.0
@@ -206,6 +259,7 @@ def test_scaling_ratios_chosen_sizes_and_errors():
 
 
 # --------------------------------------------------------------------------- rate-distortion
+
 
 def _rd(C=0.6, b=1.5, D0=0.1):
     return lambda r: C * np.exp(-b * np.asarray(r)) + D0
@@ -217,7 +271,7 @@ def test_fit_rate_distortion_recovers_known_curve():
     dist = _rd()(rate) + rng.normal(0, 0.01, rate.size)
     fit = fit_rate_distortion(rate, dist, n_boot=200, seed=0)
     assert isinstance(fit, RateDistortionFit)
-    assert fit.C == pytest.approx(0.6, rel=0.1)
+    assert pytest.approx(0.6, rel=0.1) == fit.C
     assert fit.b == pytest.approx(1.5, rel=0.1)
     assert abs(fit.D0 - 0.1) < 0.03
     for name, truth in (("C", 0.6), ("b", 1.5), ("D0", 0.1)):
@@ -286,13 +340,18 @@ def test_fit_rate_distortion_bad_input(rate, dist, match):
 
 # --------------------------------------------------------------------------- partial correlation
 
+
 def test_partial_correlation_removes_a_common_cause():
     rng = np.random.default_rng(1)
     z = rng.normal(size=2000)
     df = pd.DataFrame({"x": z + rng.normal(size=2000), "y": z + rng.normal(size=2000), "z": z})
     out = partial_correlation(df, "x", "y", covariates=["z"])
-    assert set(zip(out.method, out.kind)) == {("pearson", "raw"), ("pearson", "partial"),
-                                              ("spearman", "raw"), ("spearman", "partial")}
+    assert set(zip(out.method, out.kind)) == {
+        ("pearson", "raw"),
+        ("pearson", "partial"),
+        ("spearman", "raw"),
+        ("spearman", "partial"),
+    }
     t = out.set_index(["method", "kind"])
     for m in ("pearson", "spearman"):
         assert t.loc[(m, "raw"), "r"] > 0.4
@@ -361,6 +420,7 @@ def test_partial_correlation_bootstrap_nan_and_errors():
 
 # --------------------------------------------------------------------------- meta-analysis
 
+
 def test_meta_analysis_recovers_mean_and_tau2():
     rng = np.random.default_rng(5)
     k, se = 40, 0.05
@@ -407,8 +467,9 @@ def test_meta_analysis_homogeneous_and_input_forms():
         assert r.estimate == pytest.approx(np.sum(w * eff) / w.sum(), abs=1e-14)
         assert r.estimate == pytest.approx(r.fixed_estimate, abs=1e-14)
         assert r.se == pytest.approx(np.sqrt(1 / w.sum()))
-    as_df = meta_analysis(pd.DataFrame({"study": ["a", "b", "c"], "d": eff, "s": ses}),
-                          effect="d", se="s", label="study")
+    as_df = meta_analysis(
+        pd.DataFrame({"study": ["a", "b", "c"], "d": eff, "s": ses}), effect="d", se="s", label="study"
+    )
     as_list = meta_analysis(list(zip("abc", eff, ses)))
     assert as_df.to_dict() == pytest.approx(as_list.to_dict())
     assert "tau^2" in str(as_df)
@@ -441,8 +502,14 @@ def test_per_group_slopes_match_ols():
         for r in range(15):
             off = rng.normal(0, 0.2)
             for s in (1e9, 3e9, 7e9):
-                rows.append(dict(dataset=ds, record_id=f"{ds}{r}", compressor_params=s,
-                                 correct=0.4 + slope * np.log2(s) / 10 + off + rng.normal(0, 0.1)))
+                rows.append(
+                    dict(
+                        dataset=ds,
+                        record_id=f"{ds}{r}",
+                        compressor_params=s,
+                        correct=0.4 + slope * np.log2(s) / 10 + off + rng.normal(0, 0.1),
+                    )
+                )
     df = pd.DataFrame(rows)
     out = per_group_slopes(df, unit=None).set_index("label")
     clus = per_group_slopes(df).set_index("label")
@@ -461,12 +528,14 @@ def test_per_group_slopes_match_ols():
     res = meta_analysis(clus.reset_index())
     assert res.k == 3
     with pytest.warns(UserWarning, match="skipped"):
-        extra = pd.concat([df, pd.DataFrame(dict(dataset="one", record_id=["z"], compressor_params=[1e9],
-                                                 correct=[1.0]))])
+        extra = pd.concat(
+            [df, pd.DataFrame(dict(dataset="one", record_id=["z"], compressor_params=[1e9], correct=[1.0]))]
+        )
         assert "one" not in set(per_group_slopes(extra)["label"])
 
 
 # --------------------------------------------------------------------------- forest plot and imports
+
 
 def test_forest_plot_draws_one_marker_per_study():
     import matplotlib
@@ -497,10 +566,12 @@ def test_forest_plot_draws_one_marker_per_study():
 
 
 def test_fit_modules_import_no_model_code():
-    code = ("import sys, mi_utils.analysis as a; a.fit_scaling; a.scaling_ratios; a.fit_rate_distortion; "
-            "a.partial_correlation; a.meta_analysis; import mi_utils.analysis.meta as m; m.per_group_slopes; "
-            "bad = [x for x in ('torch', 'transformers', 'matplotlib') if x in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, mi_utils.analysis as a; a.fit_scaling; a.scaling_ratios; a.fit_rate_distortion; "
+        "a.partial_correlation; a.meta_analysis; import mi_utils.analysis.meta as m; m.per_group_slopes; "
+        "bad = [x for x in ('torch', 'transformers', 'matplotlib') if x in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -509,9 +580,16 @@ def test_fit_rate_distortion_groups_fits_each_group_and_skips_thin_ones():
 
     rng = np.random.default_rng(0)
     rates = np.linspace(0, 3, 12)
-    frames = [pd.DataFrame({"predictor": p, "mi_per_token_bits": rates,
-                            "distortion": 0.6 * np.exp(-1.5 * rates) + d0 + rng.normal(0, 0.005, rates.size)})
-              for p, d0 in (("small", 0.3), ("large", 0.1))]
+    frames = [
+        pd.DataFrame(
+            {
+                "predictor": p,
+                "mi_per_token_bits": rates,
+                "distortion": 0.6 * np.exp(-1.5 * rates) + d0 + rng.normal(0, 0.005, rates.size),
+            }
+        )
+        for p, d0 in (("small", 0.3), ("large", 0.1))
+    ]
     frames.append(pd.DataFrame({"predictor": "thin", "mi_per_token_bits": [0.1, 0.2], "distortion": [0.5, 0.4]}))
     fits, table = fit_rate_distortion_groups(pd.concat(frames), "predictor", n_boot=50, seed=0)
     assert set(fits) == {"small", "large"} and table.attrs["skipped"] == ["thin"]
@@ -531,8 +609,9 @@ def test_length_baseline_partials_length_out():
     length = rng.normal(size=400)
     mi = length + rng.normal(scale=0.5, size=400)
     acc = length + rng.normal(scale=0.5, size=400)  # accuracy depends on length only
-    out = length_baseline(pd.DataFrame({"summary_tokens": length, "mi_bits": mi, "mi_per_token_bits": mi / 2,
-                                        "accuracy": acc}))
+    out = length_baseline(
+        pd.DataFrame({"summary_tokens": length, "mi_bits": mi, "mi_per_token_bits": mi / 2, "accuracy": acc})
+    )
     mi_rows = out[(out["x"] == "mi_bits") & (out["method"] == "pearson")].set_index("kind")
     assert mi_rows.loc["raw", "r"] > 0.6 and abs(mi_rows.loc["partial", "r"]) < 0.15
     assert out["question"].iloc[0] == "length only"

@@ -7,7 +7,6 @@ stated tolerances. Everything here is numpy / pandas / statsmodels only and fast
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +54,12 @@ def test_simulate_columns_and_invariants():
     # mi_per_token_bits = mi_bits / mean summary_tokens of the configuration; the record
     # contributions average to mi_bits
     keys = ["dataset", "compressor", "predictor"]
-    g = df.groupby(keys).agg(mi=("mi_bits", "first"), rate=("mi_per_token_bits", "first"),
-                             tok=("summary_tokens", "mean"), ctx=("mi_context_bits", "mean"))
+    g = df.groupby(keys).agg(
+        mi=("mi_bits", "first"),
+        rate=("mi_per_token_bits", "first"),
+        tok=("summary_tokens", "mean"),
+        ctx=("mi_context_bits", "mean"),
+    )
     assert np.allclose(g["rate"], g["mi"] / g["tok"])
     assert np.allclose(g["ctx"], g["mi"])
     assert df.groupby(keys)["mi_bits"].nunique().eq(1).all()
@@ -97,9 +100,13 @@ def test_simulate_rejects_bad_params():
 
 
 def test_simulate_subset_and_custom_models():
-    df = simulate_grid(0, n_questions=4, compressors=["qwen2.5-1.5b", "qwen2.5-7b"],
-                       predictors=[{"name": "tiny", "family": "llama3", "model": "x/tiny", "params": 5e8}],
-                       datasets=["longhealth"])
+    df = simulate_grid(
+        0,
+        n_questions=4,
+        compressors=["qwen2.5-1.5b", "qwen2.5-7b"],
+        predictors=[{"name": "tiny", "family": "llama3", "model": "x/tiny", "params": 5e8}],
+        datasets=["longhealth"],
+    )
     assert set(df["compressor"]) == {"qwen2.5-1.5b", "qwen2.5-7b"} and set(df["predictor"]) == {"tiny"}
     assert len(df) == 2 * 4
 
@@ -132,11 +139,20 @@ def test_default_trends_follow_the_paper():
 def test_distortion_mode_mean_accuracy_is_one_minus_D():
     """With no random effects and no family effect, E[accuracy] = 1 - C exp(-b R) - D0."""
     p = SIMULATION_DEFAULTS
-    fam0 = {f: 0.0 for f in p["beta_family"]}
-    df = simulate_grid(2, n_questions=1500, sd_question=0.0, sd_dataset=0.0, beta_family=fam0,
-                       predictors=["llama-8b"], datasets=["longhealth"], usable_sd=0.0)
-    cfg = df.groupby("compressor").agg(acc=("correct", "mean"), rate=("mi_per_token_bits", "first"),
-                                       use=("usable_info_bits", "mean"))
+    fam0 = dict.fromkeys(p["beta_family"], 0.0)
+    df = simulate_grid(
+        2,
+        n_questions=1500,
+        sd_question=0.0,
+        sd_dataset=0.0,
+        beta_family=fam0,
+        predictors=["llama-8b"],
+        datasets=["longhealth"],
+        usable_sd=0.0,
+    )
+    cfg = df.groupby("compressor").agg(
+        acc=("correct", "mean"), rate=("mi_per_token_bits", "first"), use=("usable_info_bits", "mean")
+    )
     d0 = p["d0"]["longhealth"] - p["d1"]["longhealth"] * math.log2(8)
     expected = 1 - (p["C"] * np.exp(-p["b"] * cfg["rate"]) + d0)
     se = np.sqrt(expected * (1 - expected) / 1500)
@@ -150,9 +166,16 @@ def test_distortion_mode_recovered_by_rate_distortion_fit():
     """fit_rate_distortion on one (data set, predictor) recovers C, b and D0 (tolerances below)."""
     rd = pytest.importorskip("mi_utils.analysis.rate_distortion")
     p = SIMULATION_DEFAULTS
-    fam0 = {f: 0.0 for f in p["beta_family"]}
-    df = simulate_grid(4, n_questions=2000, sd_question=0.0, sd_dataset=0.0, beta_family=fam0,
-                       predictors=["llama-70b"], datasets=["longhealth"])
+    fam0 = dict.fromkeys(p["beta_family"], 0.0)
+    df = simulate_grid(
+        4,
+        n_questions=2000,
+        sd_question=0.0,
+        sd_dataset=0.0,
+        beta_family=fam0,
+        predictors=["llama-70b"],
+        datasets=["longhealth"],
+    )
     cfg = df.groupby("compressor").agg(acc=("correct", "mean"), rate=("mi_per_token_bits", "first"))
     fit = rd.fit_rate_distortion(cfg["rate"].to_numpy(), 1 - cfg["acc"].to_numpy(), n_boot=0, seed=0)
     d0 = p["d0"]["longhealth"] - p["d1"]["longhealth"] * math.log2(70)
@@ -171,8 +194,17 @@ def glm_rows() -> pd.DataFrame:
 def test_rank_factors_recovers_glm_coefficients(glm_rows):
     p = SIMULATION_DEFAULTS
     ranked = rank_factors(glm_rows, reference=REF)
-    assert list(ranked.columns[:9]) == ["factor", "kind", "lr_chi2", "df", "p_value", "std_effect", "coef", "se",
-                                        "rank"]
+    assert list(ranked.columns[:9]) == [
+        "factor",
+        "kind",
+        "lr_chi2",
+        "df",
+        "p_value",
+        "std_effect",
+        "coef",
+        "se",
+        "rank",
+    ]
     assert ranked["factor"].tolist() == ["compressor_family", "compressor_params", "predictor_params"]
     assert ranked["rank"].tolist() == [1, 2, 3]
     assert ranked["df"].tolist() == [2, 1, 1]
@@ -183,8 +215,7 @@ def test_rank_factors_recovers_glm_coefficients(glm_rows):
     for factor, true in (("compressor_params", p["beta_csize"]), ("predictor_params", p["beta_psize"])):
         est, se = row.loc[factor, "coef"], row.loc[factor, "se"]
         assert abs(est - true) < 3 * se, (factor, est, true, se)
-        assert math.isclose(row.loc[factor, "std_effect"],
-                            est * np.std(np.log2(glm_rows[factor] / 1e9)), rel_tol=1e-9)
+        assert math.isclose(row.loc[factor, "std_effect"], est * np.std(np.log2(glm_rows[factor] / 1e9)), rel_tol=1e-9)
     coefs = {c["term"]: c for c in ranked.attrs["coefficients"]}
     for fam in ("llama3", "gemma3"):
         c = coefs[f"compressor_family[T.{fam}]"]
@@ -232,8 +263,9 @@ def test_rank_factors_drops_missing_response_with_warning(glm_rows):
 @pytest.fixture(scope="module")
 def mixed_fit() -> tuple[MixedEffectsResult, pd.DataFrame]:
     """200 questions (100 per data set) x 10 compressors x 2 predictors, sd_question = 1."""
-    df = simulate_grid(5, link="glm", n_questions=100, predictors=["llama-1b", "llama-405b"],
-                       sd_question=1.0, sd_dataset=0.3)
+    df = simulate_grid(
+        5, link="glm", n_questions=100, predictors=["llama-1b", "llama-405b"], sd_question=1.0, sd_dataset=0.3
+    )
     return mixed_effects(df, reference=REF), df
 
 
@@ -263,9 +295,14 @@ def test_mixed_effects_recovers_fixed_effects_and_question_sd(mixed_fit):
 
 
 def test_mixed_effects_single_dataset_drops_component():
-    df = simulate_grid(1, link="glm", n_questions=40, datasets=["longhealth"],
-                       compressors=["qwen2.5-1.5b", "qwen2.5-7b", "llama3-1b", "llama3-8b"],
-                       predictors=["llama-1b", "llama-405b"])
+    df = simulate_grid(
+        1,
+        link="glm",
+        n_questions=40,
+        datasets=["longhealth"],
+        compressors=["qwen2.5-1.5b", "qwen2.5-7b", "llama3-1b", "llama3-8b"],
+        predictors=["llama-1b", "llama-405b"],
+    )
     with pytest.warns(UserWarning, match="single 'dataset'"):
         res = mixed_effects(df, cross_check=False)
     assert res.variance_components["component"].tolist() == ["question"]
@@ -351,9 +388,11 @@ def test_no_heavy_imports():
     import subprocess
     import sys
 
-    code = ("import sys, mi_utils.analysis as a; a.simulate_grid; a.rank_factors; a.mixed_effects; "
-            "a.load_results; a.paper_reported; assert 'torch' not in sys.modules; "
-            "assert 'transformers' not in sys.modules")
+    code = (
+        "import sys, mi_utils.analysis as a; a.simulate_grid; a.rank_factors; a.mixed_effects; "
+        "a.load_results; a.paper_reported; assert 'torch' not in sys.modules; "
+        "assert 'transformers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

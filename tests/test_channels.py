@@ -94,9 +94,7 @@ def test_gaussian_mi_matches_numeric_integration():
 def test_gaussian_log_likelihood_is_a_density():
     ch = GaussianChannel(1.5)
     x = np.array([[0.3]])
-    val, _ = integrate.quad(
-        lambda t: math.exp(ch.log_likelihood(np.array([[[t]]]), x)[0, 0, 0]), -20, 20
-    )
+    val, _ = integrate.quad(lambda t: math.exp(ch.log_likelihood(np.array([[[t]]]), x)[0, 0, 0]), -20, 20)
     assert val == pytest.approx(1.0, abs=1e-8)
 
 
@@ -201,9 +199,7 @@ def test_lower_le_truth_le_upper(ch, n):
     assert value <= truth <= upper
 
 
-@pytest.mark.parametrize(
-    "ch", [SymmetricChannel(4, 0.3), GaussianChannel(3.0)], ids=lambda c: c.label
-)
+@pytest.mark.parametrize("ch", [SymmetricChannel(4, 0.3), GaussianChannel(3.0)], ids=lambda c: c.label)
 def test_value_approaches_truth_as_n_grows(ch):
     truth = ch.mi()
     small, _ = _mean_estimates(ch, n=8, m=4, repeats=100, seed=11)
@@ -235,8 +231,7 @@ def test_bootstrap_interval_covers_truth_usually():
     hits = 0
     trials = 40
     for t in range(trials):
-        est = estimate_mi(ch.sample_logp(128, 4, rng), unit="nats", n_boot=300, ci_level=0.9,
-                          seed=t)
+        est = estimate_mi(ch.sample_logp(128, 4, rng), unit="nats", n_boot=300, ci_level=0.9, seed=t)
         hits += est.ci[0] <= ch.mi() <= est.ci[1]
     assert hits >= 0.7 * trials
 
@@ -252,8 +247,7 @@ def test_sweep_rows_and_determinism():
     assert len(rows) == 6
     assert [r["n"] for r in rows] == [4, 4, 4, 8, 8, 8]
     r = rows[0]
-    for key in ("channel", "n", "repeat", "true_mi_bits", "log_n_bits", "mi_bits", "mi_upper_bits",
-                "mi_saturation"):
+    for key in ("channel", "n", "repeat", "true_mi_bits", "log_n_bits", "mi_bits", "mi_upper_bits", "mi_saturation"):
         assert key in r
     assert r["true_mi_bits"] == pytest.approx(ch.mi("bits"))
     assert r["log_n_bits"] == pytest.approx(2.0)

@@ -13,8 +13,9 @@ import json
 import pytest
 import yaml
 
-from conftest import REPO
 from mi_utils.config import CompressorConfig, ExperimentConfig, load_config, parse_config
+
+from conftest import REPO
 
 
 def _base() -> dict:
@@ -33,8 +34,12 @@ def test_every_bad_field_is_named_at_once():
     assert len(lines) == 4, lines
     assert any(line.startswith("N must be >= 2") for line in lines)
     assert any(line.startswith("compressors[2].temperature must be >= 0 (0 = greedy), got -1.0") for line in lines)
-    assert any(line.startswith("predictors[0].mode must be one of ['choice', 'generate'], got 'guess'") for line in lines)
-    assert any(line.startswith("scorers[0].dtype must be float32, bfloat16, float16 or auto, got 'fp8'") for line in lines)
+    assert any(
+        line.startswith("predictors[0].mode must be one of ['choice', 'generate'], got 'guess'") for line in lines
+    )
+    assert any(
+        line.startswith("scorers[0].dtype must be float32, bfloat16, float16 or auto, got 'fp8'") for line in lines
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,8 +53,11 @@ def test_every_bad_field_is_named_at_once():
         (["compressors", 2, "model"], None, r"compressors\[2\]\.model must not be null"),
         (["judge"], 5, r"^judge must be a mapping of keys to values, got int"),
         (["predictors"], {"model": "x"}, r"^predictors must be a list, got a mapping"),
-        (["predictors", 0, "tasks"], ["free_form", "essay"],
-         r"predictors\[0\]\.tasks\[1\] must be multiple_choice, free_form or perplexity, got 'essay'"),
+        (
+            ["predictors", 0, "tasks"],
+            ["free_form", "essay"],
+            r"predictors\[0\]\.tasks\[1\] must be multiple_choice, free_form or perplexity, got 'essay'",
+        ),
         (["datasets", 0, "kwargs"], ["path"], r"datasets\[0\]\.kwargs must be a mapping, got a list"),
         (["threads"], 0, r"^threads must be >= 1 or null, got 0"),
         (["compressors", 2, "urls"], "http://127.0.0.1:8000", r"compressors\[2\]\.urls is only for vllm/sglang"),
@@ -70,8 +78,11 @@ def test_types_are_refused_not_coerced(path, value, message):
 def test_unknown_keys_get_a_hint_and_the_allowed_list():
     d = _base()
     d["predictors"][0]["rulee"] = "sum"
-    with pytest.raises(ValueError, match=r"predictors\[0\]\.rulee is not a known key \(did you mean 'rule'\?\); "
-                                         r"allowed: \[.*'rule'.*\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"predictors\[0\]\.rulee is not a known key \(did you mean 'rule'\?\); "
+        r"allowed: \[.*'rule'.*\]",
+    ):
         parse_config(d)
     with pytest.raises(ValueError, match=r"^the config must be a mapping"):
         parse_config(["N", 4])

@@ -19,8 +19,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import REPO
 from mi_utils.experiment import ModelCache, parse_config, run
+
+from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,10 @@ def test_default_control_reads_zero_within_its_interval(tmp_path, cache):
     data = _control_only()
     cfg = parse_config(data)
     assert (cfg.scorers[0].model, cfg.scorers[0].backend, cfg.scorers[0].dtype) == (
-        "smollm2-135m-instruct", "hf", "float32")
+        "smollm2-135m-instruct",
+        "hf",
+        "float32",
+    )
     assert cfg.datasets[0].name == "synthetic_clinical_shared" and cfg.N == 8
     row = run(cfg, out_dir=tmp_path, progress=False, models=cache).rows.iloc[0]
     print(f"\ncontrol at N={cfg.N}: {row.mi_bits:+.3f} bits [{row.mi_ci_low_bits:+.3f}, {row.mi_ci_high_bits:+.3f}]")
@@ -60,7 +64,9 @@ def test_per_record_questions_lift_the_control_above_zero(tmp_path, cache):
     """The second task: a question naming the patient makes its own record fit better (N=4)."""
     cfg = parse_config(_control_only("synthetic_clinical", N=4))
     row = run(cfg, out_dir=tmp_path, progress=False, models=cache).rows.iloc[0]
-    print(f"\nper-record questions, control at N=4: {row.mi_bits:+.3f} bits "
-          f"[{row.mi_ci_low_bits:+.3f}, {row.mi_ci_high_bits:+.3f}]")
+    print(
+        f"\nper-record questions, control at N=4: {row.mi_bits:+.3f} bits "
+        f"[{row.mi_ci_low_bits:+.3f}, {row.mi_ci_high_bits:+.3f}]"
+    )
     assert row.mi_estimand != "I(X;Z|Q)"
     assert row.mi_ci_low_bits > 0  # the interval excludes 0: this is not a zero-information reading

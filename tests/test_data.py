@@ -23,12 +23,16 @@ from mi_utils.data import (
     DataFormatError,
     DataNotFoundError,
     Record,
+    fineweb,
     load_dataset,
+    longhealth,
+    qasper,
     read_jsonl,
+    synthetic,
+    wildchat,
     write_jsonl,
 )
 from mi_utils.data import financebench as fb
-from mi_utils.data import fineweb, longhealth, qasper, synthetic, wildchat
 from mi_utils.data.records import approx_token_count, records_to_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,8 +131,14 @@ def test_jsonl_roundtrip(tmp_path):
 )
 def test_record_json_roundtrip_property(text, options, pick, meta):
     r = Record(
-        id=text, context=text, query=text, answer=options[pick % len(options)], options=tuple(options),
-        task="multiple_choice", dataset="d", metadata=meta,
+        id=text,
+        context=text,
+        query=text,
+        answer=options[pick % len(options)],
+        options=tuple(options),
+        task="multiple_choice",
+        dataset="d",
+        metadata=meta,
     )
     back = Record.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back == r and back.metadata == meta and back.correct_index == options.index(r.answer)
@@ -204,7 +214,9 @@ def test_synthetic_balance_and_position_variety(synth):
 
 
 def test_synthetic_token_lengths_with_real_tokenizer(synth):
-    tok_dir = Path(os.environ.get("MI_UTILS_CACHE", Path.home() / ".cache" / "mi_utils")) / "hf" / "smollm2-135m-instruct"
+    tok_dir = (
+        Path(os.environ.get("MI_UTILS_CACHE", Path.home() / ".cache" / "mi_utils")) / "hf" / "smollm2-135m-instruct"
+    )
     if not (tok_dir / "tokenizer.json").is_file():
         pytest.skip(f"SmolLM2 tokenizer not converted yet at {tok_dir} (run mi_utils.models.load_tokenizer once)")
     from tokenizers import Tokenizer  # fast to import, unlike transformers
@@ -235,7 +247,15 @@ def test_load_synthetic_paths(synth, tmp_path, monkeypatch):
 def test_load_dataset_unknown_name_lists_known():
     with pytest.raises(KeyError) as e:
         load_dataset("longhealthx")
-    for name in ("synthetic_clinical", "longhealth", "longhealth_sample", "financebench", "qasper", "wildchat", "fineweb"):
+    for name in (
+        "synthetic_clinical",
+        "longhealth",
+        "longhealth_sample",
+        "financebench",
+        "qasper",
+        "wildchat",
+        "fineweb",
+    ):
         assert name in str(e.value) and name in DATASETS
 
 
@@ -362,7 +382,7 @@ def test_select_pages_alternates_after_then_before():
 
 def test_build_page_context_uses_count_tokens():
     pages = [f"p{i} " + "w " * 9 for i in range(6)]  # 10 words each
-    words = lambda s: len(s.split())  # noqa: E731
+    words = lambda s: len(s.split())
     ctx, sel, n = fb.build_page_context(pages, 2, 30, words)
     assert sel == [1, 2, 3] and n == 30
     assert ctx == fb.PAGE_SEPARATOR.join(pages[1:4])
@@ -378,7 +398,12 @@ def _fb_question(qid, doc, pages, n_evidence=1):
         "answer": "$1",
         "justification": "because",
         "evidence": [
-            {"evidence_text": "ev", "doc_name": doc, "evidence_page_num": p, "evidence_text_full_page": f"full page {p}"}
+            {
+                "evidence_text": "ev",
+                "doc_name": doc,
+                "evidence_page_num": p,
+                "evidence_text_full_page": f"full page {p}",
+            }
             for p in pages[:n_evidence]
         ],
     }
@@ -410,7 +435,8 @@ def test_financebench_real_data(financebench_real):
     assert len(recs) == 115  # single-evidence questions of the open-source sample
     sources = collections.Counter(r.metadata["context_source"] for r in recs)
     assert sources == {"document_pages": 97, "evidence_pages_only": 18}
-    pages = {d["doc_name"]: d["pages"] for d in map(json.loads, gzip.open(folder / fb.PAGES_FILE, "rt"))}
+    with gzip.open(folder / fb.PAGES_FILE, "rt") as f:
+        pages = {d["doc_name"]: d["pages"] for d in map(json.loads, f)}
     for r in recs:
         assert r.answer and r.query
         ev = r.metadata["evidence_pages"][0]
@@ -424,7 +450,9 @@ def test_financebench_real_data(financebench_real):
 
 def test_financebench_real_budget_and_tokenizer(financebench_real):
     folder, _ = financebench_real
-    small = fb.load_financebench(folder / fb.QUESTIONS_FILE, max_context_tokens=2_000, count_tokens=lambda s: len(s.split()), limit=10)
+    small = fb.load_financebench(
+        folder / fb.QUESTIONS_FILE, max_context_tokens=2_000, count_tokens=lambda s: len(s.split()), limit=10
+    )
     assert len(small) == 10
     for r in small:
         if r.metadata["context_source"] == "document_pages" and len(r.metadata["context_pages"]) > 1:
@@ -462,12 +490,27 @@ _QASPER_FIXTURE = {
                 "question_id": "q-extractive",
                 "answers": [
                     {"answer": {"unanswerable": True, "extractive_spans": [], "yes_no": None, "free_form_answer": ""}},
-                    {"answer": {"unanswerable": False, "extractive_spans": ["Foo corpus", "Bar"], "evidence": ["We use the Foo corpus."], "highlighted_evidence": ["Foo"]}},
+                    {
+                        "answer": {
+                            "unanswerable": False,
+                            "extractive_spans": ["Foo corpus", "Bar"],
+                            "evidence": ["We use the Foo corpus."],
+                            "highlighted_evidence": ["Foo"],
+                        }
+                    },
                     {"answer": {"unanswerable": False, "extractive_spans": ["Foo"]}},
                 ],
             },
-            {"question": "Is it good?", "question_id": "q-yesno", "answers": [{"answer": {"unanswerable": False, "extractive_spans": [], "yes_no": True}}]},
-            {"question": "Why?", "question_id": "q-unans", "answers": [{"answer": {"unanswerable": True, "extractive_spans": []}}]},
+            {
+                "question": "Is it good?",
+                "question_id": "q-yesno",
+                "answers": [{"answer": {"unanswerable": False, "extractive_spans": [], "yes_no": True}}],
+            },
+            {
+                "question": "Why?",
+                "question_id": "q-unans",
+                "answers": [{"answer": {"unanswerable": True, "extractive_spans": []}}],
+            },
         ],
     }
 }
@@ -477,7 +520,9 @@ def test_qasper_parse():
     (r,) = qasper.parse_qasper(_QASPER_FIXTURE)
     assert r.id == "q-extractive" and r.answer == "Foo corpus, Bar" and r.task == "free_form"
     assert r.metadata["answers"] == ["Foo corpus, Bar", "Foo"] and r.metadata["evidence"] == ["We use the Foo corpus."]
-    assert r.context.startswith("### Introduction\n\nIntro one.\n\nIntro two.\n\n### Method ::: Data\n\nWe use the Foo corpus.")
+    assert r.context.startswith(
+        "### Introduction\n\nIntro one.\n\nIntro two.\n\n### Method ::: Data\n\nWe use the Foo corpus."
+    )
     assert r.context.endswith("### Figures and tables\n\nTable 1: Results.")
     assert "Figures" not in qasper.parse_qasper(_QASPER_FIXTURE, include_captions=False)[0].context
     with pytest.raises(DataFormatError):
@@ -504,12 +549,18 @@ def test_qasper_hf_fallback(fake_hf):
         "id": "p1",
         "title": paper["title"],
         "abstract": paper["abstract"],
-        "full_text": {"section_name": [s["section_name"] for s in paper["full_text"]], "paragraphs": [s["paragraphs"] for s in paper["full_text"]]},
+        "full_text": {
+            "section_name": [s["section_name"] for s in paper["full_text"]],
+            "paragraphs": [s["paragraphs"] for s in paper["full_text"]],
+        },
         "figures_and_tables": {"caption": ["Table 1: Results."], "file": ["t1.png"]},
         "qas": {
             "question": [q["question"] for q in paper["qas"]],
             "question_id": [q["question_id"] for q in paper["qas"]],
-            "answers": [{"answer": [a["answer"] for a in q["answers"]], "annotation_id": ["x"] * len(q["answers"])} for q in paper["qas"]],
+            "answers": [
+                {"answer": [a["answer"] for a in q["answers"]], "annotation_id": ["x"] * len(q["answers"])}
+                for q in paper["qas"]
+            ],
         },
     }
     rows[qasper.HF_REPO] = [hf_row]
@@ -525,8 +576,14 @@ def test_wildchat_local_jsonl_and_conversations(tmp_path, no_data):
     d.mkdir()
     rows = [
         {"id": "u0", "context": "User: hi", "query": "What did I say?", "answer": "hi", "topic": "greeting"},
-        {"user_id": 7, "conversations": str([json.dumps([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])]),
-         "question": "Q?", "answer": "A"},
+        {
+            "user_id": 7,
+            "conversations": str(
+                [json.dumps([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])]
+            ),
+            "question": "Q?",
+            "answer": "A",
+        },
     ]
     (d / "wildchat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     a, b = wildchat.load_wildchat(tmp_path)
@@ -541,7 +598,11 @@ def test_wildchat_hf_proxy(fake_hf):
     rows, _ = fake_hf
 
     def conv(i, turns=4, lang="English"):
-        msgs = [m for t in range(turns) for m in ({"role": "user", "content": f"u{i}.{t}"}, {"role": "assistant", "content": f"a{i}.{t}"})]
+        msgs = [
+            m
+            for t in range(turns)
+            for m in ({"role": "user", "content": f"u{i}.{t}"}, {"role": "assistant", "content": f"a{i}.{t}"})
+        ]
         return {"conversation_hash": f"h{i}", "conversation": msgs, "turn": turns, "language": lang}
 
     rows[wildchat.HF_REPO] = [conv(0, lang="German"), conv(1, turns=2)] + [conv(i) for i in range(2, 30)]
@@ -557,7 +618,9 @@ def test_fineweb_local_and_hf(tmp_path, fake_hf):
     rows, calls = fake_hf
     d = tmp_path / "fineweb"
     d.mkdir()
-    (d / "fineweb.json").write_text(json.dumps([{"doc_id": "d1", "text": "long doc", "question": "Q", "answer": "A", "type": "qa"}]))
+    (d / "fineweb.json").write_text(
+        json.dumps([{"doc_id": "d1", "text": "long doc", "question": "Q", "answer": "A", "type": "qa"}])
+    )
     (r,) = fineweb.load_fineweb(d / "fineweb.json")
     assert (r.id, r.context, r.query, r.answer, r.metadata) == ("d1", "long doc", "Q", "A", {"type": "qa"})
     text = "\n".join(f"line {i} " + "x" * 50 for i in range(200))

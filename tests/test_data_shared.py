@@ -11,8 +11,7 @@ import re
 
 import pytest
 
-from mi_utils.data import DATASETS, Record, load_dataset
-from mi_utils.data import synthetic
+from mi_utils.data import DATASETS, Record, load_dataset, synthetic
 from mi_utils.data.synthetic import SHARED_QUERY, shared_question_records
 
 
@@ -52,8 +51,9 @@ def test_answer_is_the_principal_diagnosis_stated_once(shared):
         lines = [ln for ln in r.context.split("\n") if ln.startswith("Principal diagnosis:")]
         assert lines == [f"Principal diagnosis: {r.answer}."], r.id
         assert r.metadata["answer_char_start"] == r.context.index(r.answer)
-        assert r.context[r.metadata["answer_char_start"] - len("Principal diagnosis: "):].startswith(
-            "Principal diagnosis: " + r.answer)
+        assert r.context[r.metadata["answer_char_start"] - len("Principal diagnosis: ") :].startswith(
+            "Principal diagnosis: " + r.answer
+        )
 
 
 def test_options_answer_confuser_and_absent_distractors(shared):
@@ -109,12 +109,27 @@ def test_deterministic_and_limit(shared):
 
 
 def test_shared_question_records_requires_a_principal_diagnosis_line(base):
-    rec = Record(id="x", context="Patient: Mr. A B.\nPast medical history: gout.", query="q?", answer="a",
-                 options=("a", "b"), task="multiple_choice", dataset="d")
+    rec = Record(
+        id="x",
+        context="Patient: Mr. A B.\nPast medical history: gout.",
+        query="q?",
+        answer="a",
+        options=("a", "b"),
+        task="multiple_choice",
+        dataset="d",
+    )
     with pytest.raises(ValueError, match="Principal diagnosis:"):
         shared_question_records([rec])
     stripped = base[0].context.replace("Principal diagnosis:", "Diagnosis:")
-    rec2 = Record(id=base[0].id, context=stripped, query=base[0].query, answer=base[0].answer,
-                  options=base[0].options, task="multiple_choice", dataset="d", metadata=base[0].metadata)
+    rec2 = Record(
+        id=base[0].id,
+        context=stripped,
+        query=base[0].query,
+        answer=base[0].answer,
+        options=base[0].options,
+        task="multiple_choice",
+        dataset="d",
+        metadata=base[0].metadata,
+    )
     with pytest.raises(ValueError, match=r"record 'synth_s0_0000' has no 'Principal diagnosis:'"):
         shared_question_records([base[1], rec2])

@@ -9,7 +9,6 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import shared_data_dir
 from mi_utils.backends.base import Generation, SamplingParams
 from mi_utils.costs import PriceNotFoundError, PriceTable, default_price_table
 from mi_utils.deep_research import (
@@ -34,17 +33,24 @@ from mi_utils.race import Criterion, RaceCriteria, RaceJudge
 from mi_utils.retrieval import Source, TavilySearch, WebSearchRetriever
 from mi_utils.store import JsonlStore
 
+from conftest import shared_data_dir
+
 
 # ============================================================================ parsing
 def test_parse_plan_reads_json_anywhere_and_keeps_n_pairs():
-    text = ('Sure! ```json\n{"queries": [{"query": "nike revenue 2019", "subtask": "find revenue"},\n'
-            '{"Search_Query": "nike gross margin", "sub_task": "find margin"},\n{"query": "nike risks"},'
-            '{"query": "NIKE REVENUE 2019", "subtask": "dup"}, {"query": "extra", "subtask": "x"},],\n'
-            '"strategy": "compare years"}\n```')
+    text = (
+        'Sure! ```json\n{"queries": [{"query": "nike revenue 2019", "subtask": "find revenue"},\n'
+        '{"Search_Query": "nike gross margin", "sub_task": "find margin"},\n{"query": "nike risks"},'
+        '{"query": "NIKE REVENUE 2019", "subtask": "dup"}, {"query": "extra", "subtask": "x"},],\n'
+        '"strategy": "compare years"}\n```'
+    )
     items, strategy, err = parse_plan(text, 3)
     assert err is None and strategy == "compare years"
-    assert items == [PlanItem("nike revenue 2019", "find revenue"), PlanItem("nike gross margin", "find margin"),
-                     PlanItem("nike risks", "nike risks")]  # missing sub-task defaults to the query
+    assert items == [
+        PlanItem("nike revenue 2019", "find revenue"),
+        PlanItem("nike gross margin", "find margin"),
+        PlanItem("nike risks", "nike risks"),
+    ]  # missing sub-task defaults to the query
 
 
 def test_parse_plan_repairs_broken_replies_and_reports_shortfalls():
@@ -52,7 +58,9 @@ def test_parse_plan_repairs_broken_replies_and_reports_shortfalls():
     cut = '{"queries": [\n  {"query": "mgm liquidity 2020",\n   "subtask": "how cash was raised"},\n  {"query": "mgm casino clos'
     items, _, err = parse_plan(cut, 2)
     assert items[0] == PlanItem("mgm liquidity 2020", "how cash was raised")
-    items, _, err = parse_plan("Here is my plan:\n1. Two web search queries:\n2. F-35 share of sales\n3. Lockheed backlog 2022\n", 2)
+    items, _, err = parse_plan(
+        "Here is my plan:\n1. Two web search queries:\n2. F-35 share of sales\n3. Lockheed backlog 2022\n", 2
+    )
     assert [i.query for i in items] == ["F-35 share of sales", "Lockheed backlog 2022"] and err is None
     items, _, err = parse_plan('{"queries": [{"query": "<search query>", "subtask": "<what to find out>"}]}', 2)
     assert items == [] and "no usable" in err  # placeholders copied from the prompt are not queries
@@ -61,14 +69,27 @@ def test_parse_plan_repairs_broken_replies_and_reports_shortfalls():
     assert parse_plan("", 2)[2] == "empty reply"
 
 
-@pytest.mark.parametrize("reply, text, relevant, method", [
-    ('{"explanation": "Revenue was $39.1 billion.", "relevant": true}', "Revenue was $39.1 billion.", True, "json"),
-    ("```json\n{'explanation': 'nothing here', 'relevant': 'no'}\n```", "nothing here", False, "json"),
-    ('{"explanation": "Backlog rose to $150 billion and the F-35', "Backlog rose to $150 billion and the F-35", None, "regex"),
-    ('"relevant": true, "explanation": "cut', "cut", True, "regex"),
-    ("The source talks about casinos.", "The source talks about casinos.", None, "none"),
-    ('{"explanation": "<the relevant facts from the source; empty if there are none>", "relevant": true}', "", True, "json"),
-])
+@pytest.mark.parametrize(
+    "reply, text, relevant, method",
+    [
+        ('{"explanation": "Revenue was $39.1 billion.", "relevant": true}', "Revenue was $39.1 billion.", True, "json"),
+        ("```json\n{'explanation': 'nothing here', 'relevant': 'no'}\n```", "nothing here", False, "json"),
+        (
+            '{"explanation": "Backlog rose to $150 billion and the F-35',
+            "Backlog rose to $150 billion and the F-35",
+            None,
+            "regex",
+        ),
+        ('"relevant": true, "explanation": "cut', "cut", True, "regex"),
+        ("The source talks about casinos.", "The source talks about casinos.", None, "none"),
+        (
+            '{"explanation": "<the relevant facts from the source; empty if there are none>", "relevant": true}',
+            "",
+            True,
+            "json",
+        ),
+    ],
+)
 def test_parse_extraction(reply, text, relevant, method):
     got_text, got_rel, got_method, err = parse_extraction(reply)
     assert (got_text, got_rel, got_method) == (text, relevant, method)
@@ -118,8 +139,18 @@ class FakeModel:
             if self.fail_on and len(self.calls) == self.fail_on[0]:
                 raise self.fail_on[1]
             n_in, n_out = USAGE[stage]
-            out.append([Generation(self.reply(stage, msgs), [], [], params, finish_reason="stop",
-                                   meta={"usage": {"prompt_tokens": n_in, "completion_tokens": n_out}})])
+            out.append(
+                [
+                    Generation(
+                        self.reply(stage, msgs),
+                        [],
+                        [],
+                        params,
+                        finish_reason="stop",
+                        meta={"usage": {"prompt_tokens": n_in, "completion_tokens": n_out}},
+                    )
+                ]
+            )
         return out
 
 
@@ -128,8 +159,12 @@ def predictor_reply(stage, msgs):
     if stage == "plan":
         if "BROKEN" in prompt:
             return "{queries: [oops"  # never parseable, whatever the repair turn says
-        return json.dumps({"queries": [{"query": f"topic {i}", "subtask": f"find part {i}"} for i in range(3)],
-                           "strategy": "compare the parts"})
+        return json.dumps(
+            {
+                "queries": [{"query": f"topic {i}", "subtask": f"find part {i}"} for i in range(3)],
+                "strategy": "compare the parts",
+            }
+        )
     if stage in ("synthesise", "baseline"):
         return "# Report\nThe first part [1], the second [2][2], and an invented one [9]."
     raise AssertionError(stage)
@@ -159,17 +194,33 @@ class FakeRetriever:
 
     def search(self, query, k):
         self.queries.append(query)
-        return [Source(id=f"{query}#{j}", title=f"{query} / doc {j}", text=f"Text of {query}, document {j}. " * 40,
-                       score=1.0 / (j + 1), rank=j, retriever=self.name, chars_total=0) for j in range(k)]
+        return [
+            Source(
+                id=f"{query}#{j}",
+                title=f"{query} / doc {j}",
+                text=f"Text of {query}, document {j}. " * 40,
+                score=1.0 / (j + 1),
+                rank=j,
+                retriever=self.name,
+                chars_total=0,
+            )
+            for j in range(k)
+        ]
 
 
 def _criteria(task_id):
-    return RaceCriteria(task_id, "t", {"comprehensiveness": 0.5, "readability": 0.5},
-                        (Criterion("comprehensiveness", "covers", 1.0), Criterion("readability", "reads", 1.0)))
+    return RaceCriteria(
+        task_id,
+        "t",
+        {"comprehensiveness": 0.5, "readability": 0.5},
+        (Criterion("comprehensiveness", "covers", 1.0), Criterion("readability", "reads", 1.0)),
+    )
 
 
-TASKS = [ResearchTask("ok-task", "Research the topic.", _criteria("ok-task")),
-         ResearchTask("broken-task", "Research the BROKEN topic.", _criteria("broken-task"))]
+TASKS = [
+    ResearchTask("ok-task", "Research the topic.", _criteria("ok-task")),
+    ResearchTask("broken-task", "Research the BROKEN topic.", _criteria("broken-task")),
+]
 CONFIG = DeepResearchConfig(n_queries=3, sources_per_query=2, max_source_chars=300, max_plan_attempts=2)
 GPT4O = (2.50, 10.00)  # USD per 1M tokens (the paper's August 2025 figures)
 
@@ -178,13 +229,21 @@ def _pricing(**kw):
     return Pricing(priced_as={"fake-predictor": "gpt-4o", "fake-judge": "gpt-4o-mini"}, **kw)
 
 
-def _run(tmp_path, compressor=None, predictor=None, judge=True, config=CONFIG, pricing=None, retriever=None, store="s.jsonl"):
+def _run(
+    tmp_path, compressor=None, predictor=None, judge=True, config=CONFIG, pricing=None, retriever=None, store="s.jsonl"
+):
     predictor = predictor or FakeModel("fake-predictor", predictor_reply)
     compressor = compressor or FakeModel("fake-compressor", compressor_reply)
     return run_deep_research(
-        TASKS, predictor=predictor, settings=[Setting("baseline"), Setting("small", compressor, "other")],
-        retriever=retriever or FakeRetriever(), store=tmp_path / store, config=config, pricing=pricing or _pricing(),
-        judge=RaceJudge(FakeModel("fake-judge", judge_reply)) if judge else None, progress=False,
+        TASKS,
+        predictor=predictor,
+        settings=[Setting("baseline"), Setting("small", compressor, "other")],
+        retriever=retriever or FakeRetriever(),
+        store=tmp_path / store,
+        config=config,
+        pricing=pricing or _pricing(),
+        judge=RaceJudge(FakeModel("fake-judge", judge_reply)) if judge else None,
+        progress=False,
     )
 
 
@@ -272,15 +331,21 @@ def test_end_to_end_two_tasks_stage_outputs_failure_path_and_costs(tmp_path):
 def test_cost_policy_priced_compressor_local_models_and_missing_prices(tmp_path):
     table = default_price_table()
     table.mark_local("fake-judge")
-    pricing = Pricing(table=table, priced_as={"fake-predictor": "gpt-4o", "fake-compressor": "gpt-4o-mini"}, free_roles=())
+    pricing = Pricing(
+        table=table, priced_as={"fake-predictor": "gpt-4o", "fake-compressor": "gpt-4o-mini"}, free_roles=()
+    )
     res = _run(tmp_path, pricing=pricing)
     small = res.rows.set_index(["task_id", "setting"]).loc[("ok-task", "small")]
     assert small["cost_extract_usd"] == pytest.approx(6 * _cost(3000, 100, (0.15, 0.60)))
-    assert small["api_cost_usd"] == pytest.approx(_cost(1000, 200) + 6 * _cost(3000, 100, (0.15, 0.60)) + _cost(5000, 800))
+    assert small["api_cost_usd"] == pytest.approx(
+        _cost(1000, 200) + 6 * _cost(3000, 100, (0.15, 0.60)) + _cost(5000, 800)
+    )
     assert small["judge_cost_usd"] == 0
     # a packaged model is local and free unless priced as a cloud model
     assert Pricing().cost("predictor", "smollm2-135m-instruct", 10**6, 10**6) == (0.0, None)
-    assert Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}).cost("predictor", "smollm2-135m-instruct", 10**6, 10**6) == (12.5, "gpt-4o")
+    assert Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}).cost(
+        "predictor", "smollm2-135m-instruct", 10**6, 10**6
+    ) == (12.5, "gpt-4o")
     assert Pricing().cost("compressor", "gpt-4o", 10**6, 0) == (0.0, None)  # free role
     # an unpriced model fails before any call is made
     predictor = FakeModel("mystery-model", predictor_reply)
@@ -303,7 +368,10 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path):
     with open(tmp_path / "run.jsonl", "a") as f:
         f.write('{"key": "half-writ')
 
-    compressor2, predictor2 = FakeModel("fake-compressor", compressor_reply), FakeModel("fake-predictor", predictor_reply)
+    compressor2, predictor2 = (
+        FakeModel("fake-compressor", compressor_reply),
+        FakeModel("fake-predictor", predictor_reply),
+    )
     retriever2 = FakeRetriever()
     with pytest.warns(UserWarning, match="truncated"):
         resumed = _run(tmp_path, compressor=compressor2, predictor=predictor2, retriever=retriever2, store="run.jsonl")
@@ -312,8 +380,11 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path):
     assert retriever2.queries == []  # retrievals too
 
     drop = [c for c in reference.rows.columns if c.startswith(("seconds_", "judge_seconds"))]
-    pd.testing.assert_frame_equal(reference.rows.drop(columns=drop + ["result_key"]),
-                                  resumed.rows.drop(columns=drop + ["result_key"]), check_like=True)
+    pd.testing.assert_frame_equal(
+        reference.rows.drop(columns=drop + ["result_key"]),
+        resumed.rows.drop(columns=drop + ["result_key"]),
+        check_like=True,
+    )
 
     # a third run does nothing at all
     c3, p3 = FakeModel("fake-compressor", compressor_reply), FakeModel("fake-predictor", predictor_reply)
@@ -336,10 +407,15 @@ def test_an_error_in_one_setting_is_recorded_not_stored_and_retried(tmp_path):
 
 def test_concurrent_extraction_gives_the_same_results_in_order(tmp_path):
     seq = _run(tmp_path, judge=False, store="a.jsonl")
-    par = _run(tmp_path, judge=False, store="b.jsonl",
-               config=DeepResearchConfig(**{**CONFIG.__dict__, "compressor_concurrency": 4}))
-    assert [e.to_dict() | {"call": None} for e in seq.extractions[("ok-task", "small")]] == \
-        [e.to_dict() | {"call": None} for e in par.extractions[("ok-task", "small")]]
+    par = _run(
+        tmp_path,
+        judge=False,
+        store="b.jsonl",
+        config=DeepResearchConfig(**{**CONFIG.__dict__, "compressor_concurrency": 4}),
+    )
+    assert [e.to_dict() | {"call": None} for e in seq.extractions[("ok-task", "small")]] == [
+        e.to_dict() | {"call": None} for e in par.extractions[("ok-task", "small")]
+    ]
 
 
 def test_plan_fallback_searches_with_the_task_text(tmp_path):
@@ -353,7 +429,9 @@ def test_plan_fallback_searches_with_the_task_text(tmp_path):
     with pytest.raises(ValueError):
         DeepResearchConfig(plan_fallback="guess")
     # task_query: the task text is searched too, after the planner's queries
-    res = _run(tmp_path, config=DeepResearchConfig(**{**cfg.__dict__, "task_query": True}), judge=False, store="tq.jsonl")
+    res = _run(
+        tmp_path, config=DeepResearchConfig(**{**cfg.__dict__, "task_query": True}), judge=False, store="tq.jsonl"
+    )
     plan = res.plans["ok-task"]
     assert [i.query for i in plan.items] == ["topic 0", "topic 1", "topic 2", "Research the topic."]
     assert plan.task_query and plan.complete and len(res.sources["ok-task"]) == 4
@@ -377,9 +455,18 @@ def test_web_search_adapter_inside_the_pipeline_never_stores_the_key(tmp_path, m
 
                 @staticmethod
                 def json():
-                    return {"results": [{"url": f"https://ex.example/{q.replace(' ', '-')}/{j}", "title": f"{q} / doc {j}",
-                                         "content": "snippet", "raw_content": f"Page about {q}, number {j}. " * 30}
-                                        for j in range(json["max_results"])]}
+                    return {
+                        "results": [
+                            {
+                                "url": f"https://ex.example/{q.replace(' ', '-')}/{j}",
+                                "title": f"{q} / doc {j}",
+                                "content": "snippet",
+                                "raw_content": f"Page about {q}, number {j}. " * 30,
+                            }
+                            for j in range(json["max_results"])
+                        ]
+                    }
+
             return R()
 
     session = Session()
@@ -408,8 +495,9 @@ def test_bundled_tasks_have_rubrics_and_name_their_documents():
         load_research_tasks(ids=["nope"])
 
 
-@pytest.mark.skipif(not (shared_data_dir() / "deepresearch_bench" / "query.jsonl").exists(),
-                    reason="DeepResearch Bench not available")
+@pytest.mark.skipif(
+    not (shared_data_dir() / "deepresearch_bench" / "query.jsonl").exists(), reason="DeepResearch Bench not available"
+)
 def test_deepresearch_bench_tasks_include_the_papers_twenty():
     en = load_deepresearch_bench()
     assert len(en) == 50 and all(t.language == "en" for t in en)
@@ -430,15 +518,29 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
 
     torch.set_num_threads(1)
     tasks = load_research_tasks(collection="passages")
-    cfg = DeepResearchConfig(n_queries=2, sources_per_query=1, max_source_chars=600, min_queries=1, max_plan_attempts=1,
-                             plan_fallback="task", keep_unmarked=True,
-                             plan_params=SamplingParams(temperature=0.6, max_new_tokens=48),
-                             extract_params=SamplingParams(temperature=0.7, max_new_tokens=32),
-                             synth_params=SamplingParams(temperature=0.6, max_new_tokens=48))
+    cfg = DeepResearchConfig(
+        n_queries=2,
+        sources_per_query=1,
+        max_source_chars=600,
+        min_queries=1,
+        max_plan_attempts=1,
+        plan_fallback="task",
+        keep_unmarked=True,
+        plan_params=SamplingParams(temperature=0.6, max_new_tokens=48),
+        extract_params=SamplingParams(temperature=0.7, max_new_tokens=32),
+        synth_params=SamplingParams(temperature=0.6, max_new_tokens=48),
+    )
     settings = [Setting("baseline"), Setting("gemma3", HFBackend("gemma3-270m"), "gemma3")]
-    kw = dict(predictor=hf_backend, settings=settings, retriever=BM25Retriever(task_documents(tasks)),
-              store=tmp_path / "dr.jsonl", config=cfg, pricing=Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}),
-              judge=RaceJudge(hf_backend, mode="logprob", max_report_chars=600), progress=False)
+    kw = dict(
+        predictor=hf_backend,
+        settings=settings,
+        retriever=BM25Retriever(task_documents(tasks)),
+        store=tmp_path / "dr.jsonl",
+        config=cfg,
+        pricing=Pricing(priced_as={"smollm2-135m-instruct": "gpt-4o"}),
+        judge=RaceJudge(hf_backend, mode="logprob", max_report_chars=600),
+        progress=False,
+    )
     res = run_deep_research(tasks, **kw)
     rows = res.rows
     assert len(rows) == 4 and set(rows["status"]) == {"ok"}
@@ -457,12 +559,22 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
 
 def test_without_a_reference_every_report_is_judged_alone(tmp_path):
     judge_model = FakeModel("fake-judge", judge_reply)
-    res = run_deep_research(TASKS[:1], predictor=FakeModel("fake-predictor", predictor_reply),
-                            settings=[Setting("baseline"), Setting("small", FakeModel("fake-compressor", compressor_reply))],
-                            retriever=FakeRetriever(), store=tmp_path / "abs.jsonl", config=CONFIG, pricing=_pricing(),
-                            judge=RaceJudge(judge_model), reference=None, progress=False)
+    res = run_deep_research(
+        TASKS[:1],
+        predictor=FakeModel("fake-predictor", predictor_reply),
+        settings=[Setting("baseline"), Setting("small", FakeModel("fake-compressor", compressor_reply))],
+        retriever=FakeRetriever(),
+        store=tmp_path / "abs.jsonl",
+        config=CONFIG,
+        pricing=_pricing(),
+        judge=RaceJudge(judge_model),
+        reference=None,
+        progress=False,
+    )
     rows = res.rows.set_index("setting")
-    assert rows.loc["baseline", "race_total"] == pytest.approx(7.0) and rows.loc["small", "race_total"] == pytest.approx(7.0)
+    assert rows.loc["baseline", "race_total"] == pytest.approx(7.0) and rows.loc[
+        "small", "race_total"
+    ] == pytest.approx(7.0)
     assert rows["race_relative"].isna().all()
     assert all("Report 1:" not in m[0]["content"] for m in judge_model.messages)  # absolute prompts only
     # the fake writes the same report for both settings: the second one's verdicts are read back, not re-judged

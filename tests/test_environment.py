@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from conftest import REPO
@@ -47,6 +47,13 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
             m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
             if m:
                 top = m.group(1).split(".")[0]
-                assert top in {"mi_utils", "numpy", "pandas", "matplotlib", "seaborn", "IPython", "warnings", "pathlib"}, (
-                    f"{nb_path.name} imports {top}: notebooks import from mi_utils (plus plotting glue)"
-                )
+                assert top in {
+                    "mi_utils",
+                    "numpy",
+                    "pandas",
+                    "matplotlib",
+                    "seaborn",
+                    "IPython",
+                    "warnings",
+                    "pathlib",
+                }, f"{nb_path.name} imports {top}: notebooks import from mi_utils (plus plotting glue)"

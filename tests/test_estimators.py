@@ -138,9 +138,7 @@ def test_perfect_discrimination_hits_ceiling_and_upper_is_inf():
     assert est.saturation == pytest.approx(1.0)
     assert est.upper == math.inf
     assert est.n_upper_inf == n * m
-    assert not any(
-        isinstance(v, float) and math.isnan(v) for v in est.to_dict().values()
-    )
+    assert not any(isinstance(v, float) and math.isnan(v) for v in est.to_dict().values())
     assert np.isposinf(loo_pointwise_mi(logp)).all()
 
 

@@ -139,8 +139,15 @@ class FakeJudge:
         self.prompts.extend(prompts)
         self.params = params
         return [
-            [Generation(text=self.replies.pop(0), token_ids=[], prompt_ids=[], sampling=params,
-                        meta={"usage": {"prompt_tokens": 10, "completion_tokens": 3}})]
+            [
+                Generation(
+                    text=self.replies.pop(0),
+                    token_ids=[],
+                    prompt_ids=[],
+                    sampling=params,
+                    meta={"usage": {"prompt_tokens": 10, "completion_tokens": 3}},
+                )
+            ]
             for _ in prompts
         ]
 
@@ -186,8 +193,7 @@ def test_judge_free_form_with_fake_backend():
 
 def test_judge_many_skips_missing_predictions_and_marks_unparsed():
     judge = FakeJudge(["no idea", '{"correct": false, "reason": "no"}'])
-    rs = judge_many(judge, [("q1", "r1", "p1"), ("q2", "r2", None), ("q3", "r3", "p3")],
-                    system="You are strict.")
+    rs = judge_many(judge, [("q1", "r1", "p1"), ("q2", "r2", None), ("q3", "r3", "p3")], system="You are strict.")
     assert len(judge.prompts) == 2 and judge.prompts[0][0] == {"role": "system", "content": "You are strict."}
     assert rs[0].correct is None and rs[0].parse_error and rs[0].raw == "no idea"
     assert rs[1].correct is False and rs[1].raw == "" and "no prediction" in rs[1].reason
@@ -285,7 +291,10 @@ def test_truncate_context_warns_with_lengths():
 @pytest.mark.slow
 def test_reference_perplexity_lower_when_summary_has_the_answer(hf_backend):
     query = "What dose of metoprolol was the patient prescribed?"
-    summaries = ["The patient was prescribed metoprolol 50 mg twice daily.", "The patient was seen in clinic on a Tuesday."]
+    summaries = [
+        "The patient was prescribed metoprolol 50 mg twice daily.",
+        "The patient was seen in clinic on a Tuesday.",
+    ]
     informed, blind = reference_perplexities(hf_backend, summaries, query, "50 mg twice daily")
     assert 1.0 < informed < blind
 

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
 from mi_utils.backends.base import Generation
 from mi_utils.experiment import (
     MI_REQUIRED,
@@ -25,6 +24,8 @@ from mi_utils.experiment import (
     parse_config,
     run,
 )
+
+from conftest import REPO
 
 SMOLLM = "smollm2-135m-instruct"
 CONFIGS = REPO / "configs"
@@ -76,10 +77,18 @@ def _set(d: dict, path: list, value) -> dict:
     "path, value, message",
     [
         (["compressors", 2, "temperature"], -0.5, r"compressors\[2\]\.temperature must be >= 0"),
-        (["compressors", 2, "temprature"], 1.0, r"compressors\[2\]\.temprature is not a known key \(did you mean 'temperature'\?\)"),
+        (
+            ["compressors", 2, "temprature"],
+            1.0,
+            r"compressors\[2\]\.temprature is not a known key \(did you mean 'temperature'\?\)",
+        ),
         (["seed"], 1, r"^seed is not a known key \(did you mean 'seeds'\?\)"),
         (["compressors", 2, "top_p"], 0.0, r"compressors\[2\]\.top_p must be in \(0, 1\]"),
-        (["compressors", 2, "sentences"], [None, 0], r"compressors\[2\]\.sentences\[1\] must be null or an integer >= 1"),
+        (
+            ["compressors", 2, "sentences"],
+            [None, 0],
+            r"compressors\[2\]\.sentences\[1\] must be null or an integer >= 1",
+        ),
         (["compressors", 2, "max_new_tokens"], "20", r"compressors\[2\]\.max_new_tokens must be an integer"),
         (["compressors", 1, "k"], 0, r"compressors\[1\]\.k must be an integer >= 1"),
         (["compressors", 1, "temperature"], 1.0, r"compressors\[1\]\.temperature applies only to LM compressors"),
@@ -87,11 +96,18 @@ def _set(d: dict, path: list, value) -> dict:
         (["compressors", 2, "backend"], "vllm", r"compressors\[2\]\.urls is required for backend 'vllm'"),
         (["predictors", 0, "mode"], "guess", r"predictors\[0\]\.mode must be one of \['choice', 'generate'\]"),
         (["predictors", 0, "backend"], "openai", r"predictors\[0\]\.mode 'choice' needs log-probs"),
-        (["scorers", 0, "backend"], "openai",
-         r"scorers\[0\]\.backend 'openai' cannot be a scorer: it is a generator only \(a chat API returns no "
-         r"log-probs for prompt tokens and has no local tokenizer\); use one of \['hf', 'vllm', 'sglang'\]"),
+        (
+            ["scorers", 0, "backend"],
+            "openai",
+            r"scorers\[0\]\.backend 'openai' cannot be a scorer: it is a generator only \(a chat API returns no "
+            r"log-probs for prompt tokens and has no local tokenizer\); use one of \['hf', 'vllm', 'sglang'\]",
+        ),
         (["compressors", 2, "backend"], "openai", r"compressors\[2\]\.backend 'openai' cannot be a compressor"),
-        (["scorers", 0, "backend"], "tgi", r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang', 'openai'\]"),
+        (
+            ["scorers", 0, "backend"],
+            "tgi",
+            r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang', 'openai'\]",
+        ),
         (["scorers", 0, "prompt"], "self", r"scorers\[0\]\.prompt must be one of \['proxy', 'own'\]"),
         (["datasets", 0, "name"], "synthetic_clinicl", r"datasets\[0\]\.name must be one of"),
         (["datasets", 0, "limit"], 1, r"datasets\[0\]\.limit must be >= 2"),
@@ -172,8 +188,9 @@ def test_smoke_config_end_to_end(tmp_path, counting):
     """configs/smoke.yaml with a self-scoring scorer beside its proxy scorer."""
     new_cache, counts, _ = counting
     data = _base()
-    data["scorers"].append({"model": SMOLLM, "name": "smollm2-own", "backend": "hf", "dtype": "float32",
-                            "prompt": "own"})
+    data["scorers"].append(
+        {"model": SMOLLM, "name": "smollm2-own", "backend": "hf", "dtype": "float32", "prompt": "own"}
+    )
     cfg = parse_config(data)
     res = run(cfg, out_dir=tmp_path, progress=False, models=new_cache())
     df = res.rows
@@ -246,8 +263,9 @@ def _same(a, b, where: str) -> None:
         for n, (x, y) in enumerate(zip(a, b)):
             _same(x, y, f"{where}[{n}]")
     elif isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b)), \
+        assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b)), (
             f"{where}: {a!r} != golden {b!r}"
+        )
     else:
         assert a == b and type(a) is type(b), f"{where}: {a!r} != golden {b!r}"
 
@@ -393,12 +411,39 @@ class FakeBackend:
             else:  # the compression prompt: copy the text's second sentence (the fact)
                 text = content.split("Text:\n", 1)[1].split(". ")[1] + "."
             if self.api:
-                out.append([Generation(text, [], [], params, j, "stop", {}, prompt_tokens=100 if j == 0 else 0,
-                                       output_tokens=10 if j == 0 else 0) for j in range(params.n)])
+                out.append(
+                    [
+                        Generation(
+                            text,
+                            [],
+                            [],
+                            params,
+                            j,
+                            "stop",
+                            {},
+                            prompt_tokens=100 if j == 0 else 0,
+                            output_tokens=10 if j == 0 else 0,
+                        )
+                        for j in range(params.n)
+                    ]
+                )
             else:
-                out.append([Generation(text, self.encode(text), self.encode_chat(msgs), params, j, "stop", {}, stop_token=0,
-                                       effective={"temperature": params.temperature, "top_k": 0, "top_p": 1.0})
-                            for j in range(params.n)])
+                out.append(
+                    [
+                        Generation(
+                            text,
+                            self.encode(text),
+                            self.encode_chat(msgs),
+                            params,
+                            j,
+                            "stop",
+                            {},
+                            stop_token=0,
+                            effective={"temperature": params.temperature, "top_k": 0, "top_p": 1.0},
+                        )
+                        for j in range(params.n)
+                    ]
+                )
         return out
 
 
@@ -406,9 +451,17 @@ def _records(task):
     from mi_utils.data import Record
 
     facts = ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"]
-    return [Record(id=f"{task}{i}", context=f"Shared report header. {f}. Filler sentence number {i}. Remark {i}.",
-                   query="What are the first three words?", answer=f, task=task, dataset=task)
-            for i, f in enumerate(facts)]
+    return [
+        Record(
+            id=f"{task}{i}",
+            context=f"Shared report header. {f}. Filler sentence number {i}. Remark {i}.",
+            query="What are the first three words?",
+            answer=f,
+            task=task,
+            dataset=task,
+        )
+        for i, f in enumerate(facts)
+    ]
 
 
 @pytest.mark.parametrize("judge", [True, False], ids=["judge", "normalized_match"])
@@ -417,23 +470,46 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
 
     monkeypatch.setitem(data.DATASETS, "fake_free", lambda **kw: _records("free_form"))
     monkeypatch.setitem(data.DATASETS, "fake_ppl", lambda **kw: _records("perplexity"))
-    (tmp_path / "config.json").write_text(json.dumps({
-        "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True}))
-    cfg = parse_config({
-        "name": "fake", "N": 4, "M": 2, "n_boot": 0, "tokenizer": "fake-tok",
-        "datasets": [{"name": "fake_free"}, {"name": "fake_ppl"}],
-        "compressors": [{"method": "shared_prefix"}, {"method": "first_k", "k": 3},
-                        {"model": "fake-lm", "hf_config": str(tmp_path / "config.json"), "max_new_tokens": 8},
-                        {"method": "full"}],
-        "predictors": [{"model": "fake-pred", "mode": "generate", "hf_config": str(tmp_path / "config.json")},
-                       {"model": "gpt-4o-mini", "backend": "openai", "mode": "generate"}],
-        "scorers": [{"model": "fake-lm", "hf_config": str(tmp_path / "config.json")}],
-        **({"judge": {"model": "fake-judge", "hf_config": str(tmp_path / "config.json")}} if judge else {}),
-    })
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "vocab_size": 1000,
+                "hidden_size": 64,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 4,
+                "intermediate_size": 128,
+                "tie_word_embeddings": True,
+            }
+        )
+    )
+    cfg = parse_config(
+        {
+            "name": "fake",
+            "N": 4,
+            "M": 2,
+            "n_boot": 0,
+            "tokenizer": "fake-tok",
+            "datasets": [{"name": "fake_free"}, {"name": "fake_ppl"}],
+            "compressors": [
+                {"method": "shared_prefix"},
+                {"method": "first_k", "k": 3},
+                {"model": "fake-lm", "hf_config": str(tmp_path / "config.json"), "max_new_tokens": 8},
+                {"method": "full"},
+            ],
+            "predictors": [
+                {"model": "fake-pred", "mode": "generate", "hf_config": str(tmp_path / "config.json")},
+                {"model": "gpt-4o-mini", "backend": "openai", "mode": "generate"},
+            ],
+            "scorers": [{"model": "fake-lm", "hf_config": str(tmp_path / "config.json")}],
+            **({"judge": {"model": "fake-judge", "hf_config": str(tmp_path / "config.json")}} if judge else {}),
+        }
+    )
     tok = FakeTokenizer()
-    cache = ModelCache(lambda spec: FakeBackend(spec.model, tok, api=spec.backend == "openai",
-                                                judge=spec.model == "fake-judge"))
+    cache = ModelCache(
+        lambda spec: FakeBackend(spec.model, tok, api=spec.backend == "openai", judge=spec.model == "fake-judge")
+    )
     cache._tokenizers["fake-tok"] = tok
     res = run(cfg, out_dir=tmp_path / "out", progress=False, models=cache)
     df = res.rows
@@ -449,7 +525,9 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
         assert by["fake-lm"] == 1.0 and by["shared_prefix"] == 0.0
     api = free[free.predictor_backend == "openai"]
     per_call = 100 / 1e6 * 0.15 + 10 / 1e6 * 0.60
-    assert np.allclose(api.cost_usd, per_call * api.M) and (free[free.predictor_backend != "openai"].cost_usd == 0).all()
+    assert (
+        np.allclose(api.cost_usd, per_call * api.M) and (free[free.predictor_backend != "openai"].cost_usd == 0).all()
+    )
     lm = df[df.compressor_kind == "lm"]
     assert (lm.flops_compressor > 0).all() and lm.compressor_params.gt(0).all()
     assert lm.sampling_is_pure.all()
@@ -464,15 +542,32 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
 
 # ================================================ estimates that mean what they say (no model)
 def _fake_config(tmp_path, **over) -> dict:
-    (tmp_path / "config.json").write_text(json.dumps({
-        "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "vocab_size": 1000,
+                "hidden_size": 64,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 4,
+                "intermediate_size": 128,
+                "tie_word_embeddings": True,
+            }
+        )
+    )
     hf = str(tmp_path / "config.json")
-    cfg = {"name": "fake", "N": 4, "M": 2, "n_boot": 0, "tokenizer": "fake-tok",
-           "datasets": [{"name": "fake_free"}],
-           "compressors": [{"method": "shared_prefix"}, {"model": "fake-lm", "hf_config": hf, "max_new_tokens": 8}],
-           "predictors": [{"model": "fake-pred", "mode": "generate", "hf_config": hf}],
-           "scorers": [{"model": "fake-lm", "hf_config": hf}]}
+    cfg = {
+        "name": "fake",
+        "N": 4,
+        "M": 2,
+        "n_boot": 0,
+        "tokenizer": "fake-tok",
+        "datasets": [{"name": "fake_free"}],
+        "compressors": [{"method": "shared_prefix"}, {"model": "fake-lm", "hf_config": hf, "max_new_tokens": 8}],
+        "predictors": [{"model": "fake-pred", "mode": "generate", "hf_config": hf}],
+        "scorers": [{"model": "fake-lm", "hf_config": hf}],
+    }
     cfg.update(over)
     return cfg
 
@@ -500,8 +595,10 @@ def fake_data(monkeypatch):
     monkeypatch.setitem(data.DATASETS, "fake_free", lambda **kw: _records("free_form"))
 
     def per_record(**kw):  # the same records, each asked its own question
-        return [dataclasses_replace(r, query=f"What are the first three words of report {i}?")
-                for i, r in enumerate(_records("free_form"))]
+        return [
+            dataclasses_replace(r, query=f"What are the first three words of report {i}?")
+            for i, r in enumerate(_records("free_form"))
+        ]
 
     monkeypatch.setitem(data.DATASETS, "fake_own_q", per_record)
 
@@ -534,8 +631,11 @@ def test_unreadable_model_config_fails_before_any_work(tmp_path, fake_data):
     counts: dict = {}
     cfg = _fake_config(tmp_path)
     cfg["predictors"] = [{"model": "fake-pred", "mode": "generate"}]  # no hf_config: offline, unknown name
-    with pytest.raises(ValueError, match=r"predictors\[0\]: the config of model 'fake-pred' \(hf\) cannot be read.*"
-                                         r"set hf_config"):
+    with pytest.raises(
+        ValueError,
+        match=r"predictors\[0\]: the config of model 'fake-pred' \(hf\) cannot be read.*"
+        r"set hf_config",
+    ):
         run(parse_config(cfg), out_dir=tmp_path / "out", progress=False, models=_fake_cache(counts))
     assert not (tmp_path / "out" / "stores").exists() and not (tmp_path / "out" / "rows.jsonl").exists()
     # an explicit parameter count is enough for a predictor (its FLOPs are not computed), not for a compressor
@@ -560,33 +660,51 @@ def test_preflight_checks_the_roles_of_built_backends(tmp_path, fake_data):
 
 def test_upper_is_bound_only_for_self_scoring_pure_samples(tmp_path, fake_data):
     hf = str(tmp_path / "config.json")
-    cfg = _fake_config(tmp_path, scorers=[{"model": "fake-lm", "hf_config": hf, "name": "proxy"},
-                                          {"model": "fake-lm", "hf_config": hf, "name": "own", "prompt": "own"}])
-    cfg["compressors"].append({"model": "fake-lm", "name": "hot", "hf_config": hf, "max_new_tokens": 8,
-                               "temperature": 0.7})
+    cfg = _fake_config(
+        tmp_path,
+        scorers=[
+            {"model": "fake-lm", "hf_config": hf, "name": "proxy"},
+            {"model": "fake-lm", "hf_config": hf, "name": "own", "prompt": "own"},
+        ],
+    )
+    cfg["compressors"].append(
+        {"model": "fake-lm", "name": "hot", "hf_config": hf, "max_new_tokens": 8, "temperature": 0.7}
+    )
     df = run(parse_config(cfg), out_dir=tmp_path / "out", progress=False, models=_fake_cache()).rows
     lm = df[df.compressor_kind == "lm"]
     bound = lm.groupby(["compressor", "scorer"]).upper_is_bound.all().to_dict()
-    assert bound == {("fake-lm", "own"): True, ("fake-lm", "proxy"): False, ("hot", "own"): False,
-                     ("hot", "proxy"): False}
+    assert bound == {
+        ("fake-lm", "own"): True,
+        ("fake-lm", "proxy"): False,
+        ("hot", "own"): False,
+        ("hot", "proxy"): False,
+    }
     assert not df[df.compressor_kind != "lm"].upper_is_bound.any()
-    assert lm.set_index("compressor").sampling_is_pure.groupby(level=0).all().to_dict() == {"fake-lm": True,
-                                                                                            "hot": False}
+    assert lm.set_index("compressor").sampling_is_pure.groupby(level=0).all().to_dict() == {
+        "fake-lm": True,
+        "hot": False,
+    }
     own = df[(df.scorer == "own") & (df.compressor == "fake-lm")]
     proxy = df[(df.scorer == "proxy") & (df.compressor == "fake-lm")]
     assert set(own.scorer_prompt) == {"own"} and set(proxy.scorer_prompt) == {"proxy"}
     # own-prompt continuations are the sampled ids plus the stop token: one more than the summary
     assert (own.summary_tokens_scorer == own.summary_tokens + 1).all()
     # the rate is per compressor token, whatever the scorer
-    assert np.allclose(lm.mi_per_token_bits, lm.mi_bits / lm.groupby(["compressor", "scorer"]).summary_tokens
-                       .transform("mean"))
+    assert np.allclose(
+        lm.mi_per_token_bits, lm.mi_bits / lm.groupby(["compressor", "scorer"]).summary_tokens.transform("mean")
+    )
 
 
-@pytest.mark.parametrize("conditioning, label", [("shared", "held at the summary's own question"),
-                                                 ("paired", "I(X,Q;Z)")])
+@pytest.mark.parametrize(
+    "conditioning, label", [("shared", "held at the summary's own question"), ("paired", "I(X,Q;Z)")]
+)
 def test_mi_estimand_says_what_per_record_questions_estimate(tmp_path, fake_data, conditioning, label, caplog):
-    one = run(parse_config(_fake_config(tmp_path, conditioning=conditioning)), out_dir=tmp_path / "one",
-              progress=False, models=_fake_cache()).rows
+    one = run(
+        parse_config(_fake_config(tmp_path, conditioning=conditioning)),
+        out_dir=tmp_path / "one",
+        progress=False,
+        models=_fake_cache(),
+    ).rows
     assert set(one.mi_estimand.dropna()) == {"I(X;Z|Q)"}  # a question shared by every record
     cfg = _fake_config(tmp_path, conditioning=conditioning, datasets=[{"name": "fake_own_q"}])
     with caplog.at_level("WARNING", logger="mi_utils.experiment"):
@@ -594,3 +712,18 @@ def test_mi_estimand_says_what_per_record_questions_estimate(tmp_path, fake_data
     (estimand,) = set(own.mi_estimand.dropna())
     assert label in estimand and estimand != "I(X;Z|Q)"
     assert "not I(X;Z|Q)" in caplog.text
+
+
+def test_param_count_reads_architectures_the_formula_does_not_know(tmp_path):
+    """A served GPT-2-style model: its parameter count (for rows and FLOPs) comes from its config on empty weights."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from mi_utils.config import ModelSpec
+    from mi_utils.experiment import model_config_of, param_count
+
+    tiny = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128)
+    (tmp_path / "config.json").write_text(json.dumps(tiny.to_dict()))
+    spec = ModelSpec(model="tiny-gpt2", backend="vllm", urls=["http://127.0.0.1:9"], hf_config=str(tmp_path))
+    real = sum(p.numel() for p in GPT2LMHeadModel(tiny).parameters())
+    assert param_count(spec, model_config_of(spec)) == real
+    assert param_count(ModelSpec(model="tiny-gpt2", params=5e6), None) == 5e6

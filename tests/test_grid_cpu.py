@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from mi_utils.__main__ import main
 from mi_utils.analysis import configurations, load_table, one_scorer
 from mi_utils.analysis.tables import CPU_RESULTS_PATH
 from mi_utils.data.synthetic import SHARED_QUERY
-from mi_utils.__main__ import main
 from mi_utils.experiment import ROW_COLUMNS, load_config
+
+from conftest import REPO
 
 CONFIG = REPO / "configs" / "grid_cpu.yaml"
 
@@ -86,10 +87,30 @@ def test_grid_cpu_runs_end_to_end_on_two_records(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(small), "--limit", "2", "--out", str(out), "--quiet"]) == 0
     df = load_table(out / "rows.jsonl")[0]
-    needed = {"dataset", "record_id", "compressor", "compressor_kind", "compressor_family", "compressor_params",
-              "sentences", "predictor", "predictor_params", "scorer", "correct", "summary_tokens", "mi_bits",
-              "mi_ci_low_bits", "mi_ci_high_bits", "mi_ceiling_bits", "mi_per_token_bits", "flops_compressor",
-              "usable_info_bits", "usable_info_temperature", "usable_info_null", "baseline_correct"}
+    needed = {
+        "dataset",
+        "record_id",
+        "compressor",
+        "compressor_kind",
+        "compressor_family",
+        "compressor_params",
+        "sentences",
+        "predictor",
+        "predictor_params",
+        "scorer",
+        "correct",
+        "summary_tokens",
+        "mi_bits",
+        "mi_ci_low_bits",
+        "mi_ci_high_bits",
+        "mi_ceiling_bits",
+        "mi_per_token_bits",
+        "flops_compressor",
+        "usable_info_bits",
+        "usable_info_temperature",
+        "usable_info_null",
+        "baseline_correct",
+    }
     assert needed <= set(ROW_COLUMNS) and not needed - set(df.columns)
     assert set(df["predictor"]) == {"smollm2-choice", "gemma3-choice"}
     assert set(df["scorer"].dropna()) == {"smollm2", "gemma3"}

@@ -13,7 +13,6 @@ import logging
 import time
 
 import pytest
-from fakes import JSONServer
 
 from mi_utils.backends.http import (
     AuthenticationError,
@@ -27,6 +26,8 @@ from mi_utils.backends.http import (
     retry_after_seconds,
 )
 from mi_utils.backends.vllm import find_free_port
+
+from fakes import JSONServer
 
 KEY = "sk-pool-SECRETSECRET-0123456789"
 ENV = "MI_UTILS_TEST_POOL_KEY"
@@ -181,9 +182,8 @@ def test_pinned_url_does_not_fail_over():
 
 
 def test_non_json_success_is_a_server_error():
-    with JSONServer([(200, None)]) as srv:
-        with pytest.raises(ServerError, match="non-JSON") as ei:
-            pool(srv.url).get("/x")
+    with JSONServer([(200, None)]) as srv, pytest.raises(ServerError, match="non-JSON") as ei:
+        pool(srv.url).get("/x")
     assert ei.value.status == 200 and len(srv.requests) == 1
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
 from mi_utils.__main__ import execute_notebook, notebook_paths
+
+from conftest import REPO
 
 NOTEBOOKS = notebook_paths(REPO / "notebooks")
 

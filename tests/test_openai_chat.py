@@ -6,7 +6,6 @@ import json
 import logging
 
 import pytest
-from fakes import JSONServer
 
 from mi_utils.backends.base import Backend, SamplingParams
 from mi_utils.backends.http import (
@@ -19,6 +18,8 @@ from mi_utils.backends.http import (
 from mi_utils.backends.openai_chat import OpenAIChatBackend, total_usage
 from mi_utils.evaluate import judge_free_form
 from mi_utils.predict import generate_answer
+
+from fakes import JSONServer
 
 KEY = "sk-test-SECRETSECRET-0123456789abcdef"
 ENV = "MI_UTILS_TEST_OPENAI_KEY"
@@ -47,8 +48,11 @@ class FakeOpenAI(JSONServer):
             "model": body["model"] + "-2024",
             "system_fingerprint": "fp_x",
             "choices": [
-                {"index": j, "message": {"role": "assistant", "content": text or f"{self.reply} {j}"},
-                 "finish_reason": "stop" if j == 0 else "length"}
+                {
+                    "index": j,
+                    "message": {"role": "assistant", "content": text or f"{self.reply} {j}"},
+                    "finish_reason": "stop" if j == 0 else "length",
+                }
                 for j in reversed(range(n))  # out of order on purpose
             ],
             "usage": {"prompt_tokens": 12, "completion_tokens": 5 * n, "total_tokens": 12 + 5 * n},
@@ -125,9 +129,8 @@ def test_key_never_in_repr_or_attributes(key):
 
 def test_missing_key_names_the_variable(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
-    with FakeOpenAI() as srv:
-        with pytest.raises(MissingAPIKeyError, match=ENV):
-            backend(srv.url).generate([MSGS], SamplingParams())
+    with FakeOpenAI() as srv, pytest.raises(MissingAPIKeyError, match=ENV):
+        backend(srv.url).generate([MSGS], SamplingParams())
     assert srv.requests == []  # failed before sending anything
 
 
@@ -163,9 +166,8 @@ def test_401_is_clear_and_does_not_echo_the_key(key, caplog):
 
 def test_retries_on_429_and_5xx_then_succeeds(key, caplog):
     script = [(429, {"error": {"message": "rate limited"}}), (503, None), (500, {"error": "boom"})]
-    with FakeOpenAI(script=script, reply="ok") as srv:
-        with caplog.at_level(logging.WARNING):
-            out = backend(srv.url, max_retries=3).generate([MSGS], SamplingParams())
+    with FakeOpenAI(script=script, reply="ok") as srv, caplog.at_level(logging.WARNING):
+        out = backend(srv.url, max_retries=3).generate([MSGS], SamplingParams())
     assert out[0][0].text == "ok" and len(srv.requests) == 4
     assert "rate limited" in caplog.text and KEY not in caplog.text
 

@@ -27,17 +27,37 @@ class FirstRequest(Exception):
         self.url, self.path, self.payload = url, path, payload
 
 
-LLAMA = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 2048, "num_hidden_layers": 16,
-         "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 8192, "tie_word_embeddings": True}
+LLAMA = {
+    "model_type": "llama",
+    "vocab_size": 128256,
+    "hidden_size": 2048,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 8192,
+    "tie_word_embeddings": True,
+}
 
 
 def _records(task: str, n: int = 3):
     from mi_utils.data import Record
 
-    kw = {"options": ("alpha", "beta", "gamma", "delta", "epsilon"), "answer": "beta"} if task == "multiple_choice" \
+    kw = (
+        {"options": ("alpha", "beta", "gamma", "delta", "epsilon"), "answer": "beta"}
+        if task == "multiple_choice"
         else {"answer": "a reference answer"}
-    return [Record(id=f"{task}-{i}", context=f"Report {i}. The value is {i * 7}. More text follows here.",
-                   query="What is the value?", task=task, dataset=task, **kw) for i in range(n)]
+    )
+    return [
+        Record(
+            id=f"{task}-{i}",
+            context=f"Report {i}. The value is {i * 7}. More text follows here.",
+            query="What is the value?",
+            task=task,
+            dataset=task,
+            **kw,
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -64,8 +84,13 @@ def stubbed(monkeypatch):
     monkeypatch.setattr(models, "load_tokenizer", lambda name: FakeTokenizer())
     monkeypatch.setattr(models, "load_model_config", lambda name: dict(LLAMA))
     monkeypatch.setattr(models, "generation_eos_ids", lambda name: [2])
-    tasks = {"longhealth": "multiple_choice", "financebench": "free_form", "qasper": "free_form",
-             "wildchat": "perplexity", "fineweb": "perplexity"}
+    tasks = {
+        "longhealth": "multiple_choice",
+        "financebench": "free_form",
+        "qasper": "free_form",
+        "wildchat": "perplexity",
+        "fineweb": "perplexity",
+    }
     for name, task in tasks.items():
         monkeypatch.setitem(data.DATASETS, name, lambda task=task, **kw: _records(task))
     return cfg, served, gets
@@ -82,8 +107,12 @@ def test_paper_grid_builds_every_backend_and_reaches_the_first_request(stubbed, 
     # pre-flight built every backend the grid names: each server was asked what it serves
     assert set(gets) == set(served)
     built = {spec_key[1]: b for spec_key, b in cache._models.items()}
-    names = {c.model for c in cfg.compressors if c.method is None} | {p.model for p in cfg.predictors} \
-        | {s.model for s in cfg.scorers} | {cfg.judge.model}
+    names = (
+        {c.model for c in cfg.compressors if c.method is None}
+        | {p.model for p in cfg.predictors}
+        | {s.model for s in cfg.scorers}
+        | {cfg.judge.model}
+    )
     assert set(built) == names
     assert isinstance(built["gpt-4o"], OpenAIChatBackend) and isinstance(built["gpt-4o-mini"], OpenAIChatBackend)
     assert all(isinstance(built[m], VLLMBackend) for m in served.values())
@@ -96,7 +125,8 @@ def test_paper_grid_builds_every_backend_and_reaches_the_first_request(stubbed, 
     from mi_utils.prompts import compression_messages
 
     assert p["model"] == first_lm.model and p["prompt"] == FakeTokenizer().apply_chat_template(
-        compression_messages(rec.context, rec.query))
+        compression_messages(rec.context, rec.query)
+    )
     assert p["n"] == cfg.M and p["max_tokens"] == first_lm.max_new_tokens
     assert (p["temperature"], p["top_k"], p["top_p"], p["repetition_penalty"], p["min_p"]) == (1.0, -1, 1.0, 1.0, 0.0)
     assert not (tmp_path / "rows.jsonl").exists()

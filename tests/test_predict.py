@@ -205,8 +205,16 @@ def _inline_text_vote(answers):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.sampled_from(["Paris", "the paris.", "Rome", "ROME!", "", "a", "1,000",
-                                                       "1000", "C++", "c"]), st.text(max_size=6)), max_size=7))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.sampled_from(["Paris", "the paris.", "Rome", "ROME!", "", "a", "1,000", "1000", "C++", "c"]),
+            st.text(max_size=6),
+        ),
+        max_size=7,
+    )
+)
 def test_vote_text_matches_the_inline_majority(answers):
     assert vote_text(answers) == _inline_text_vote(answers)
 
@@ -350,7 +358,9 @@ _payloads = st.sampled_from(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    text=st.one_of(st.text(max_size=300), st.lists(st.one_of(st.text(max_size=20), _payloads), max_size=6).map("".join)),
+    text=st.one_of(
+        st.text(max_size=300), st.lists(st.one_of(st.text(max_size=20), _payloads), max_size=6).map("".join)
+    ),
     options=st.one_of(st.none(), st.lists(st.text(min_size=1, max_size=15), min_size=1, max_size=6)),
 )
 def test_parse_answer_fuzz_never_raises_never_executes(text, options):
@@ -391,12 +401,24 @@ def test_generate_answers_batches_and_rejects_n():
 
 # -------------------------------------------------------------------- real model (slow)
 CASES = [
-    ("The patient was prescribed metoprolol 50 mg twice daily.", "What dose of metoprolol was the patient prescribed?",
-     OPTS, 1),
-    ("The company reported total revenue of $1,577 million in fiscal 2022.", "What was the total revenue in fiscal 2022?",
-     ["$980 million", "$1,577 million", "$2,340 million", "$3,100 million"], 1),
-    ("The patient is allergic to penicillin and developed a rash.", "Which drug is the patient allergic to?",
-     ["aspirin", "penicillin", "ibuprofen", "morphine"], 1),
+    (
+        "The patient was prescribed metoprolol 50 mg twice daily.",
+        "What dose of metoprolol was the patient prescribed?",
+        OPTS,
+        1,
+    ),
+    (
+        "The company reported total revenue of $1,577 million in fiscal 2022.",
+        "What was the total revenue in fiscal 2022?",
+        ["$980 million", "$1,577 million", "$2,340 million", "$3,100 million"],
+        1,
+    ),
+    (
+        "The patient is allergic to penicillin and developed a rash.",
+        "Which drug is the patient allergic to?",
+        ["aspirin", "penicillin", "ibuprofen", "morphine"],
+        1,
+    ),
 ]
 
 
@@ -413,7 +435,9 @@ def test_choose_option_real_model_reads_the_summary(hf_backend, summary, query, 
 
 @pytest.mark.slow
 def test_generate_answer_real_model_smoke(hf_backend):
-    out = generate_answer(hf_backend, CASES[0][0], CASES[0][1], OPTS, SamplingParams(temperature=0.0, max_new_tokens=24))
+    out = generate_answer(
+        hf_backend, CASES[0][0], CASES[0][1], OPTS, SamplingParams(temperature=0.0, max_new_tokens=24)
+    )
     assert isinstance(out.text, str) and out.generation is not None and out.generation.n_tokens <= 24
     # parsed or explicitly not: never a silent guess
     assert (out.index is not None) or out.parsed.parse_error

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import shared_data_dir
 from mi_utils.backends.base import Generation
 from mi_utils.race import (
     DIMENSIONS,
@@ -20,6 +19,8 @@ from mi_utils.race import (
     score_report,
 )
 
+from conftest import shared_data_dir
+
 WEIGHTS = {"comprehensiveness": 0.4, "insight": 0.3, "instruction_following": 0.2, "readability": 0.1}
 
 
@@ -29,13 +30,17 @@ def _cs(dim, w, s, r=None):
 
 def test_aggregate_matches_a_hand_computation():
     scores = [
-        _cs("comprehensiveness", 0.75, 8.0), _cs("comprehensiveness", 0.25, 4.0),   # 7.0
-        _cs("insight", 1.0, 5.0),                                                   # 5.0
-        _cs("instruction_following", 0.5, 10.0), _cs("instruction_following", 0.5, 6.0),  # 8.0
-        _cs("readability", 1.0, 9.0),                                               # 9.0
+        _cs("comprehensiveness", 0.75, 8.0),
+        _cs("comprehensiveness", 0.25, 4.0),  # 7.0
+        _cs("insight", 1.0, 5.0),  # 5.0
+        _cs("instruction_following", 0.5, 10.0),
+        _cs("instruction_following", 0.5, 6.0),  # 8.0
+        _cs("readability", 1.0, 9.0),  # 9.0
     ]
     agg = aggregate(scores, WEIGHTS)
-    assert agg["dimensions"] == pytest.approx({"comprehensiveness": 7.0, "insight": 5.0, "instruction_following": 8.0, "readability": 9.0})
+    assert agg["dimensions"] == pytest.approx(
+        {"comprehensiveness": 7.0, "insight": 5.0, "instruction_following": 8.0, "readability": 9.0}
+    )
     assert agg["total"] == pytest.approx(0.4 * 7 + 0.3 * 5 + 0.2 * 8 + 0.1 * 9)  # 6.8
     assert agg["coverage"] == pytest.approx(1.0)
     assert agg["relative"] is None and agg["reference_total"] is None
@@ -43,8 +48,9 @@ def test_aggregate_matches_a_hand_computation():
 
 def test_missing_scores_drop_out_and_dimension_weights_renormalise():
     scores = [
-        _cs("comprehensiveness", 0.75, 8.0), _cs("comprehensiveness", 0.25, None),  # 8.0, 3/4 of its weight scored
-        _cs("insight", 1.0, None),                                                  # unscored dimension
+        _cs("comprehensiveness", 0.75, 8.0),
+        _cs("comprehensiveness", 0.25, None),  # 8.0, 3/4 of its weight scored
+        _cs("insight", 1.0, None),  # unscored dimension
         _cs("instruction_following", 1.0, 6.0),
         _cs("readability", 1.0, 9.0),
     ]
@@ -78,8 +84,12 @@ def test_pairwise_relative_is_target_over_target_plus_reference():
 
 
 def test_criteria_round_trip_and_validation():
-    d = {"id": 7, "prompt": "p", "dimension_weight": {"insight": 1.0},
-         "criterions": {"insight": [{"criterion": " c1 ", "explanation": "e", "weight": 1.0}]}}
+    d = {
+        "id": 7,
+        "prompt": "p",
+        "dimension_weight": {"insight": 1.0},
+        "criterions": {"insight": [{"criterion": " c1 ", "explanation": "e", "weight": 1.0}]},
+    }
     c = RaceCriteria.from_dict(d)
     assert c.task_id == "7" and c.criteria == (Criterion("insight", "c1", 1.0, "e"),)
     assert RaceCriteria.from_dict(c.to_dict()) == c
@@ -89,8 +99,10 @@ def test_criteria_round_trip_and_validation():
         RaceCriteria.from_dict({**d, "dimension_weight": {"insight": -1}})
 
 
-@pytest.mark.skipif(not (shared_data_dir() / "deepresearch_bench" / "criteria.jsonl").exists(),
-                    reason="DeepResearch Bench criteria not available")
+@pytest.mark.skipif(
+    not (shared_data_dir() / "deepresearch_bench" / "criteria.jsonl").exists(),
+    reason="DeepResearch Bench criteria not available",
+)
 def test_deepresearch_bench_criteria_load_with_weights_that_sum_to_one():
     crit = load_race_criteria()
     assert len(crit) == 100
@@ -101,15 +113,18 @@ def test_deepresearch_bench_criteria_load_with_weights_that_sum_to_one():
     assert set(load_race_criteria(ids=[54, 99])) == {"54", "99"}
 
 
-@pytest.mark.parametrize("text, score, method", [
-    ("7/10", 7.0, "fraction"),
-    ("I would give it 8.5 / 10 overall.", 8.5, "fraction"),
-    ('{"score": 6, "reason": "ok"}', 6.0, "json"),
-    ("Score: 4", 4.0, "regex"),
-    ("3", 3.0, "regex"),
-    ("10/10", 10.0, "fraction"),
-    ("0/10 - nothing relevant", 0.0, "fraction"),
-])
+@pytest.mark.parametrize(
+    "text, score, method",
+    [
+        ("7/10", 7.0, "fraction"),
+        ("I would give it 8.5 / 10 overall.", 8.5, "fraction"),
+        ('{"score": 6, "reason": "ok"}', 6.0, "json"),
+        ("Score: 4", 4.0, "regex"),
+        ("3", 3.0, "regex"),
+        ("10/10", 10.0, "fraction"),
+        ("0/10 - nothing relevant", 0.0, "fraction"),
+    ],
+)
 def test_parse_score_reads_common_forms(text, score, method):
     assert parse_score(text)[:2] == (score, method)
 
@@ -134,13 +149,19 @@ class FakeGenerator:
         for msgs in prompts:
             self.prompts.append(msgs[-1]["content"])
             text = self.reply(msgs[-1]["content"])
-            out.append([Generation(text, [], [], params, meta={"usage": {"prompt_tokens": 100, "completion_tokens": 3}})])
+            out.append(
+                [Generation(text, [], [], params, meta={"usage": {"prompt_tokens": 100, "completion_tokens": 3}})]
+            )
         return out
 
 
 def _criteria():
-    return RaceCriteria("t1", "Write about X.", dict(WEIGHTS), tuple(
-        Criterion(d, f"criterion {d}", 1.0, "explained") for d in DIMENSIONS))
+    return RaceCriteria(
+        "t1",
+        "Write about X.",
+        dict(WEIGHTS),
+        tuple(Criterion(d, f"criterion {d}", 1.0, "explained") for d in DIMENSIONS),
+    )
 
 
 def test_generate_judge_scores_each_criterion_and_pairwise_sees_both_reports():
@@ -181,7 +202,7 @@ class FakeScorer:
 
     def score(self, pairs):
         out = []
-        for prefix, cont in pairs:
+        for _prefix, cont in pairs:
             k = cont[0] - 100
             out.append(np.array([-abs(k - 7) * 1.0, -0.1]))
         return out
@@ -205,6 +226,8 @@ def test_logprob_mode_refuses_chat_apis_with_a_clear_error():
     from mi_utils.backends import OpenAIChatBackend
 
     with pytest.raises(TypeError, match="mode='generate'"):
-        RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob").score("task", "report", Criterion("insight", "c", 1.0))
+        RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob").score(
+            "task", "report", Criterion("insight", "c", 1.0)
+        )
     with pytest.raises(ValueError):
         RaceJudge(FakeScorer(), mode="vibes")

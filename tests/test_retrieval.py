@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from conftest import shared_data_dir
-from fakes import FakeResponse, FakeSession
 from mi_utils.backends.http import ServerError
 from mi_utils.retrieval import (
     BM25Retriever,
@@ -23,6 +21,9 @@ from mi_utils.retrieval import (
     passage_documents,
     text_folder_documents,
 )
+
+from conftest import shared_data_dir
+from fakes import FakeResponse, FakeSession
 
 
 # ------------------------------------------------------------------------------- chunking
@@ -91,8 +92,10 @@ def test_text_folder_collection(tmp_path):
         text_folder_documents(tmp_path / "nope")
 
 
-@pytest.mark.skipif(not (shared_data_dir() / "financebench" / "financebench_doc_pages.jsonl.gz").exists(),
-                    reason="FinanceBench pages not available")
+@pytest.mark.skipif(
+    not (shared_data_dir() / "financebench" / "financebench_doc_pages.jsonl.gz").exists(),
+    reason="FinanceBench pages not available",
+)
 def test_financebench_pages_become_documents():
     docs = financebench_documents(["NIKE_2019_10K"])
     assert docs and all(d.id.startswith("NIKE_2019_10K:p") for d in docs)
@@ -122,7 +125,9 @@ def test_web_adapter_fetches_pages_truncates_and_falls_back_to_snippets():
         SearchHit("https://c.example/3", "C", "snippet c"),  # fetch fails -> snippet
         SearchHit("https://d.example/4", "D", ""),  # fetch fails, no snippet -> dropped
     ]
-    pages = {"https://b.example/2": "<html><head><title>t</title><script>x=1</script></head><body><p>Page B text.</p></body></html>"}
+    pages = {
+        "https://b.example/2": "<html><head><title>t</title><script>x=1</script></head><body><p>Page B text.</p></body></html>"
+    }
 
     def fetcher(url):
         if url not in pages:
@@ -151,23 +156,38 @@ def test_html_to_text_keeps_visible_text_only():
 
 def test_tavily_request_and_response_mapping(monkeypatch):
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-SECRET123")
-    body = {"results": [
-        {"url": "https://x.example", "title": "X", "content": "short", "raw_content": "long page text", "score": 0.7},
-        {"url": "https://y.example", "title": "Y", "content": "only the extract", "raw_content": None},
-        {"title": "no url"},
-    ]}
+    body = {
+        "results": [
+            {
+                "url": "https://x.example",
+                "title": "X",
+                "content": "short",
+                "raw_content": "long page text",
+                "score": 0.7,
+            },
+            {"url": "https://y.example", "title": "Y", "content": "only the extract", "raw_content": None},
+            {"title": "no url"},
+        ]
+    }
     session = FakeSession(FakeResponse(200, body))
     provider = TavilySearch(session=session)
     hits = provider.search("nike revenue", 3)
     req = session.requests[0]
-    assert req["json"] == {"query": "nike revenue", "max_results": 3, "search_depth": "basic", "include_raw_content": True}
+    assert req["json"] == {
+        "query": "nike revenue",
+        "max_results": 3,
+        "search_depth": "basic",
+        "include_raw_content": True,
+    }
     assert req["headers"]["Authorization"] == "Bearer tvly-SECRET123"
     assert [h.url for h in hits] == ["https://x.example", "https://y.example"]
     assert hits[0].content == "long page text" and hits[0].score == 0.7
     assert hits[1].content == "only the extract"
     assert "SECRET" not in repr(provider)
     # as a retriever: no fetch needed, the key never reaches a source
-    sources = WebSearchRetriever(TavilySearch(session=FakeSession(FakeResponse(200, body))), fetcher=lambda u: 1 / 0).search("q", 3)
+    sources = WebSearchRetriever(
+        TavilySearch(session=FakeSession(FakeResponse(200, body))), fetcher=lambda u: 1 / 0
+    ).search("q", 3)
     assert [s.text for s in sources] == ["long page text", "only the extract"]
     assert "SECRET" not in json.dumps([s.to_dict() for s in sources])
 

@@ -24,9 +24,18 @@ def test_sampling_is_pure_needs_every_applied_setting_neutral():
     pure = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0, "min_p": None}
     assert sampling_is_pure(pure)
     assert sampling_is_pure({**pure, "top_k": -1})  # vLLM / SGLang spelling of "off"
-    for key, bad in [("temperature", 0.7), ("top_k", 20), ("top_p", 0.8), ("repetition_penalty", 1.05),
-                     ("min_p", 0.05), ("no_repeat_ngram_size", 3), ("min_new_tokens", 5), ("do_sample", False),
-                     ("presence_penalty", 0.5), ("typical_p", 0.9)]:
+    for key, bad in [
+        ("temperature", 0.7),
+        ("top_k", 20),
+        ("top_p", 0.8),
+        ("repetition_penalty", 1.05),
+        ("min_p", 0.05),
+        ("no_repeat_ngram_size", 3),
+        ("min_new_tokens", 5),
+        ("do_sample", False),
+        ("presence_penalty", 0.5),
+        ("typical_p", 0.9),
+    ]:
         assert not sampling_is_pure({**pure, key: bad}), key
     assert not sampling_is_pure({})  # unknown settings are never assumed pure
     assert not sampling_is_pure(None)
@@ -53,8 +62,15 @@ def test_server_backends_send_every_sampling_field():
 
     for backend in (VLLMBackend, SGLangBackend):
         sent = backend.sampling_fields(SamplingParams())
-        assert {"temperature", "top_k", "top_p", "min_p", "repetition_penalty", "presence_penalty",
-                "frequency_penalty"} <= set(sent)
+        assert {
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+            "repetition_penalty",
+            "presence_penalty",
+            "frequency_penalty",
+        } <= set(sent)
         assert sampling_is_pure({"do_sample": True, **sent})
         assert not sampling_is_pure({"do_sample": True, **backend.sampling_fields(SamplingParams(top_k=5))})
 
@@ -104,8 +120,12 @@ def test_model_generation_defaults_are_not_inherited(hf_backend):
     assert torch.get_num_threads() >= 1
 
 
-CONTEXTS = ["Paris is the capital of France.", "def add(a, b):\n    return a + b",
-            "1, 2, 3, 4, 5, 6, 7, 8", "Le chat dort sur le canapé."]
+CONTEXTS = [
+    "Paris is the capital of France.",
+    "def add(a, b):\n    return a + b",
+    "1, 2, 3, 4, 5, 6, 7, 8",
+    "Le chat dort sur le canapé.",
+]
 QUERY = "What is the text about?"
 
 
@@ -136,8 +156,10 @@ def test_self_scoring_upper_value_bounds_a_known_channel(hf_backend):
     e_lower = np.mean([np.sum(prob[i] * (logP[i] - np.log(prob.mean(axis=0)))) for i in range(N)])
     assert e_lower == pytest.approx(true_mi) and e_upper > true_mi + 0.05 > 0.1
 
-    records = [Record(id=f"c{i}", context=c, query=QUERY, answer="x", task="free_form", dataset="toy")
-               for i, c in enumerate(CONTEXTS)]
+    records = [
+        Record(id=f"c{i}", context=c, query=QUERY, answer="x", task="free_form", dataset="toy")
+        for i, c in enumerate(CONTEXTS)
+    ]
     sums = compress_records(b, records, M, SamplingParams(max_new_tokens=1, seed=3), progress=False)
     assert all(z.sampling_is_pure for row in sums for z in row)
     logp, lengths = score_matrix(b, CONTEXTS, QUERY, sums, prompt="own", progress=False)
@@ -151,8 +173,10 @@ def test_self_scoring_upper_value_bounds_a_known_channel(hf_backend):
     est = estimate_mi(logp, unit="nats", n_boot=0)
     se_up = loo_pointwise_mi(logp).std() / math.sqrt(N * M)
     se_lo = pointwise_mi(logp).std() / math.sqrt(N * M)
-    print(f"true MI {true_mi:.3f} nats; estimate {est.value:.3f} (E {e_lower:.3f}); "
-          f"upper {est.upper:.3f} (E {e_upper:.3f}); se {se_lo:.3f} / {se_up:.3f}")
+    print(
+        f"true MI {true_mi:.3f} nats; estimate {est.value:.3f} (E {e_lower:.3f}); "
+        f"upper {est.upper:.3f} (E {e_upper:.3f}); se {se_lo:.3f} / {se_up:.3f}"
+    )
     assert est.upper >= true_mi - 3 * se_up  # the bound holds
     assert est.value <= true_mi + 3 * se_lo
     assert abs(est.upper - e_upper) <= 4 * se_up  # samples follow the scored distribution

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mi_utils.compress import Summary, own_continuation, own_scoring_exact, score_matrix
 from mi_utils.backends.base import hash_ids
+from mi_utils.compress import Summary, own_continuation, own_scoring_exact, score_matrix
 from mi_utils.prompts import compression_messages, scoring_continuation, scoring_prefix
 from mi_utils.store import JsonlStore
 
@@ -76,8 +76,14 @@ def test_orientation_and_which_query_each_conditioning_uses(conditioning):
                 q = QUERIES[i] if conditioning == "shared" else QUERIES[l]  # summary's own question vs context's
                 assert logp[i, j, l] == pytest.approx(expected(proxy_prefix(sc, l, q), cont), abs=1e-12), (i, j, l)
     # the two conditionings differ off the diagonal only
-    other = score_matrix(FakeScorer(), CONTEXTS, QUERIES, SUMMARIES,
-                         conditioning="paired" if conditioning == "shared" else "shared", progress=False)[0]
+    other = score_matrix(
+        FakeScorer(),
+        CONTEXTS,
+        QUERIES,
+        SUMMARIES,
+        conditioning="paired" if conditioning == "shared" else "shared",
+        progress=False,
+    )[0]
     diag = np.arange(3)
     np.testing.assert_allclose(other[diag, :, diag], logp[diag, :, diag])
     assert not np.allclose(other, logp)
@@ -110,25 +116,40 @@ def test_store_reuse_and_resume(tmp_path):
     # anything that changes the scores changes the key: another summary, tag, conditioning or prompt
     for kw in ({"summaries": [["a1", "a2X"], *SUMMARIES[1:]]}, {"tag": "u"}, {"conditioning": "paired"}):
         sc = FakeScorer()
-        score_matrix(sc, CONTEXTS, QUERIES, kw.pop("summaries", SUMMARIES), store=path,
-                     **{"tag": "t", **kw}, progress=False)
+        score_matrix(
+            sc, CONTEXTS, QUERIES, kw.pop("summaries", SUMMARIES), store=path, **{"tag": "t", **kw}, progress=False
+        )
         assert len(sc.calls) == 3, kw
 
 
 def _lm_summary(i, j, text, *, ids, stop, reason="stop", tokenizer="fake-tok", sentences=None, sc=None, query=None):
     sc = sc or FakeScorer()
     prompt = sc.encode_chat(compression_messages(CONTEXTS[i], query or QUERIES[i], sentences=sentences))
-    return Summary(f"r{i}", j, text, len(ids), "fake", token_ids=ids, sampling={"temperature": 1.0}, finish_reason=reason,
-                   sentences=sentences, stop_token=stop, prompt_tokens=len(prompt), prompt_hash=hash_ids(prompt),
-                   tokenizer=tokenizer, sampling_effective={"temperature": 1.0, "top_k": 0, "top_p": 1.0})
+    return Summary(
+        f"r{i}",
+        j,
+        text,
+        len(ids),
+        "fake",
+        token_ids=ids,
+        sampling={"temperature": 1.0},
+        finish_reason=reason,
+        sentences=sentences,
+        stop_token=stop,
+        prompt_tokens=len(prompt),
+        prompt_hash=hash_ids(prompt),
+        tokenizer=tokenizer,
+        sampling_effective={"temperature": 1.0, "top_k": 0, "top_p": 1.0},
+    )
 
 
 def test_own_prompt_scores_sampled_ids_with_their_stop_token():
     sc = FakeScorer()
-    sums = [[_lm_summary(0, 0, "x", ids=[50, 51], stop=4), _lm_summary(0, 1, "y", ids=[52], stop=None, reason="length")],
-            [_lm_summary(1, 0, "z", ids=[], stop=EOS, sentences=2), Summary("r1", 1, "plain text", 2, "first_k:2")],
-            [_lm_summary(2, 0, "w", ids=[53], stop=EOS, tokenizer="other-tok"),
-             _lm_summary(2, 1, "v", ids=[54], stop=EOS)]]
+    sums = [
+        [_lm_summary(0, 0, "x", ids=[50, 51], stop=4), _lm_summary(0, 1, "y", ids=[52], stop=None, reason="length")],
+        [_lm_summary(1, 0, "z", ids=[], stop=EOS, sentences=2), Summary("r1", 1, "plain text", 2, "first_k:2")],
+        [_lm_summary(2, 0, "w", ids=[53], stop=EOS, tokenizer="other-tok"), _lm_summary(2, 1, "v", ids=[54], stop=EOS)],
+    ]
     # ids as sampled, stop token when it stopped; text + the scorer's first EOS otherwise
     assert own_continuation(sc, sums[0][0]) == [50, 51, 4]
     assert own_continuation(sc, sums[0][1]) == [52]

@@ -25,9 +25,10 @@ def _pairs(backend, n_prefixes: int = 3):
 
     ps = _passages()[:n_prefixes]
     prefixes = [backend.encode(scoring_prefix(p["context"], p["query"])) for p in ps]
-    conts = [
-        backend.encode(scoring_continuation(p["context"][: 60 + 70 * k])) for k, p in enumerate(ps)
-    ] + [backend.encode(scoring_continuation("Liberty.")), backend.encode(" x")]
+    conts = [backend.encode(scoring_continuation(p["context"][: 60 + 70 * k])) for k, p in enumerate(ps)] + [
+        backend.encode(scoring_continuation("Liberty.")),
+        backend.encode(" x"),
+    ]
     # every continuation under every prefix, interleaved so prefixes are not contiguous
     return [(pre, c) for c in conts for pre in prefixes]
 

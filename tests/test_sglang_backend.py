@@ -13,7 +13,6 @@ import random
 
 import numpy as np
 import pytest
-from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
 from mi_utils.backends.base import SamplingParams, derive_seed
 from mi_utils.backends.sglang import (
@@ -23,6 +22,8 @@ from mi_utils.backends.sglang import (
     SGLangBackend,
 )
 from mi_utils.backends.vllm import find_free_port
+
+from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
 
 def fake_logprob(context: list[int], token: int) -> float:
@@ -63,7 +64,9 @@ class FakeSGLang(JSONServer):
         out = []
         for b, (ids, sp, start) in enumerate(zip(inputs, sps, starts)):
             if self.reject_seed and "sampling_seed" in sp:
-                return 400, {"error": {"message": "SamplingParams.__init__() got an unexpected keyword argument 'sampling_seed'"}}
+                return 400, {
+                    "error": {"message": "SamplingParams.__init__() got an unexpected keyword argument 'sampling_seed'"}
+                }
             meta = {"id": f"req{b}", "prompt_tokens": len(ids)}
             if body.get("return_logprob"):
                 start = 0 if start is None or start < 0 else start
@@ -210,7 +213,9 @@ def test_4xx_carries_message():
         b = SGLangBackend(s.url, tokenizer=FakeTokenizer(), send_seed=True)
         b.send_seed = True
         orig = s.respond
-        s.respond = lambda path, body: (400, {"error": {"message": "input is too long"}}) if path == "/generate" else orig(path, body)
+        s.respond = lambda path, body: (
+            (400, {"error": {"message": "input is too long"}}) if path == "/generate" else orig(path, body)
+        )
         with pytest.raises(RequestRejectedError, match="HTTP 400.*input is too long"):
             b.score([([1], [2])])
     finally:
@@ -220,8 +225,19 @@ def test_4xx_carries_message():
 # ------------------------------------------------------------------ the experiment, end to end
 def _llama_config(tmp_path) -> str:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": "llama", "vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2,
-                                "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128}))
+    path.write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "vocab_size": 300,
+                "hidden_size": 64,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 4,
+                "intermediate_size": 128,
+            }
+        )
+    )
     return str(path)
 
 
@@ -236,15 +252,25 @@ def test_experiment_runs_end_to_end_on_the_fake_server_and_resumes(tmp_path, mon
     server = FakeSGLang()
     try:
         hf = _llama_config(tmp_path)
-        spec = {"model": "/models/smollm2", "backend": "sglang", "urls": [server.url], "tokenizer": "fake-tok",
-                "hf_config": hf}
-        cfg = parse_config({
-            "name": "sglang-e2e", "N": 3, "M": 2, "n_boot": 50,
-            "datasets": [{"name": "synthetic_clinical_shared"}],
-            "compressors": [{"method": "shared_prefix"}, {**spec, "name": "lm", "max_new_tokens": 6}],
-            "predictors": [{**spec, "name": "pred", "mode": "choice"}],
-            "scorers": [{**spec, "name": "proxy"}, {**spec, "name": "own", "prompt": "own"}],
-        })
+        spec = {
+            "model": "/models/smollm2",
+            "backend": "sglang",
+            "urls": [server.url],
+            "tokenizer": "fake-tok",
+            "hf_config": hf,
+        }
+        cfg = parse_config(
+            {
+                "name": "sglang-e2e",
+                "N": 3,
+                "M": 2,
+                "n_boot": 50,
+                "datasets": [{"name": "synthetic_clinical_shared"}],
+                "compressors": [{"method": "shared_prefix"}, {**spec, "name": "lm", "max_new_tokens": 6}],
+                "predictors": [{**spec, "name": "pred", "mode": "choice"}],
+                "scorers": [{**spec, "name": "proxy"}, {**spec, "name": "own", "prompt": "own"}],
+            }
+        )
         ref = run(cfg, out_dir=tmp_path / "ref", progress=False)
         df = ref.rows
         assert not set(ROW_COLUMNS) - set(df.columns)
@@ -277,7 +303,8 @@ def test_experiment_runs_end_to_end_on_the_fake_server_and_resumes(tmp_path, mon
         resumed = server.posts()[before:]
         assert not [b for _, _, b, _ in resumed if isinstance(b.get("sampling_params"), list)]  # no regeneration
         key = ["key"]
-        pd.testing.assert_frame_equal(res.rows.sort_values(key).reset_index(drop=True),
-                                      df.sort_values(key).reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            res.rows.sort_values(key).reset_index(drop=True), df.sort_values(key).reset_index(drop=True)
+        )
     finally:
         server.close()

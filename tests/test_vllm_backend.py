@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
 from mi_utils.backends.base import SamplingParams, derive_seed
 from mi_utils.backends.http import AuthenticationError, ServerError, ServerPool, normalize_urls
@@ -25,6 +24,8 @@ from mi_utils.backends.vllm import (
     find_free_port,
     vllm_server_command,
 )
+
+from fakes import EOS, PAIRS, FakeTokenizer, JSONServer, check_local_tokenizer, check_server_scorer, expected_logprobs
 
 
 def fake_logprob(context: list[int], token: int) -> float:
@@ -39,8 +40,14 @@ class FakeVLLM(JSONServer):
     ``fail_headers``, e.g. ``Retry-After``).
     """
 
-    def __init__(self, served=("fake",), fail_first: int = 0, fail_status: int = 503, max_model_len=64,
-                 fail_headers: dict | None = None):
+    def __init__(
+        self,
+        served=("fake",),
+        fail_first: int = 0,
+        fail_status: int = 503,
+        max_model_len=64,
+        fail_headers: dict | None = None,
+    ):
         self.served = list(served)
         self.max_model_len = max_model_len
         super().__init__([(fail_status, {"error": {"message": "engine overloaded"}}, fail_headers or {})] * fail_first)
@@ -54,7 +61,10 @@ class FakeVLLM(JSONServer):
     # ------------------------------------------------------------- vLLM logic
     def respond(self, method, path, body):
         if path == "/v1/models":
-            cards = [{"id": m, "object": "model", "root": "/nonexistent/" + m, "max_model_len": self.max_model_len} for m in self.served]
+            cards = [
+                {"id": m, "object": "model", "root": "/nonexistent/" + m, "max_model_len": self.max_model_len}
+                for m in self.served
+            ]
             return 200, {"object": "list", "data": cards}
         if path != "/v1/completions":
             return 404, {"detail": "Not Found"}
@@ -71,7 +81,13 @@ class FakeVLLM(JSONServer):
             if len(ids) + body.get("max_tokens", 16) > self.max_model_len:
                 return 400, {"error": {"message": "This model's maximum context length is exceeded"}}
             for j in range(n):
-                ch = {"index": pi * n + j, "text": "", "finish_reason": "length", "stop_reason": None, "token_ids": None}
+                ch = {
+                    "index": pi * n + j,
+                    "text": "",
+                    "finish_reason": "length",
+                    "stop_reason": None,
+                    "token_ids": None,
+                }
                 if body.get("prompt_logprobs") is not None:
                     pl = [None]
                     for i in range(1, len(ids)):
@@ -186,7 +202,15 @@ def test_round_robin_over_replicas(fake, fake2):
 
 
 def test_failover_to_live_replica(fake):
-    b = VLLMBackend([dead_url(), fake.url], "fake", check_server=False, score_batch_size=1, concurrency=1, max_retries=1, backoff=0.01)
+    b = VLLMBackend(
+        [dead_url(), fake.url],
+        "fake",
+        check_server=False,
+        score_batch_size=1,
+        concurrency=1,
+        max_retries=1,
+        backoff=0.01,
+    )
     out = b.score(PAIRS[:3])
     assert len(out) == 3 and len(fake.posts()) == 3
 
@@ -320,7 +344,10 @@ def test_generate_samples_and_records_settings(fake):
 
 def test_generate_topk_and_greedy(fake):
     b = VLLMBackend(fake.url, "fake", tokenizer=FakeTokenizer())
-    b.generate([[{"role": "user", "content": "x"}]], SamplingParams(n=2, top_k=20, top_p=0.9, temperature=0.7, max_new_tokens=3))
+    b.generate(
+        [[{"role": "user", "content": "x"}]],
+        SamplingParams(n=2, top_k=20, top_p=0.9, temperature=0.7, max_new_tokens=3),
+    )
     body = fake.posts()[-1][2]
     assert body["top_k"] == 20 and body["top_p"] == 0.9 and body["temperature"] == 0.7
     gens = b.generate([[{"role": "user", "content": "x"}]], SamplingParams(n=3, temperature=0.0, max_new_tokens=3))[0]

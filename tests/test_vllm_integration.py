@@ -132,7 +132,9 @@ def test_generate_n_samples(backend, reference):
             assert g.text.replace("\ufffd", "").strip() == g.meta["server_text"].replace("\ufffd", "").strip()
         assert len({tuple(g.token_ids) for g in gens}) > 1  # distinct samples (T=1, seeds seed+j)
         # the sampled tokens score like transformers scores them
-        np.testing.assert_allclose(backend.score([(prompt, gens[0].token_ids)])[0], ref(prompt, gens[0].token_ids), atol=TOL)
+        np.testing.assert_allclose(
+            backend.score([(prompt, gens[0].token_ids)])[0], ref(prompt, gens[0].token_ids), atol=TOL
+        )
     again = backend.generate(msgs, params)
     assert [[g.token_ids for g in gs] for gs in again] == [[g.token_ids for g in gs] for gs in out]
 
@@ -208,14 +210,19 @@ def test_experiment_runs_on_the_server_and_resumes(server, tmp_path, monkeypatch
 
     # the same summaries, scored by the server and in process: per-token agreement
     hf_store = out / "stores" / "synthetic_clinical_shared" / "scores-hf-smollm2-135m-instruct-float32.jsonl"
-    by_l = [{json.loads(line)["l"]: np.array(json.loads(line)["logp"]) for line in f.read_text().splitlines()}
-            for f in (store, hf_store)]
+    by_l = [
+        {json.loads(line)["l"]: np.array(json.loads(line)["logp"]) for line in f.read_text().splitlines()}
+        for f in (store, hf_store)
+    ]
     rows = df[df.scorer == "smollm2-hf"].sort_values(["record_id"])
-    texts = [sum((list(g[g.compressor == c].summary_texts.iloc[0]) for c in ("shared_prefix", "smollm2-vllm")), [])
-             for _, g in rows.groupby("record_id", sort=True)]
+    texts = [
+        sum((list(g[g.compressor == c].summary_texts.iloc[0]) for c in ("shared_prefix", "smollm2-vllm")), [])
+        for _, g in rows.groupby("record_id", sort=True)
+    ]
     tok = server.backend().tokenizer
-    n_tok = np.array([[len(tok(scoring_continuation(t), add_special_tokens=False)["input_ids"]) for t in row]
-                      for row in texts])
+    n_tok = np.array(
+        [[len(tok(scoring_continuation(t), add_special_tokens=False)["input_ids"]) for t in row] for row in texts]
+    )
     worst = max(float(np.max(np.abs(by_l[0][l] - by_l[1][l]) / n_tok)) for l in range(cfg.N))
     print(f"max |vLLM - in process| = {worst:.2e} nats per token over {n_tok.sum() * cfg.N} tokens")
     assert worst < TOL

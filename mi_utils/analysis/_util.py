@@ -43,8 +43,10 @@ def require_frame(df: Any, fn: str) -> pd.DataFrame:
       ValueError: ``df`` is not a DataFrame or has no rows.
     """
     if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"{fn}: expected a pandas DataFrame, got {type(df).__name__}; "
-                         "load the results table first (e.g. pd.read_csv / mi_utils.analysis.load_results)")
+        raise ValueError(
+            f"{fn}: expected a pandas DataFrame, got {type(df).__name__}; "
+            "load the results table first (e.g. pd.read_csv / mi_utils.analysis.load_results)"
+        )
     if len(df) == 0:
         raise ValueError(f"{fn}: the table has no rows; pass a non-empty results table")
     return df
@@ -113,8 +115,10 @@ def numeric_column(df: pd.DataFrame, col: str, fn: str) -> np.ndarray:
     try:
         return pd.to_numeric(s, errors="raise").to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{fn}: column {col!r} must be numeric or boolean ({exc}); "
-                         "convert it (e.g. df[col].astype(float)) or pick another column") from exc
+        raise ValueError(
+            f"{fn}: column {col!r} must be numeric or boolean ({exc}); "
+            "convert it (e.g. df[col].astype(float)) or pick another column"
+        ) from exc
 
 
 def check_n_boot(n_boot: Any, fn: str, minimum: int = 1) -> int:
@@ -196,8 +200,9 @@ def unit_codes(df: pd.DataFrame, unit: str | Sequence[str] | None) -> np.ndarray
     return df.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
 
 
-def unit_count_blocks(n_units: int, n_boot: int, rng: np.random.Generator,
-                      max_cells: int = 2_000_000) -> Iterator[np.ndarray]:
+def unit_count_blocks(
+    n_units: int, n_boot: int, rng: np.random.Generator, max_cells: int = 2_000_000
+) -> Iterator[np.ndarray]:
     """Bootstrap resamples of units as count matrices, in blocks.
 
     Each resample draws ``n_units`` units with replacement; it is returned as the number of times

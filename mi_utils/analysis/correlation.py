@@ -135,8 +135,10 @@ def partial_correlation(
     n = len(block)
     k = len(covs)
     if n < 4 + k:
-        raise ValueError(f"{fn}: {n} usable rows; need at least {4 + k} (4 + number of covariates) "
-                         "for a correlation with an interval")
+        raise ValueError(
+            f"{fn}: {n} usable rows; need at least {4 + k} (4 + number of covariates) "
+            "for a correlation with an interval"
+        )
     for j, c in enumerate(cols):
         if np.ptp(block[:, j]) == 0:
             raise ValueError(f"{fn}: column {c!r} is constant over the usable rows; a correlation needs variation")
@@ -153,8 +155,10 @@ def partial_correlation(
             Z = np.column_stack([np.ones(n), t[:, icov]]) if kk else None
             r = _corr(t[:, ix], t[:, iy], Z)
             if r is None:
-                raise ValueError(f"{fn}: {x!r} or {y!r} is (almost) a linear function of the covariates {covs}; "
-                                 "the partial correlation is undefined, drop the redundant covariate")
+                raise ValueError(
+                    f"{fn}: {x!r} or {y!r} is (almost) a linear function of the covariates {covs}; "
+                    "the partial correlation is undefined, drop the redundant covariate"
+                )
             dof = n - 2 - kk
             if abs(r) >= 1.0:
                 p = 0.0
@@ -178,19 +182,40 @@ def partial_correlation(
                     if rb is not None:
                         reps.append(rb)
                 if len(reps) < n_boot:
-                    warnings.warn(f"{fn}: {n_boot - len(reps)} of {n_boot} bootstrap resamples were degenerate "
-                                  "(no variance) and left out", stacklevel=2)
+                    warnings.warn(
+                        f"{fn}: {n_boot - len(reps)} of {n_boot} bootstrap resamples were degenerate "
+                        "(no variance) and left out",
+                        stacklevel=2,
+                    )
                 if len(reps) < 2:
                     raise ValueError(f"{fn}: fewer than 2 usable bootstrap resamples; use n_boot=0 (Fisher z)")
                 lo, hi = percentile_interval(np.asarray(reps), level)
                 ci_method = "bootstrap"
-            out.append(dict(method=m, kind=kind, x=x, y=y, r=r, ci_low=lo, ci_high=hi, p_value=p, n=n,
-                            covariates=",".join(covs) if kk else "", r2=r * r, ci_method=ci_method))
+            out.append(
+                dict(
+                    method=m,
+                    kind=kind,
+                    x=x,
+                    y=y,
+                    r=r,
+                    ci_low=lo,
+                    ci_high=hi,
+                    p_value=p,
+                    n=n,
+                    covariates=",".join(covs) if kk else "",
+                    r2=r * r,
+                    ci_method=ci_method,
+                )
+            )
     return pd.DataFrame(out)
 
 
-def length_baseline(points: pd.DataFrame, y: str = "accuracy", length: str = "summary_tokens",
-                    information: Sequence[str] = ("mi_bits", "mi_per_token_bits")) -> pd.DataFrame:
+def length_baseline(
+    points: pd.DataFrame,
+    y: str = "accuracy",
+    length: str = "summary_tokens",
+    information: Sequence[str] = ("mi_bits", "mi_per_token_bits"),
+) -> pd.DataFrame:
     """Does information predict ``y`` beyond summary length? The length-only baseline.
 
     Returns the raw correlation of ``y`` with length, then for each information column its raw
@@ -208,8 +233,9 @@ def length_baseline(points: pd.DataFrame, y: str = "accuracy", length: str = "su
     """
     parts = [partial_correlation(points, length, y).assign(question="length only")]
     for col in information:
-        parts.append(partial_correlation(points, col, y, covariates=[length]).assign(
-            question=f"{col}: raw, then beyond length"))
+        parts.append(
+            partial_correlation(points, col, y, covariates=[length]).assign(question=f"{col}: raw, then beyond length")
+        )
     out = pd.concat(parts, ignore_index=True)
     first = ["question", "method", "kind", "x", "covariates", "r", "ci_low", "ci_high", "p_value", "n"]
     return out[first + [c for c in out.columns if c not in first]]

@@ -61,8 +61,10 @@ def _as_frame(rows: Any, fn: str) -> pd.DataFrame:
     elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
         df = pd.DataFrame(list(rows))
     else:
-        raise ValueError(f"{fn}: rows must be a pandas DataFrame (or a list of row dicts), got "
-                         f"{type(rows).__name__}; load the table with mi_utils.analysis.load_results")
+        raise ValueError(
+            f"{fn}: rows must be a pandas DataFrame (or a list of row dicts), got "
+            f"{type(rows).__name__}; load the table with mi_utils.analysis.load_results"
+        )
     if len(df) == 0:
         raise ValueError(f"{fn}: the table has no rows; pass a non-empty results table")
     return df
@@ -76,8 +78,11 @@ def _response(df: pd.DataFrame, response: str, fn: str) -> tuple[pd.DataFrame, n
     s = df[response]
     missing = s.isna().to_numpy()
     if missing.any():
-        warnings.warn(f"{fn}: dropped {int(missing.sum())} of {len(df)} rows with a missing {response!r} "
-                      "(e.g. rows without a predictor)", stacklevel=3)
+        warnings.warn(
+            f"{fn}: dropped {int(missing.sum())} of {len(df)} rows with a missing {response!r} "
+            "(e.g. rows without a predictor)",
+            stacklevel=3,
+        )
         df = df.loc[~missing]
         s = df[response]
     if len(df) == 0:
@@ -85,16 +90,22 @@ def _response(df: pd.DataFrame, response: str, fn: str) -> tuple[pd.DataFrame, n
     values = s.astype(object).to_numpy()
     y = np.empty(len(values))
     for i, v in enumerate(values):
-        if isinstance(v, (bool, np.bool_)):
-            y[i] = float(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+        if (
+            isinstance(v, (bool, np.bool_))
+            or isinstance(v, (int, float, np.integer, np.floating))
+            and float(v) in (0.0, 1.0)
+        ):
             y[i] = float(v)
         else:
-            raise ValueError(f"{fn}: response {response!r} must be boolean or 0/1, found {v!r}; "
-                             f"convert it (e.g. rows[{response!r}] > 0.5) or pick a binary column")
+            raise ValueError(
+                f"{fn}: response {response!r} must be boolean or 0/1, found {v!r}; "
+                f"convert it (e.g. rows[{response!r}] > 0.5) or pick a binary column"
+            )
     if y.min() == y.max():
-        raise ValueError(f"{fn}: every row has {response}={bool(y[0])}; a logistic model needs both "
-                         "outcomes, pass more rows or another response")
+        raise ValueError(
+            f"{fn}: every row has {response}={bool(y[0])}; a logistic model needs both "
+            "outcomes, pass more rows or another response"
+        )
     return df, y
 
 
@@ -104,8 +115,9 @@ def _is_numeric(name: str, s: pd.Series) -> bool:
     return name.endswith("_params") or pd.api.types.is_numeric_dtype(s)
 
 
-def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
-            reference: Mapping[str, Any] | None = None) -> _Design:
+def _design(
+    rows: Any, response: str, factors: Sequence[str] | str, fn: str, reference: Mapping[str, Any] | None = None
+) -> _Design:
     """The response and an intercept + factor design matrix, validated."""
     df = _as_frame(rows, fn)
     names = as_columns(factors, "factors")
@@ -119,8 +131,10 @@ def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
     reference = dict(reference or {})
     unknown = [k for k in reference if k not in names]
     if unknown:
-        raise ValueError(f"{fn}: reference names {unknown}, which are not factors {names}; "
-                         "give reference levels of categorical factors only")
+        raise ValueError(
+            f"{fn}: reference names {unknown}, which are not factors {names}; "
+            "give reference levels of categorical factors only"
+        )
     df, y = _response(df, response, fn)
 
     cols: list[np.ndarray] = [np.ones(len(df))]
@@ -130,25 +144,35 @@ def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
         s = df[name]
         n_missing = int(s.isna().sum())
         if n_missing:
-            raise ValueError(f"{fn}: factor {name!r} is missing in {n_missing} of {len(df)} rows; filter "
-                             f"them out first (e.g. rows[rows[{name!r}].notna()])")
+            raise ValueError(
+                f"{fn}: factor {name!r} is missing in {n_missing} of {len(df)} rows; filter "
+                f"them out first (e.g. rows[rows[{name!r}].notna()])"
+            )
         if _is_numeric(name, s):
             try:
                 x = pd.to_numeric(s.astype(object), errors="raise").to_numpy(dtype=float)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{fn}: factor {name!r} must hold numbers (a size factor enters as log2); "
-                                 f"convert it or pass it as a string column ({exc})") from exc
+                raise ValueError(
+                    f"{fn}: factor {name!r} must hold numbers (a size factor enters as log2); "
+                    f"convert it or pass it as a string column ({exc})"
+                ) from exc
             if not np.all(np.isfinite(x)) or np.any(x <= 0):
                 bad = x[~(np.isfinite(x) & (x > 0))][:3].tolist()
-                raise ValueError(f"{fn}: size factor {name!r} enters as log2 and needs positive values, found "
-                                 f"{bad}; filter the rows (e.g. rows[rows.compressor_kind == 'lm'] drops "
-                                 "LM-free compressors with 0 parameters)")
+                raise ValueError(
+                    f"{fn}: size factor {name!r} enters as log2 and needs positive values, found "
+                    f"{bad}; filter the rows (e.g. rows[rows.compressor_kind == 'lm'] drops "
+                    "LM-free compressors with 0 parameters)"
+                )
             if name in reference:
-                raise ValueError(f"{fn}: reference given for numeric factor {name!r}; only categorical "
-                                 "factors have a reference level")
+                raise ValueError(
+                    f"{fn}: reference given for numeric factor {name!r}; only categorical "
+                    "factors have a reference level"
+                )
             if np.unique(x).size < 2:
-                raise ValueError(f"{fn}: factor {name!r} has a single value ({x[0]:g}); its effect cannot be "
-                                 "estimated: drop it from factors or add rows with other values")
+                raise ValueError(
+                    f"{fn}: factor {name!r} has a single value ({x[0]:g}); its effect cannot be "
+                    "estimated: drop it from factors or add rows with other values"
+                )
             scale, label = (1e9, f"log2({name} / 1e9)") if name.endswith("_params") else (1.0, f"log2({name})")
             cols.append(np.log2(x / scale))
             terms.append(label)
@@ -157,8 +181,10 @@ def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
             values = s.astype(str).to_numpy()
             levels = sorted(set(values))
             if len(levels) < 2:
-                raise ValueError(f"{fn}: factor {name!r} has a single level ({levels[0]!r}); its effect cannot "
-                                 "be estimated: drop it from factors or add rows with other levels")
+                raise ValueError(
+                    f"{fn}: factor {name!r} has a single level ({levels[0]!r}); its effect cannot "
+                    "be estimated: drop it from factors or add rows with other levels"
+                )
             ref = str(reference.get(name, levels[0]))
             if ref not in levels:
                 raise ValueError(f"{fn}: reference level {ref!r} of {name!r} is not among its levels {levels}")
@@ -174,8 +200,10 @@ def _design(rows: Any, response: str, factors: Sequence[str] | str, fn: str,
     X = np.column_stack(cols)
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
-        raise ValueError(f"{fn}: the factors {names} are collinear in these rows (design rank {rank} < "
-                         f"{X.shape[1]} columns), e.g. one factor is determined by another; drop one of them")
+        raise ValueError(
+            f"{fn}: the factors {names} are collinear in these rows (design rank {rank} < "
+            f"{X.shape[1]} columns), e.g. one factor is determined by another; drop one of them"
+        )
     return _Design(y=y, X=X, terms=terms, factors=out, frame=df)
 
 
@@ -185,8 +213,12 @@ def _fit_glm(y: np.ndarray, X: np.ndarray) -> Any:
     return sm.GLM(y, X, family=sm.families.Binomial()).fit()
 
 
-def rank_factors(rows: Any, response: str = "correct", factors: Sequence[str] = DEFAULT_FACTORS,
-                 reference: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def rank_factors(
+    rows: Any,
+    response: str = "correct",
+    factors: Sequence[str] = DEFAULT_FACTORS,
+    reference: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """Rank factors by their importance for per-question correctness (logistic GLM).
 
     Fits ``logit P(response) = intercept + sum of factor terms`` by maximum likelihood
@@ -241,9 +273,18 @@ def rank_factors(rows: Any, response: str = "correct", factors: Sequence[str] = 
         else:
             std_effect = float(np.std(contribution))
             coef = coef_se = None
-        records.append({"factor": f.name, "kind": f.kind, "lr_chi2": lr, "df": k,
-                        "p_value": float(stats.chi2.sf(lr, k)), "std_effect": std_effect,
-                        "coef": coef, "se": coef_se})
+        records.append(
+            {
+                "factor": f.name,
+                "kind": f.kind,
+                "lr_chi2": lr,
+                "df": k,
+                "p_value": float(stats.chi2.sf(lr, k)),
+                "std_effect": std_effect,
+                "coef": coef,
+                "se": coef_se,
+            }
+        )
     out = pd.DataFrame.from_records(records)
     out = out.sort_values("lr_chi2", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
@@ -251,8 +292,10 @@ def rank_factors(rows: Any, response: str = "correct", factors: Sequence[str] = 
     for c in ("coef", "se"):  # None (not NaN) for categorical factors
         out[c] = pd.Series([by_factor[f][c] for f in out["factor"]], index=out.index, dtype=object)
     pvals = np.asarray(full.pvalues)
-    out.attrs["coefficients"] = [{"term": t, "estimate": float(beta[j]), "se": float(se[j]),
-                                  "p_value": float(pvals[j])} for j, t in enumerate(d.terms)]
+    out.attrs["coefficients"] = [
+        {"term": t, "estimate": float(beta[j]), "se": float(se[j]), "p_value": float(pvals[j])}
+        for j, t in enumerate(d.terms)
+    ]
     out.attrs["reference"] = {f.name: f.reference for f in d.factors if f.kind == "categorical"}
     out.attrs["n_obs"] = int(len(d.y))
     return out
@@ -313,10 +356,18 @@ class MixedEffectsResult:
         return float(hit.iloc[0])
 
 
-def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] = DEFAULT_FACTORS,
-                  groups: Sequence[str] = DEFAULT_GROUPS, n_iter: int | None = None, seed: int = 0,
-                  vcp_p: float = 1.0, fe_p: float = 2.0, cross_check: bool = True,
-                  reference: Mapping[str, Any] | None = None) -> MixedEffectsResult:
+def mixed_effects(
+    rows: Any,
+    response: str = "correct",
+    factors: Sequence[str] = DEFAULT_FACTORS,
+    groups: Sequence[str] = DEFAULT_GROUPS,
+    n_iter: int | None = None,
+    seed: int = 0,
+    vcp_p: float = 1.0,
+    fe_p: float = 2.0,
+    cross_check: bool = True,
+    reference: Mapping[str, Any] | None = None,
+) -> MixedEffectsResult:
     """Fixed effects of the factors with random intercepts for question and data set.
 
     Main model (logit link, statsmodels ``BinomialBayesMixedGLM`` fitted by mean-field
@@ -360,25 +411,28 @@ def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] =
     fn = "mixed_effects"
     gcols = as_columns(groups, "groups")
     if not 1 <= len(gcols) <= 2:
-        raise ValueError(f"{fn}: groups must be (question_column,) or (question_column, dataset_column), "
-                         f"got {groups!r}")
-    if n_iter is not None and (isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer))
-                               or n_iter < 1):
+        raise ValueError(
+            f"{fn}: groups must be (question_column,) or (question_column, dataset_column), got {groups!r}"
+        )
+    if n_iter is not None and (isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1):
         raise ValueError(f"{fn}: n_iter must be a positive integer or None, got {n_iter!r}")
     for name, v in (("vcp_p", vcp_p), ("fe_p", fe_p)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
             raise ValueError(f"{fn}: {name} must be a positive number (a prior SD), got {v!r}")
     overlap = [g for g in gcols if g in as_columns(factors, "factors") or g == response]
     if overlap:
-        raise ValueError(f"{fn}: grouping column(s) {overlap} are also the response or factors; "
-                         "use them in one role only")
+        raise ValueError(
+            f"{fn}: grouping column(s) {overlap} are also the response or factors; use them in one role only"
+        )
     df = _as_frame(rows, fn)
     require_columns(df, gcols, fn)
     for g in gcols:
         n_missing = int(df[g].isna().sum())
         if n_missing:
-            raise ValueError(f"{fn}: grouping column {g!r} is missing in {n_missing} rows; "
-                             f"filter them out (rows[rows[{g!r}].notna()])")
+            raise ValueError(
+                f"{fn}: grouping column {g!r} is missing in {n_missing} rows; "
+                f"filter them out (rows[rows[{g!r}].notna()])"
+            )
     d = _design(df, response, factors, fn, reference)
     used = d.frame
 
@@ -388,13 +442,17 @@ def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] =
         dataset = used[gcols[1]].astype(str).to_numpy()
         question = np.char.add(np.char.add(dataset.astype(str), "/"), question.astype(str))
         if np.unique(dataset).size < 2:
-            warnings.warn(f"{fn}: a single {gcols[1]!r} ({dataset[0]!r}); its random intercept cannot be "
-                          "estimated and is dropped", stacklevel=2)
+            warnings.warn(
+                f"{fn}: a single {gcols[1]!r} ({dataset[0]!r}); its random intercept cannot be "
+                "estimated and is dropped",
+                stacklevel=2,
+            )
             dataset = None
     q_codes, q_levels = pd.factorize(question, sort=True)
     if len(q_levels) < 2:
-        raise ValueError(f"{fn}: a single question ({q_levels[0]!r}); a question random intercept needs "
-                         "several questions")
+        raise ValueError(
+            f"{fn}: a single question ({q_levels[0]!r}); a question random intercept needs several questions"
+        )
     n_groups = {"question": int(len(q_levels))}
 
     from scipy import sparse
@@ -411,20 +469,45 @@ def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] =
         vcp_names.append("dataset")
         n_groups["dataset"] = int(len(d_levels))
     exog_vc = sparse.hstack(blocks, format="csr")
-    model = BinomialBayesMixedGLM(d.y, d.X, exog_vc, np.concatenate(ident), vcp_p=float(vcp_p),
-                                  fe_p=float(fe_p), fep_names=list(d.terms), vcp_names=vcp_names)
+    model = BinomialBayesMixedGLM(
+        d.y,
+        d.X,
+        exog_vc,
+        np.concatenate(ident),
+        vcp_p=float(vcp_p),
+        fe_p=float(fe_p),
+        fep_names=list(d.terms),
+        vcp_names=vcp_names,
+    )
     opts = None if n_iter is None else {"maxiter": int(n_iter)}
     res = model.fit_vb(minim_opts=opts, rng=int(seed))
     fe_mean, fe_sd = np.asarray(res.fe_mean), np.asarray(res.fe_sd)
-    fixed = pd.DataFrame({"term": d.terms, "estimate": fe_mean, "sd": fe_sd,
-                          "ci_low": fe_mean - _Z95 * fe_sd, "ci_high": fe_mean + _Z95 * fe_sd})
+    fixed = pd.DataFrame(
+        {
+            "term": d.terms,
+            "estimate": fe_mean,
+            "sd": fe_sd,
+            "ci_low": fe_mean - _Z95 * fe_sd,
+            "ci_high": fe_mean + _Z95 * fe_sd,
+        }
+    )
     vc_rows = []
     for name, m, s in zip(vcp_names, np.asarray(res.vcp_mean), np.asarray(res.vcp_sd)):
         sd = float(np.exp(m))
-        vc_rows.append({"component": name, "method": "bayes_vb", "sd": sd, "variance": sd ** 2,
-                        "ci_low": float(np.exp(m - _Z95 * s)), "ci_high": float(np.exp(m + _Z95 * s))})
-    method = (f"BinomialBayesMixedGLM.fit_vb (logit link; random intercepts: {', '.join(vcp_names)}; "
-              f"priors fe_p={fe_p:g}, vcp_p={vcp_p:g}; seed={seed})")
+        vc_rows.append(
+            {
+                "component": name,
+                "method": "bayes_vb",
+                "sd": sd,
+                "variance": sd**2,
+                "ci_low": float(np.exp(m - _Z95 * s)),
+                "ci_high": float(np.exp(m + _Z95 * s)),
+            }
+        )
+    method = (
+        f"BinomialBayesMixedGLM.fit_vb (logit link; random intercepts: {', '.join(vcp_names)}; "
+        f"priors fe_p={fe_p:g}, vcp_p={vcp_p:g}; seed={seed})"
+    )
 
     linear = pd.DataFrame(columns=["term", "estimate", "se", "ci_low", "ci_high", "p_value"])
     linear_method = ""
@@ -440,19 +523,50 @@ def mixed_effects(rows: Any, response: str = "correct", factors: Sequence[str] =
         lm = sm.MixedLM(d.y, X_lin, groups=q_codes).fit(reml=True)
         k = X_lin.shape[1]
         est, se = np.asarray(lm.fe_params)[:k], np.asarray(lm.bse_fe)[:k]
-        linear = pd.DataFrame({"term": lin_terms, "estimate": est, "se": se, "ci_low": est - _Z95 * se,
-                               "ci_high": est + _Z95 * se, "p_value": np.asarray(lm.pvalues)[:k]})
+        linear = pd.DataFrame(
+            {
+                "term": lin_terms,
+                "estimate": est,
+                "se": se,
+                "ci_low": est - _Z95 * se,
+                "ci_high": est + _Z95 * se,
+                "p_value": np.asarray(lm.pvalues)[:k],
+            }
+        )
         q_var = float(np.asarray(lm.cov_re)[0, 0])
-        vc_rows.append({"component": "question", "method": "mixedlm", "sd": math.sqrt(max(q_var, 0.0)),
-                        "variance": q_var, "ci_low": None, "ci_high": None})
-        vc_rows.append({"component": "residual", "method": "mixedlm", "sd": math.sqrt(float(lm.scale)),
-                        "variance": float(lm.scale), "ci_low": None, "ci_high": None})
-        linear_method = ("MixedLM (REML, linear probability scale; random intercept per question"
-                         + (f"; {gcols[1]} as a fixed effect)" if dataset is not None else ")"))
+        vc_rows.append(
+            {
+                "component": "question",
+                "method": "mixedlm",
+                "sd": math.sqrt(max(q_var, 0.0)),
+                "variance": q_var,
+                "ci_low": None,
+                "ci_high": None,
+            }
+        )
+        vc_rows.append(
+            {
+                "component": "residual",
+                "method": "mixedlm",
+                "sd": math.sqrt(float(lm.scale)),
+                "variance": float(lm.scale),
+                "ci_low": None,
+                "ci_high": None,
+            }
+        )
+        linear_method = "MixedLM (REML, linear probability scale; random intercept per question" + (
+            f"; {gcols[1]} as a fixed effect)" if dataset is not None else ")"
+        )
     variance_components = pd.DataFrame.from_records(vc_rows)
     for c in ("ci_low", "ci_high"):  # None (not NaN) where a method gives no interval
-        variance_components[c] = pd.Series([r[c] for r in vc_rows], index=variance_components.index,
-                                           dtype=object)
-    return MixedEffectsResult(fixed=fixed, variance_components=variance_components, linear=linear,
-                              method=method, linear_method=linear_method, n_obs=int(n), n_groups=n_groups,
-                              reference={f.name: f.reference for f in d.factors if f.kind == "categorical"})
+        variance_components[c] = pd.Series([r[c] for r in vc_rows], index=variance_components.index, dtype=object)
+    return MixedEffectsResult(
+        fixed=fixed,
+        variance_components=variance_components,
+        linear=linear,
+        method=method,
+        linear_method=linear_method,
+        n_obs=int(n),
+        n_groups=n_groups,
+        reference={f.name: f.reference for f in d.factors if f.kind == "categorical"},
+    )

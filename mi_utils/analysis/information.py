@@ -32,8 +32,8 @@ is the array form for a single temperature.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -61,8 +61,10 @@ def _scores(a: np.ndarray | Sequence, name: str) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} has a non-finite value at index {idx}; option scores must be finite log-probs "
-                         "(re-score in float32 if a float16 scorer overflowed)")
+        raise ValueError(
+            f"{name} has a non-finite value at index {idx}; option scores must be finite log-probs "
+            "(re-score in float32 if a float16 scorer overflowed)"
+        )
     return arr
 
 
@@ -101,8 +103,11 @@ def _nll(scores: np.ndarray, correct: np.ndarray, temperature: float) -> float:
     return float(-lp[np.arange(len(correct)), correct].mean())
 
 
-def fit_temperature(scores: np.ndarray | Sequence, correct_index: Sequence[int] | np.ndarray,
-                    bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
+def fit_temperature(
+    scores: np.ndarray | Sequence,
+    correct_index: Sequence[int] | np.ndarray,
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> float:
     """The temperature that maximises the likelihood of the correct options.
 
     Args:
@@ -130,13 +135,18 @@ def fit_temperature(scores: np.ndarray | Sequence, correct_index: Sequence[int] 
         # plateau where float64 already rounds p(y*) to 1)
         return float(bounds[0])
     lo, hi = (math.log(b) for b in bounds)
-    res = minimize_scalar(lambda lt: _nll(s, c, math.exp(lt)), bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-4})
+    res = minimize_scalar(
+        lambda lt: _nll(s, c, math.exp(lt)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-4}
+    )
     return float(math.exp(res.x))
 
 
-def cross_fitted_temperatures(scores: np.ndarray | Sequence, correct_index: Sequence[int] | np.ndarray,
-                              groups: Sequence, bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> np.ndarray:
+def cross_fitted_temperatures(
+    scores: np.ndarray | Sequence,
+    correct_index: Sequence[int] | np.ndarray,
+    groups: Sequence,
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> np.ndarray:
     """One temperature per row, fitted on the rows of *other* groups (leave-one-group-out).
 
     Args:
@@ -160,8 +170,10 @@ def cross_fitted_temperatures(scores: np.ndarray | Sequence, correct_index: Sequ
         raise ValueError(f"groups must have one label per row (shape ({s.shape[0]},)), got {g.shape}")
     labels = list(dict.fromkeys(g.tolist()))
     if len(labels) < 2:
-        raise ValueError("cross-fitting needs rows from at least 2 groups (records); got "
-                         f"{len(labels)}: fit one temperature with fit_temperature instead")
+        raise ValueError(
+            "cross-fitting needs rows from at least 2 groups (records); got "
+            f"{len(labels)}: fit one temperature with fit_temperature instead"
+        )
     out = np.empty(s.shape[0])
     for lab in labels:
         mine = g == lab
@@ -197,9 +209,13 @@ class UsableInformation:
 
     def to_dict(self) -> dict:
         """Unit-suffixed scalars for results tables."""
-        return {"usable_info_bits": self.value, "h_y_given_q_bits": self.h_y_given_q,
-                "h_y_given_zq_bits": self.h_y_given_zq, "usable_info_null": self.null,
-                "usable_info_log2_k_bits": self.log2_k}
+        return {
+            "usable_info_bits": self.value,
+            "h_y_given_q_bits": self.h_y_given_q,
+            "h_y_given_zq_bits": self.h_y_given_zq,
+            "usable_info_null": self.null,
+            "usable_info_log2_k_bits": self.log2_k,
+        }
 
 
 def _log2_correct(scores: np.ndarray, correct: np.ndarray, temperature) -> np.ndarray:
@@ -214,9 +230,13 @@ def _log2_correct(scores: np.ndarray, correct: np.ndarray, temperature) -> np.nd
     return picked / _LN2
 
 
-def usable_information(option_logprobs: np.ndarray | Sequence, correct_index: Sequence[int] | np.ndarray,
-                       baseline_logprobs: np.ndarray | Sequence | None, temperature: float | np.ndarray = 1.0,
-                       baseline_temperature: float | np.ndarray | None = None) -> UsableInformation:
+def usable_information(
+    option_logprobs: np.ndarray | Sequence,
+    correct_index: Sequence[int] | np.ndarray,
+    baseline_logprobs: np.ndarray | Sequence | None,
+    temperature: float | np.ndarray = 1.0,
+    baseline_temperature: float | np.ndarray | None = None,
+) -> UsableInformation:
     """Predictive V-information ``I_V(Z -> Y | Q)`` from option scores, in bits.
 
     Args:
@@ -257,9 +277,17 @@ def usable_information(option_logprobs: np.ndarray | Sequence, correct_index: Se
         if -no_z.mean() < -uniform.mean():
             null, base = "no_summary", no_z
     per = with_z - base
-    return UsableInformation(value=float(per.mean()), per_record=per, h_y_given_q=float(-base.mean()),
-                             h_y_given_zq=float(-with_z.mean()), null=null, log2_k=math.log2(K),
-                             temperature=float(t) if t.ndim == 0 else t, n_records=R, n_options=K)
+    return UsableInformation(
+        value=float(per.mean()),
+        per_record=per,
+        h_y_given_q=float(-base.mean()),
+        h_y_given_zq=float(-with_z.mean()),
+        null=null,
+        log2_k=math.log2(K),
+        temperature=float(t) if t.ndim == 0 else t,
+        n_records=R,
+        n_options=K,
+    )
 
 
 @dataclass
@@ -281,9 +309,12 @@ class CrossFitted:
     null: list[str]
 
 
-def cross_fitted_usable_information(scores: Mapping[str, Sequence[np.ndarray | Sequence]],
-                                    baseline: Sequence[np.ndarray | Sequence], correct_index: Sequence[int],
-                                    bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> CrossFitted:
+def cross_fitted_usable_information(
+    scores: Mapping[str, Sequence[np.ndarray | Sequence]],
+    baseline: Sequence[np.ndarray | Sequence],
+    correct_index: Sequence[int],
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> CrossFitted:
     """Usable information per record for every setting of one predictor, cross-fitted by record.
 
     For record ``i``: the summary temperature is fitted on every summary of every setting of the
@@ -338,12 +369,12 @@ def cross_fitted_usable_information(scores: Mapping[str, Sequence[np.ndarray | S
         ce_model = -_log2_correct(base[others], c[others], base_t[i]).mean()
         if ce_model < math.log2(K):
             nulls.append("no_summary")
-            null_lp[i] = _log2_correct(base[i:i + 1], c[i:i + 1], base_t[i])[0]
+            null_lp[i] = _log2_correct(base[i : i + 1], c[i : i + 1], base_t[i])[0]
         else:
             nulls.append("uniform")
             null_lp[i] = -math.log2(K)
     bits = {}
     for name, arrs in per_setting.items():
-        vals = np.array([_log2_correct(a[None], c[i:i + 1], temps[i])[0] for i, a in enumerate(arrs)])
+        vals = np.array([_log2_correct(a[None], c[i : i + 1], temps[i])[0] for i, a in enumerate(arrs)])
         bits[name] = vals - null_lp
     return CrossFitted(bits=bits, temperature=temps, baseline_temperature=base_t, null=nulls)

@@ -74,22 +74,39 @@ class MetaAnalysisResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The scalar results as a flat dict (without the per-study table)."""
-        return {k: getattr(self, k) for k in ("estimate", "ci_low", "ci_high", "se", "p_value", "tau2", "i2",
-                                               "q", "q_p_value", "k", "method", "fixed_estimate", "fixed_se",
-                                               "level")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "estimate",
+                "ci_low",
+                "ci_high",
+                "se",
+                "p_value",
+                "tau2",
+                "i2",
+                "q",
+                "q_p_value",
+                "k",
+                "method",
+                "fixed_estimate",
+                "fixed_se",
+                "level",
+            )
+        }
 
     def __str__(self) -> str:
-        return (f"random-effects ({self.method}) estimate {self.estimate:.4g} "
-                f"[{self.ci_low:.4g}, {self.ci_high:.4g}], k={self.k}, tau^2={self.tau2:.3g}, "
-                f"I^2={100 * self.i2:.0f}%, Q={self.q:.3g} (p={self.q_p_value:.3g})")
+        return (
+            f"random-effects ({self.method}) estimate {self.estimate:.4g} "
+            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], k={self.k}, tau^2={self.tau2:.3g}, "
+            f"I^2={100 * self.i2:.0f}%, Q={self.q:.3g} (p={self.q_p_value:.3g})"
+        )
 
 
 def _parse(effects: Any, effect: str, se: str, label: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     fn = "meta_analysis"
     if isinstance(effects, pd.DataFrame):
         require_columns(effects, [effect, se], fn)
-        labels = ([str(v) for v in effects[label]] if label in effects.columns
-                  else [str(v) for v in effects.index])
+        labels = [str(v) for v in effects[label]] if label in effects.columns else [str(v) for v in effects.index]
         eff = numeric_column(effects, effect, fn)
         ses = numeric_column(effects, se, fn)
     else:
@@ -98,9 +115,11 @@ def _parse(effects: Any, effect: str, se: str, label: str) -> tuple[list[str], n
         elif isinstance(effects, Sequence) and not isinstance(effects, str):
             items = [tuple(v) if isinstance(v, (tuple, list)) else (v,) for v in effects]
         else:
-            raise ValueError(f"{fn}: effects must be a DataFrame with columns {effect!r} and {se!r}, a dict "
-                             "label -> (effect, se) or a sequence of (label, effect, se); "
-                             f"got {type(effects).__name__}")
+            raise ValueError(
+                f"{fn}: effects must be a DataFrame with columns {effect!r} and {se!r}, a dict "
+                "label -> (effect, se) or a sequence of (label, effect, se); "
+                f"got {type(effects).__name__}"
+            )
         bad = [it for it in items if len(it) != 3]
         if bad:
             raise ValueError(f"{fn}: each study needs (label, effect, se); got {bad[:3]}")
@@ -117,9 +136,11 @@ def _parse(effects: Any, effect: str, se: str, label: str) -> tuple[list[str], n
         bad_eff = [lab for lab, e in zip(labels, eff) if not np.isfinite(e)]
         raise ValueError(f"{fn}: effects must be finite; studies {bad_eff} are not (drop them)")
     if not np.all(np.isfinite(ses) & (ses > 0)):
-        raise ValueError(f"{fn}: standard errors must be finite and > 0; studies "
-                         f"{[lab for lab, s in zip(labels, ses) if not (np.isfinite(s) and s > 0)]} are not "
-                         "(a zero SE usually means a perfect fit on too few points: drop the study)")
+        raise ValueError(
+            f"{fn}: standard errors must be finite and > 0; studies "
+            f"{[lab for lab, s in zip(labels, ses) if not (np.isfinite(s) and s > 0)]} are not "
+            "(a zero SE usually means a perfect fit on too few points: drop the study)"
+        )
     if len(set(labels)) != k:
         dup = sorted({lab for lab in labels if labels.count(lab) > 1})
         raise ValueError(f"{fn}: duplicate study labels {dup}; give each study a unique label")
@@ -181,15 +202,33 @@ def meta_analysis(
     se_re = float(np.sqrt(1.0 / np.sum(w_re)))
     z = stats.norm.ppf(0.5 + level / 2)
     i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
-    table = pd.DataFrame({
-        "label": labels, "effect": eff, "se": ses, "ci_low": eff - z * ses, "ci_high": eff + z * ses,
-        "weight": w_re / w_re.sum(), "weight_fixed": w_fe / w_fe.sum(),
-    })
+    table = pd.DataFrame(
+        {
+            "label": labels,
+            "effect": eff,
+            "se": ses,
+            "ci_low": eff - z * ses,
+            "ci_high": eff + z * ses,
+            "weight": w_re / w_re.sum(),
+            "weight_fixed": w_fe / w_fe.sum(),
+        }
+    )
     return MetaAnalysisResult(
-        estimate=estimate, ci_low=estimate - z * se_re, ci_high=estimate + z * se_re, se=se_re,
-        p_value=float(2 * stats.norm.sf(abs(estimate) / se_re)), tau2=tau2, i2=float(i2), q=q,
-        q_p_value=float(stats.chi2.sf(q, k - 1)), k=k, method=method, table=table,
-        fixed_estimate=float(res.mean_effect_fe), fixed_se=float(res.sd_eff_w_fe), level=level,
+        estimate=estimate,
+        ci_low=estimate - z * se_re,
+        ci_high=estimate + z * se_re,
+        se=se_re,
+        p_value=float(2 * stats.norm.sf(abs(estimate) / se_re)),
+        tau2=tau2,
+        i2=float(i2),
+        q=q,
+        q_p_value=float(stats.chi2.sf(q, k - 1)),
+        k=k,
+        method=method,
+        table=table,
+        fixed_estimate=float(res.mean_effect_fe),
+        fixed_se=float(res.sd_eff_w_fe),
+        level=level,
     )
 
 
@@ -235,8 +274,9 @@ def per_group_slopes(
         raise ValueError(f"{fn}: column {size!r} has non-positive or infinite sizes; filter those rows out")
     keep = np.isfinite(y_all) & np.isfinite(s_all)
     if not keep.all():
-        warnings.warn(f"{fn}: dropped {int((~keep).sum())} of {len(df)} rows without a {metric!r} or a {size!r}",
-                      stacklevel=2)
+        warnings.warn(
+            f"{fn}: dropped {int((~keep).sum())} of {len(df)} rows without a {metric!r} or a {size!r}", stacklevel=2
+        )
     data = df.loc[keep, [*by_cols, *unit_cols]].copy()
     data["_x"] = np.log2(s_all[keep])
     data["_y"] = y_all[keep]
@@ -266,12 +306,23 @@ def per_group_slopes(
             cov = float(e @ e) / (n - 2) * xtx_inv
             se_type = "ols"
         slope = float(beta[1])
-        rows.append(dict(label=lab, effect=slope, se=math.sqrt(max(float(cov[1, 1]), 0.0)),
-                         intercept=float(beta[0] - slope * x.mean()), n_rows=n, n_sizes=n_sizes,
-                         n_units=n_units, se_type=se_type))
+        rows.append(
+            dict(
+                label=lab,
+                effect=slope,
+                se=math.sqrt(max(float(cov[1, 1]), 0.0)),
+                intercept=float(beta[0] - slope * x.mean()),
+                n_rows=n,
+                n_sizes=n_sizes,
+                n_units=n_units,
+                se_type=se_type,
+            )
+        )
     if not rows:
-        raise ValueError(f"{fn}: no group can be fitted (each needs >= 2 sizes, >= 3 rows and, clustered, >= 2 "
-                         f"units): {skipped}; group more coarsely or pass unit=None")
+        raise ValueError(
+            f"{fn}: no group can be fitted (each needs >= 2 sizes, >= 3 rows and, clustered, >= 2 "
+            f"units): {skipped}; group more coarsely or pass unit=None"
+        )
     if skipped:
         warnings.warn(f"{fn}: skipped group(s): {skipped}", stacklevel=2)
     return pd.DataFrame(rows)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are built
+    import pandas as pd
 from scipy.optimize import least_squares
 
 from ._util import check_n_boot, percentile_interval
@@ -103,11 +106,13 @@ def _check_vector(v: Any, name: str) -> np.ndarray:
     if a.ndim != 1:
         raise ValueError(f"fit_rate_distortion: {name} must be one-dimensional, got shape {a.shape}")
     if np.isnan(a).any():
-        raise ValueError(f"fit_rate_distortion: {name} has {int(np.isnan(a).sum())} NaN value(s); "
-                         "drop those points first")
+        raise ValueError(
+            f"fit_rate_distortion: {name} has {int(np.isnan(a).sum())} NaN value(s); drop those points first"
+        )
     if np.isinf(a).any():
-        raise ValueError(f"fit_rate_distortion: {name} has {int(np.isinf(a).sum())} infinite value(s); "
-                         "drop those points first")
+        raise ValueError(
+            f"fit_rate_distortion: {name} has {int(np.isinf(a).sum())} infinite value(s); drop those points first"
+        )
     return a
 
 
@@ -156,8 +161,18 @@ def _polish(u: np.ndarray, y: np.ndarray, sw: np.ndarray, x0: np.ndarray) -> tup
         return sw[:, None] * np.column_stack([e, -p[0] * u * e, np.ones_like(u)])
 
     x0 = np.clip(x0, [0.0, 0.0, 0.0], [np.inf, _BETA_MAX, 1.0])
-    res = least_squares(resid, x0, jac=jac, bounds=([0.0, 0.0, 0.0], [np.inf, _BETA_MAX, 1.0]), method="trf",
-                        x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=500)
+    res = least_squares(
+        resid,
+        x0,
+        jac=jac,
+        bounds=([0.0, 0.0, 0.0], [np.inf, _BETA_MAX, 1.0]),
+        method="trf",
+        x_scale="jac",
+        ftol=1e-12,
+        xtol=1e-12,
+        gtol=1e-12,
+        max_nfev=500,
+    )
     return res.x, float(np.sum(res.fun**2))
 
 
@@ -172,7 +187,7 @@ def _fit(u: np.ndarray, y: np.ndarray, w: np.ndarray, n_starts: int) -> tuple[np
     if j_best not in starts:
         starts.insert(0, j_best)
     sw = np.sqrt(w)
-    for j in starts[:max(n_starts, 1)]:
+    for j in starts[: max(n_starts, 1)]:
         p, sse = _polish(u, y, sw, np.array([c[j], _BETA_GRID[j], d[j]]))
         if sse < best[1]:
             best = (p, sse)
@@ -241,8 +256,10 @@ def fit_rate_distortion(
     if len(r) < 3:
         raise ValueError(f"{fn}: need at least 3 points to fit 3 parameters, got {len(r)}")
     if np.any(y < 0) or np.any(y > 1):
-        raise ValueError(f"{fn}: distortion must lie in [0, 1] (it is 1 - accuracy); got values in "
-                         f"[{y.min():g}, {y.max():g}]. Did you pass accuracy instead of 1 - accuracy?")
+        raise ValueError(
+            f"{fn}: distortion must lie in [0, 1] (it is 1 - accuracy); got values in "
+            f"[{y.min():g}, {y.max():g}]. Did you pass accuracy instead of 1 - accuracy?"
+        )
     spread = float(r.max() - r.min())
     if not spread > 0:
         raise ValueError(f"{fn}: all rates are equal ({r[0]:g}); a curve over rate needs points at different rates")
@@ -261,8 +278,11 @@ def fit_rate_distortion(
     p, sse = _fit(u, y, w, n_starts=5)
     C, b, D0 = _unscale(p, r_min, spread)
     if not np.isfinite(C):
-        warnings.warn(f"{fn}: C overflows (b = {b:g} with rates far from 0); the curve is still "
-                      "valid over the data's range but C is not representable", stacklevel=2)
+        warnings.warn(
+            f"{fn}: C overflows (b = {b:g} with rates far from 0); the curve is still "
+            "valid over the data's range but C is not representable",
+            stacklevel=2,
+        )
     ybar = float(np.sum(w * y) / w.sum())
     ss_tot = float(np.sum(w * (y - ybar) ** 2))
     # sklearn's convention for a constant target: 1 for an exact fit, else 0.
@@ -286,21 +306,27 @@ def fit_rate_distortion(
             reps.append(_unscale(pb, float(rb.min()), sp))
         boot = np.asarray(reps, dtype=float).reshape(-1, 3)
         if n_bad:
-            warnings.warn(f"{fn}: {n_bad} of {n_boot} bootstrap resamples had all rates equal and were left out",
-                          stacklevel=2)
+            warnings.warn(
+                f"{fn}: {n_bad} of {n_boot} bootstrap resamples had all rates equal and were left out", stacklevel=2
+            )
         if len(boot) < 2:
             raise ValueError(f"{fn}: fewer than 2 usable bootstrap resamples; add points at more rates")
         for j, name in enumerate(_PARAMS):
             col = boot[:, j]
             col = col[np.isfinite(col)]
             ci[name] = percentile_interval(col) if len(col) >= 2 else (float("-inf"), float("inf"))
-    return RateDistortionFit(C=C, b=b, D0=D0, ci=ci, r2=float(r2), n=len(r), rate=r, distortion=y,
-                             weights=w, boot=boot)
+    return RateDistortionFit(C=C, b=b, D0=D0, ci=ci, r2=float(r2), n=len(r), rate=r, distortion=y, weights=w, boot=boot)
 
 
-def fit_rate_distortion_groups(points: Any, by: str, rate: str = "mi_per_token_bits", distortion: str = "distortion",
-                               n_boot: int = 1000, seed: int | None = 0,
-                               min_points: int = 3) -> tuple[dict, "pd.DataFrame"]:
+def fit_rate_distortion_groups(
+    points: Any,
+    by: str,
+    rate: str = "mi_per_token_bits",
+    distortion: str = "distortion",
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    min_points: int = 3,
+) -> tuple[dict, pd.DataFrame]:
     """One :func:`fit_rate_distortion` per group (e.g. per predictor, as in the paper's Fig. 6).
 
     Args:
@@ -330,16 +356,17 @@ def fit_rate_distortion_groups(points: Any, by: str, rate: str = "mi_per_token_b
         if len(sub) < min_points or sub[rate].nunique() < 2:
             skipped.append(g)
             continue
-        fit = fit_rate_distortion(sub[rate].to_numpy(float), sub[distortion].to_numpy(float), n_boot=n_boot,
-                                  seed=seed)
+        fit = fit_rate_distortion(sub[rate].to_numpy(float), sub[distortion].to_numpy(float), n_boot=n_boot, seed=seed)
         fits[g] = fit
         line = {by: g, "C": fit.C, "b": fit.b, "D0": fit.D0, "r2": fit.r2, "points": fit.n}
         for name, (lo, hi) in fit.ci.items():
             line[f"{name}_low"], line[f"{name}_high"] = lo, hi
         table.append(line)
     if not fits:
-        raise ValueError(f"fit_rate_distortion_groups: no group of {by!r} has {min_points} points with distinct "
-                         f"rates; skipped {skipped}")
+        raise ValueError(
+            f"fit_rate_distortion_groups: no group of {by!r} has {min_points} points with distinct "
+            f"rates; skipped {skipped}"
+        )
     out = pd.DataFrame(table)
     out.attrs["skipped"] = skipped
     return fits, out

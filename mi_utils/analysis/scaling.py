@@ -34,8 +34,21 @@ from ._util import (
 
 __all__ = ["ScalingFit", "fit_scaling", "scaling_ratios"]
 
-_RESERVED = {"group", "metric", "slope", "slope_low", "slope_high", "intercept", "intercept_low",
-             "intercept_high", "r2", "n_sizes", "n_rows", "n_units", "n_boot"}
+_RESERVED = {
+    "group",
+    "metric",
+    "slope",
+    "slope_low",
+    "slope_high",
+    "intercept",
+    "intercept_low",
+    "intercept_high",
+    "r2",
+    "n_sizes",
+    "n_rows",
+    "n_units",
+    "n_boot",
+}
 
 
 @dataclass(frozen=True)
@@ -161,17 +174,21 @@ def fit_scaling(
     s_all = numeric_column(df, size, fn)
     bad = np.isinf(s_all) | (s_all <= 0)
     if bad.any():
-        raise ValueError(f"{fn}: column {size!r} has {int(bad.sum())} non-positive or infinite sizes "
-                         f"(e.g. {s_all[bad][:3].tolist()}); sizes are parameter counts > 0, "
-                         "filter those rows out first")
+        raise ValueError(
+            f"{fn}: column {size!r} has {int(bad.sum())} non-positive or infinite sizes "
+            f"(e.g. {s_all[bad][:3].tolist()}); sizes are parameter counts > 0, "
+            "filter those rows out first"
+        )
     no_size = np.isnan(s_all)
     if no_size.any():
-        warnings.warn(f"{fn}: dropped {int(no_size.sum())} of {len(df)} rows without a {size!r} "
-                      "(baselines such as extractive / full-context rows have no model size)", stacklevel=2)
+        warnings.warn(
+            f"{fn}: dropped {int(no_size.sum())} of {len(df)} rows without a {size!r} "
+            "(baselines such as extractive / full-context rows have no model size)",
+            stacklevel=2,
+        )
     no_metric = np.isnan(y_all) & ~no_size
     if no_metric.any():
-        warnings.warn(f"{fn}: dropped {int(no_metric.sum())} of {len(df)} rows with a missing {metric!r}",
-                      stacklevel=2)
+        warnings.warn(f"{fn}: dropped {int(no_metric.sum())} of {len(df)} rows with a missing {metric!r}", stacklevel=2)
     keep = ~(no_size | no_metric)
     data = df.loc[keep, [*by_cols, *unit_cols]].copy()
     data["_x"] = np.log2(s_all[keep])
@@ -213,21 +230,39 @@ def fit_scaling(
         b_icpts = np.concatenate(icpts)
         n_ok = len(b_slopes)
         if n_ok < n_boot:
-            warnings.warn(f"{fn}: group {label!r}: {n_boot - n_ok} of {n_boot} bootstrap resamples held a "
-                          "single size and were left out of the intervals (few units span several sizes)",
-                          stacklevel=2)
+            warnings.warn(
+                f"{fn}: group {label!r}: {n_boot - n_ok} of {n_boot} bootstrap resamples held a "
+                "single size and were left out of the intervals (few units span several sizes)",
+                stacklevel=2,
+            )
         if n_ok < 2:
             skipped.append(f"{label} (no bootstrap resample with two sizes)")
             continue
         s_lo, s_hi = percentile_interval(b_slopes)
         i_lo, i_hi = percentile_interval(b_icpts)
-        fits.append(ScalingFit(group=label, metric=metric, slope=slope, intercept=intercept,
-                               slope_low=s_lo, slope_high=s_hi, intercept_low=i_lo, intercept_high=i_hi,
-                               r2=float(r2), n_sizes=n_sizes, n_rows=len(g), n_units=n_units, n_boot=n_ok,
-                               keys=keys))
+        fits.append(
+            ScalingFit(
+                group=label,
+                metric=metric,
+                slope=slope,
+                intercept=intercept,
+                slope_low=s_lo,
+                slope_high=s_hi,
+                intercept_low=i_lo,
+                intercept_high=i_hi,
+                r2=float(r2),
+                n_sizes=n_sizes,
+                n_rows=len(g),
+                n_units=n_units,
+                n_boot=n_ok,
+                keys=keys,
+            )
+        )
     if not fits:
-        raise ValueError(f"{fn}: no group can be fitted: every group needs at least two distinct values "
-                         f"of {size!r} (groups: {skipped}); group more coarsely (by=None) or add sizes")
+        raise ValueError(
+            f"{fn}: no group can be fitted: every group needs at least two distinct values "
+            f"of {size!r} (groups: {skipped}); group more coarsely (by=None) or add sizes"
+        )
     if skipped:
         warnings.warn(f"{fn}: skipped group(s) with fewer than two distinct {size!r}: {skipped}", stacklevel=2)
     out = pd.DataFrame([f.to_dict() for f in fits])
@@ -250,8 +285,9 @@ def _ratio(mean_small: float, mean_large: float, what: str, fn: str) -> float:
     return mean_large / mean_small
 
 
-def _cell_average(sub: pd.DataFrame, axis_col: str, other_col: str | None, a: float, b: float,
-                  acc: str) -> tuple[float, float, int, int] | None:
+def _cell_average(
+    sub: pd.DataFrame, axis_col: str, other_col: str | None, a: float, b: float, acc: str
+) -> tuple[float, float, int, int] | None:
     """Mean accuracy at axis values a and b, averaged with equal weight over the other axis' values
     present at both; None when there are none in common."""
     at_a = sub[sub[axis_col] == a]
@@ -335,8 +371,10 @@ def scaling_ratios(
     try:
         require_columns(df, need, fn)
     except ValueError as exc:
-        raise ValueError(f"{exc} (metric_cols=[...] lists the ratio columns; accuracy_col=None or "
-                         "predictor_col=None skip the relative-gain rows)") from None
+        raise ValueError(
+            f"{exc} (metric_cols=[...] lists the ratio columns; accuracy_col=None or "
+            "predictor_col=None skip the relative-gain rows)"
+        ) from None
     for name, v in (("small", small), ("large", large)):
         if v is not None and not (np.isfinite(v) and v > 0):
             raise ValueError(f"{fn}: {name} must be a positive size (parameters), got {v!r}")
@@ -361,22 +399,36 @@ def scaling_ratios(
         s_small = _nearest_size(fam_sizes, small, float(fam_sizes[0]))
         s_large = _nearest_size(fam_sizes, large, float(fam_sizes[-1]))
         if s_small is None or s_large is None or s_small == s_large:
-            skipped.append(f"{fam} (no distinct sizes within 10% of small={small}, large={large}; "
-                           f"sizes {fam_sizes.tolist()})")
+            skipped.append(
+                f"{fam} (no distinct sizes within 10% of small={small}, large={large}; sizes {fam_sizes.tolist()})"
+            )
             continue
         at_s = g[g["_size"] == s_small]
         at_l = g[g["_size"] == s_large]
         for m in metrics:
             vs, vl = at_s[m].dropna(), at_l[m].dropna()
             if len(vs) == 0 or len(vl) == 0:
-                warnings.warn(f"{fn}: family {fam!r}: no {m!r} values at size {s_small:g} or {s_large:g}; "
-                              "row left out", stacklevel=2)
+                warnings.warn(
+                    f"{fn}: family {fam!r}: no {m!r} values at size {s_small:g} or {s_large:g}; row left out",
+                    stacklevel=2,
+                )
                 continue
             ms, ml = float(vs.mean()), float(vl.mean())
-            rows.append(dict(kind="compressor_ratio", axis="compressor", family=fam, metric=m, small=s_small,
-                             large=s_large, mean_small=ms, mean_large=ml,
-                             value=_ratio(ms, ml, f"family {fam!r} metric {m!r}", fn),
-                             n_small=len(vs), n_large=len(vl)))
+            rows.append(
+                dict(
+                    kind="compressor_ratio",
+                    axis="compressor",
+                    family=fam,
+                    metric=m,
+                    small=s_small,
+                    large=s_large,
+                    mean_small=ms,
+                    mean_large=ml,
+                    value=_ratio(ms, ml, f"family {fam!r} metric {m!r}", fn),
+                    n_small=len(vs),
+                    n_large=len(vl),
+                )
+            )
         if accuracy_col is None:
             continue
         acc = g[g[accuracy_col].notna()]
@@ -385,36 +437,77 @@ def scaling_ratios(
             acc = acc[np.isfinite(acc["_pred"])]
         res = _cell_average(acc, "_size", pred, s_small, s_large, accuracy_col)
         if res is None:
-            warnings.warn(f"{fn}: family {fam!r}: no predictor was run with both compressor sizes; "
-                          "compressor-axis gain left out", stacklevel=2)
+            warnings.warn(
+                f"{fn}: family {fam!r}: no predictor was run with both compressor sizes; compressor-axis gain left out",
+                stacklevel=2,
+            )
         else:
             a_s, a_l, n_s, n_l = res
-            rows.append(dict(kind="relative_gain", axis="compressor", family=fam, metric=accuracy_col,
-                             small=s_small, large=s_large, mean_small=a_s, mean_large=a_l,
-                             value=_ratio(a_s, a_l, f"family {fam!r} compressor gain", fn) - 1.0,
-                             n_small=n_s, n_large=n_l))
+            rows.append(
+                dict(
+                    kind="relative_gain",
+                    axis="compressor",
+                    family=fam,
+                    metric=accuracy_col,
+                    small=s_small,
+                    large=s_large,
+                    mean_small=a_s,
+                    mean_large=a_l,
+                    value=_ratio(a_s, a_l, f"family {fam!r} compressor gain", fn) - 1.0,
+                    n_small=n_s,
+                    n_large=n_l,
+                )
+            )
         if pred is None:
             continue
         p_sizes = np.sort(acc["_pred"].unique())
         if len(p_sizes) < 2:
-            warnings.warn(f"{fn}: family {fam!r} was run with {len(p_sizes)} predictor size(s); "
-                          "predictor-axis gain left out", stacklevel=2)
+            warnings.warn(
+                f"{fn}: family {fam!r} was run with {len(p_sizes)} predictor size(s); predictor-axis gain left out",
+                stacklevel=2,
+            )
             continue
         res = _cell_average(acc, "_pred", "_size", float(p_sizes[0]), float(p_sizes[-1]), accuracy_col)
         if res is None:
-            warnings.warn(f"{fn}: family {fam!r}: no compressor was run with both predictor sizes; "
-                          "predictor-axis gain left out", stacklevel=2)
+            warnings.warn(
+                f"{fn}: family {fam!r}: no compressor was run with both predictor sizes; predictor-axis gain left out",
+                stacklevel=2,
+            )
             continue
         a_s, a_l, n_s, n_l = res
-        rows.append(dict(kind="relative_gain", axis="predictor", family=fam, metric=accuracy_col,
-                         small=float(p_sizes[0]), large=float(p_sizes[-1]), mean_small=a_s, mean_large=a_l,
-                         value=_ratio(a_s, a_l, f"family {fam!r} predictor gain", fn) - 1.0,
-                         n_small=n_s, n_large=n_l))
+        rows.append(
+            dict(
+                kind="relative_gain",
+                axis="predictor",
+                family=fam,
+                metric=accuracy_col,
+                small=float(p_sizes[0]),
+                large=float(p_sizes[-1]),
+                mean_small=a_s,
+                mean_large=a_l,
+                value=_ratio(a_s, a_l, f"family {fam!r} predictor gain", fn) - 1.0,
+                n_small=n_s,
+                n_large=n_l,
+            )
+        )
     if not rows:
-        raise ValueError(f"{fn}: no compressor family has two usable sizes in {size_col!r} "
-                         f"(skipped: {skipped}); check family_col / size_col or small / large")
+        raise ValueError(
+            f"{fn}: no compressor family has two usable sizes in {size_col!r} "
+            f"(skipped: {skipped}); check family_col / size_col or small / large"
+        )
     if skipped:
         warnings.warn(f"{fn}: skipped famil(ies): {skipped}", stacklevel=2)
-    cols = ["kind", "axis", "family", "metric", "small", "large", "mean_small", "mean_large", "value",
-            "n_small", "n_large"]
+    cols = [
+        "kind",
+        "axis",
+        "family",
+        "metric",
+        "small",
+        "large",
+        "mean_small",
+        "mean_large",
+        "value",
+        "n_small",
+        "n_large",
+    ]
     return pd.DataFrame(rows, columns=cols)

@@ -93,12 +93,36 @@ __all__ = ["ROW_COLUMNS", "SIMULATION_DEFAULTS", "simulate_grid"]
 
 #: Columns of the simulated table, in order (a subset of the runner's row columns, same names).
 ROW_COLUMNS: tuple[str, ...] = (
-    "run", "dataset", "task", "record_id",
-    "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
-    "sentences", "predictor", "predictor_family", "predictor_params", "scorer", "scorer_family",
-    "N", "M", "seed", "conditioning", "summary_tokens",
-    "mi_bits", "mi_context_bits", "mi_ceiling_bits", "mi_per_token_bits",
-    "correct", "flops_compressor", "cost_usd", "usable_info_bits", "perplexity", "simulated",
+    "run",
+    "dataset",
+    "task",
+    "record_id",
+    "compressor",
+    "compressor_kind",
+    "compressor_family",
+    "compressor_model",
+    "compressor_params",
+    "sentences",
+    "predictor",
+    "predictor_family",
+    "predictor_params",
+    "scorer",
+    "scorer_family",
+    "N",
+    "M",
+    "seed",
+    "conditioning",
+    "summary_tokens",
+    "mi_bits",
+    "mi_context_bits",
+    "mi_ceiling_bits",
+    "mi_per_token_bits",
+    "correct",
+    "flops_compressor",
+    "cost_usd",
+    "usable_info_bits",
+    "perplexity",
+    "simulated",
 )
 
 # The grid of configs/paper_grid.yaml (LM compressors and the Llama predictors; GPT-4o, the
@@ -119,8 +143,7 @@ _PREDICTORS: tuple[dict[str, Any], ...] = (
     {"name": "llama-1b", "family": "llama3", "model": "meta-llama/Llama-3.2-1B-Instruct", "params": 1e9},
     {"name": "llama-8b", "family": "llama3", "model": "meta-llama/Llama-3.1-8B-Instruct", "params": 8e9},
     {"name": "llama-70b", "family": "llama3", "model": "meta-llama/Llama-3.3-70B-Instruct", "params": 70e9},
-    {"name": "llama-405b", "family": "llama3", "model": "meta-llama/Llama-3.1-405B-Instruct-FP8",
-     "params": 405e9},
+    {"name": "llama-405b", "family": "llama3", "model": "meta-llama/Llama-3.1-405B-Instruct-FP8", "params": 405e9},
 )
 
 #: Every parameter of :func:`simulate_grid` and its default (override any by keyword).
@@ -198,8 +221,10 @@ def _models(value: Any, defaults: Sequence[Mapping[str, Any]], name: str) -> lis
     for item in value:
         if isinstance(item, str):
             if item not in by_name:
-                _fail(f"unknown {name[:-1]} {item!r}; use one of {sorted(by_name)} or pass a dict "
-                      "with keys name, family, model, params")
+                _fail(
+                    f"unknown {name[:-1]} {item!r}; use one of {sorted(by_name)} or pass a dict "
+                    "with keys name, family, model, params"
+                )
             out.append(dict(by_name[item]))
         elif isinstance(item, Mapping):
             missing = [k for k in ("name", "family", "model", "params") if k not in item]
@@ -208,8 +233,14 @@ def _models(value: Any, defaults: Sequence[Mapping[str, Any]], name: str) -> lis
             params = item["params"]
             if isinstance(params, bool) or not isinstance(params, (int, float)) or not params > 0:
                 _fail(f"{name} entry {item['name']!r} needs a positive parameter count, got {params!r}")
-            out.append({"name": str(item["name"]), "family": str(item["family"]), "model": str(item["model"]),
-                        "params": float(params)})
+            out.append(
+                {
+                    "name": str(item["name"]),
+                    "family": str(item["family"]),
+                    "model": str(item["model"]),
+                    "params": float(params),
+                }
+            )
         else:
             _fail(f"{name} entries must be model names or dicts, got {item!r}")
     names = [m["name"] for m in out]
@@ -226,7 +257,7 @@ def _per_key(value: Any, keys: Sequence[str], name: str, what: str) -> dict[str,
             _fail(f"{name} has no value for {what} {missing}; add them (or pass one number for all)")
         out = {k: value[k] for k in keys}
     else:
-        out = {k: value for k in keys}
+        out = dict.fromkeys(keys, value)
     for k, v in out.items():
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
             _fail(f"{name}[{k!r}] must be a finite number, got {v!r}")
@@ -280,8 +311,13 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
     comps = _models(p["compressors"], _COMPRESSORS, "compressors")
     preds = _models(p["predictors"], _PREDICTORS, "predictors")
     datasets = p["datasets"]
-    if isinstance(datasets, str) or not isinstance(datasets, Sequence) or len(datasets) == 0 \
-            or not all(isinstance(d, str) for d in datasets) or len(set(datasets)) != len(datasets):
+    if (
+        isinstance(datasets, str)
+        or not isinstance(datasets, Sequence)
+        or len(datasets) == 0
+        or not all(isinstance(d, str) for d in datasets)
+        or len(set(datasets)) != len(datasets)
+    ):
         _fail(f"datasets must be a non-empty list of distinct names, got {datasets!r}")
     datasets = list(datasets)
     n_q = _integer(p, "n_questions", 1)
@@ -333,7 +369,7 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
 
     # 1. summary length, per (data set, compressor, question)
     expected = np.array([L0[f] for f in c_fam]) * c_size ** (-gamma)
-    tokens = expected[None, :, None] * np.exp(length_sd * z_len - length_sd ** 2 / 2)
+    tokens = expected[None, :, None] * np.exp(length_sd * z_len - length_sd**2 / 2)
     tokens = np.clip(tokens, 1.0, max_tokens)
     mean_tokens = tokens.mean(axis=2)  # (D, Cn)
 
@@ -356,8 +392,12 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
         base = np.clip(1.0 - dist, _EPS, 1.0 - _EPS)
         eta = np.log(base / (1.0 - base))
     else:
-        eta = (beta0 + beta_csize * np.log2(c_size)[None, :, None] + beta_psize * np.log2(p_size)[None, None, :]
-               + np.zeros((D, 1, 1)))
+        eta = (
+            beta0
+            + beta_csize * np.log2(c_size)[None, :, None]
+            + beta_psize * np.log2(p_size)[None, None, :]
+            + np.zeros((D, 1, 1))
+        )
     eta = eta[..., None] + fam_eff[None, :, None, None] + u_q[:, None, None, :] + v_d[:, None, None, None]
     prob = 1.0 / (1.0 + np.exp(-eta))
     correct = uniform < prob
@@ -377,36 +417,38 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
         return np.asarray(values, dtype=object)[index]
 
     record_ids = np.array([[f"{d}-{q:04d}" for q in range(n_q)] for d in datasets], dtype=object)
-    frame = pd.DataFrame({
-        "run": np.full(n, "simulated", dtype=object),
-        "dataset": col(datasets, di),
-        "task": np.full(n, "multiple_choice", dtype=object),
-        "record_id": record_ids[di, qi],
-        "compressor": col([c["name"] for c in comps], ci),
-        "compressor_kind": np.full(n, "lm", dtype=object),
-        "compressor_family": col(c_fam, ci),
-        "compressor_model": col([c["model"] for c in comps], ci),
-        "compressor_params": (c_size * 1e9)[ci],
-        "sentences": np.full(n, None, dtype=object),
-        "predictor": col([m["name"] for m in preds], pi),
-        "predictor_family": col([m["family"] for m in preds], pi),
-        "predictor_params": (p_size * 1e9)[pi],
-        "scorer": np.full(n, p["scorer"], dtype=object),
-        "scorer_family": np.full(n, p["scorer_family"], dtype=object),
-        "N": np.full(n, N, dtype=np.int64),
-        "M": np.full(n, M, dtype=np.int64),
-        "seed": np.full(n, int(seed), dtype=np.int64),
-        "conditioning": np.full(n, "shared", dtype=object),
-        "summary_tokens": tokens[di, ci, qi],
-        "mi_bits": mi[di, ci],
-        "mi_context_bits": mi_context[di, ci, qi],
-        "mi_ceiling_bits": np.full(n, ceiling),
-        "mi_per_token_bits": rate[di, ci],
-        "correct": correct.ravel(),
-        "flops_compressor": flops[di, ci, qi],
-        "cost_usd": np.zeros(n),
-        "usable_info_bits": usable.ravel(),
-        "perplexity": perplexity.ravel(),
-        "simulated": np.ones(n, dtype=bool),
-    })
+    frame = pd.DataFrame(
+        {
+            "run": np.full(n, "simulated", dtype=object),
+            "dataset": col(datasets, di),
+            "task": np.full(n, "multiple_choice", dtype=object),
+            "record_id": record_ids[di, qi],
+            "compressor": col([c["name"] for c in comps], ci),
+            "compressor_kind": np.full(n, "lm", dtype=object),
+            "compressor_family": col(c_fam, ci),
+            "compressor_model": col([c["model"] for c in comps], ci),
+            "compressor_params": (c_size * 1e9)[ci],
+            "sentences": np.full(n, None, dtype=object),
+            "predictor": col([m["name"] for m in preds], pi),
+            "predictor_family": col([m["family"] for m in preds], pi),
+            "predictor_params": (p_size * 1e9)[pi],
+            "scorer": np.full(n, p["scorer"], dtype=object),
+            "scorer_family": np.full(n, p["scorer_family"], dtype=object),
+            "N": np.full(n, N, dtype=np.int64),
+            "M": np.full(n, M, dtype=np.int64),
+            "seed": np.full(n, int(seed), dtype=np.int64),
+            "conditioning": np.full(n, "shared", dtype=object),
+            "summary_tokens": tokens[di, ci, qi],
+            "mi_bits": mi[di, ci],
+            "mi_context_bits": mi_context[di, ci, qi],
+            "mi_ceiling_bits": np.full(n, ceiling),
+            "mi_per_token_bits": rate[di, ci],
+            "correct": correct.ravel(),
+            "flops_compressor": flops[di, ci, qi],
+            "cost_usd": np.zeros(n),
+            "usable_info_bits": usable.ravel(),
+            "perplexity": perplexity.ravel(),
+            "simulated": np.ones(n, dtype=bool),
+        }
+    )
     return frame[list(ROW_COLUMNS)]

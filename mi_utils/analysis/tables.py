@@ -16,7 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PAPER_REPORTED_PATH", "CPU_RESULTS_PATH", "CONFIG_KEYS", "ESTIMATE_KEYS", "configurations", "with_rate", "load_results", "load_table", "paper_reported", "one_scorer"]
+__all__ = [
+    "PAPER_REPORTED_PATH",
+    "CPU_RESULTS_PATH",
+    "CONFIG_KEYS",
+    "ESTIMATE_KEYS",
+    "configurations",
+    "with_rate",
+    "load_results",
+    "load_table",
+    "paper_reported",
+    "one_scorer",
+]
 
 #: Where :func:`paper_reported` reads from (the repository's ``data/`` folder).
 PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "paper_reported.csv"
@@ -24,9 +35,11 @@ PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "pape
 #: The real CPU grid (``configs/grid_cpu.yaml``) as it was run for the notebooks.
 CPU_RESULTS_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "results" / "grid_cpu" / "rows.jsonl"
 
-_HOW_TO = ("produce one with `python -m mi_utils run configs/<name>.yaml` (it writes "
-           "<output_dir>/rows.jsonl and summary.csv), or use mi_utils.analysis.simulate_grid() for a "
-           "simulated table")
+_HOW_TO = (
+    "produce one with `python -m mi_utils run configs/<name>.yaml` (it writes "
+    "<output_dir>/rows.jsonl and summary.csv), or use mi_utils.analysis.simulate_grid() for a "
+    "simulated table"
+)
 
 
 def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -54,16 +67,22 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     if p.is_dir():
         rows = p / "rows.jsonl"
         if not rows.is_file():
-            raise FileNotFoundError(f"load_results: folder {str(p)!r} has no rows.jsonl (the run has not written "
-                                    f"rows yet; pass its summary.csv explicitly if you want that); {_HOW_TO}")
+            raise FileNotFoundError(
+                f"load_results: folder {str(p)!r} has no rows.jsonl (the run has not written "
+                f"rows yet; pass its summary.csv explicitly if you want that); {_HOW_TO}"
+            )
         p = rows
     suffix = p.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv"):
-        raise ValueError(f"load_results: {str(p)!r} is not a .jsonl or .csv results table; pass rows.jsonl, "
-                         "summary.csv or the results folder")
+        raise ValueError(
+            f"load_results: {str(p)!r} is not a .jsonl or .csv results table; pass rows.jsonl, "
+            "summary.csv or the results folder"
+        )
     if p.stat().st_size == 0 or not p.read_text(encoding="utf-8").strip():
-        raise ValueError(f"load_results: {str(p)!r} is empty (the run wrote no rows yet); rerun or resume it "
-                         "with `python -m mi_utils run configs/<name>.yaml`")
+        raise ValueError(
+            f"load_results: {str(p)!r} is empty (the run wrote no rows yet); rerun or resume it "
+            "with `python -m mi_utils run configs/<name>.yaml`"
+        )
     if suffix == ".csv":
         return pd.read_csv(p)
     # no date parsing: pandas 3 skips it under dtype=False (and deprecates convert_dates);
@@ -91,8 +110,10 @@ def paper_reported() -> pd.DataFrame:
         repository's ``data/`` folder); the message names the expected path.
     """
     if not PAPER_REPORTED_PATH.is_file():
-        raise FileNotFoundError(f"paper_reported: {str(PAPER_REPORTED_PATH)!r} not found; it ships with the "
-                                "repository (data/paper_reported.csv): run from a checkout of the repository")
+        raise FileNotFoundError(
+            f"paper_reported: {str(PAPER_REPORTED_PATH)!r} not found; it ships with the "
+            "repository (data/paper_reported.csv): run from a checkout of the repository"
+        )
     df = pd.read_csv(PAPER_REPORTED_PATH, dtype=str, keep_default_na=False)
 
     def parse(v: str) -> float | str:
@@ -105,8 +126,9 @@ def paper_reported() -> pd.DataFrame:
     return df
 
 
-def load_table(source: str | os.PathLike[str] = "simulated", *, seed: int = 0, smoke: bool = False,
-               **simulate: object) -> tuple[pd.DataFrame, str]:
+def load_table(
+    source: str | os.PathLike[str] = "simulated", *, seed: int = 0, smoke: bool = False, **simulate: object
+) -> tuple[pd.DataFrame, str]:
     """The table a notebook analyses, and a label for titles.
 
     Args:
@@ -131,8 +153,10 @@ def load_table(source: str | os.PathLike[str] = "simulated", *, seed: int = 0, s
         return simulate_grid(seed, **params), "simulated (paper's grid)"
     if str(source) == "cpu":
         if not CPU_RESULTS_PATH.exists():
-            raise FileNotFoundError(f"{CPU_RESULTS_PATH} is missing: run `python -m mi_utils run configs/grid_cpu.yaml "
-                                    f"--out {CPU_RESULTS_PATH.parent}` to produce it")
+            raise FileNotFoundError(
+                f"{CPU_RESULTS_PATH} is missing: run `python -m mi_utils run configs/grid_cpu.yaml "
+                f"--out {CPU_RESULTS_PATH.parent}` to produce it"
+            )
         return with_rate(load_results(CPU_RESULTS_PATH)), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
     path = Path(source)
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
@@ -185,8 +209,18 @@ def one_scorer(rows: pd.DataFrame, scorer: str | None = None) -> pd.DataFrame:
 
 
 #: Columns that identify a configuration when present (one point of a rate-distortion plot).
-CONFIG_KEYS: tuple[str, ...] = ("dataset", "compressor", "compressor_kind", "compressor_family", "compressor_params",
-                                "predictor", "predictor_family", "predictor_params", "scorer", "seed")
+CONFIG_KEYS: tuple[str, ...] = (
+    "dataset",
+    "compressor",
+    "compressor_kind",
+    "compressor_family",
+    "compressor_params",
+    "predictor",
+    "predictor_family",
+    "predictor_params",
+    "scorer",
+    "seed",
+)
 
 
 def configurations(rows: pd.DataFrame, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
@@ -212,12 +246,27 @@ def configurations(rows: pd.DataFrame, by: tuple[str, ...] | list[str] | None = 
         raise ValueError("the table has no 'correct' column; configurations() summarises accuracy")
     df = rows.copy()
     df["correct"] = pd.to_numeric(df["correct"].map(lambda v: None if v is None else float(v)), errors="coerce")
-    means = [c for c in ("correct", "summary_tokens", "mi_bits", "mi_per_token_bits", "mi_ceiling_bits",
-                         "usable_info_bits", "perplexity", "flops_compressor") if c in df.columns]
+    means = [
+        c
+        for c in (
+            "correct",
+            "summary_tokens",
+            "mi_bits",
+            "mi_per_token_bits",
+            "mi_ceiling_bits",
+            "usable_info_bits",
+            "perplexity",
+            "flops_compressor",
+        )
+        if c in df.columns
+    ]
     for c in means:
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    out = df.groupby(keys, dropna=False, sort=False).agg(n_records=("correct", "size"),
-                                                         **{c: (c, "mean") for c in means}).reset_index()
+    out = (
+        df.groupby(keys, dropna=False, sort=False)
+        .agg(n_records=("correct", "size"), **{c: (c, "mean") for c in means})
+        .reset_index()
+    )
     out = out.rename(columns={"correct": "accuracy"})
     out.insert(out.columns.get_loc("accuracy") + 1, "distortion", 1.0 - out["accuracy"])
     return out

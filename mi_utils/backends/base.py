@@ -25,8 +25,9 @@ those are pure ancestral sampling (temperature 1, no truncation, no penalties).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -284,8 +285,10 @@ def require_role(backend: Any, role: str, purpose: str) -> None:
             "log-probs for prompt tokens; use a scorer (HFBackend, VLLMBackend or SGLangBackend), or for "
             "predictions generate_answer, which works with any generator"
         )
-    raise TypeError(f"{name} cannot generate text for {purpose}: its roles are {sorted(roles)}; use a generator "
-                    "(HFBackend, VLLMBackend, SGLangBackend or OpenAIChatBackend)")
+    raise TypeError(
+        f"{name} cannot generate text for {purpose}: its roles are {sorted(roles)}; use a generator "
+        "(HFBackend, VLLMBackend, SGLangBackend or OpenAIChatBackend)"
+    )
 
 
 def check_pairs(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:

@@ -40,7 +40,8 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections import OrderedDict
-from typing import Iterator, Literal, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -70,14 +71,24 @@ Strategy = Literal["auto", "packed", "crop", "batch", "copy", "naive"]
 _SLIDING_REFUSED = ("crop", "packed", "batch")
 
 #: GenerationConfig fields that change the next-token distribution, recorded as applied.
-_GEN_FIELDS = tuple(k for k in NEUTRAL_SAMPLING if k not in ("presence_penalty", "frequency_penalty", "min_tokens",
-                                                             "logit_bias"))
+_GEN_FIELDS = tuple(
+    k for k in NEUTRAL_SAMPLING if k not in ("presence_penalty", "frequency_penalty", "min_tokens", "logit_bias")
+)
 #: What transformers uses for a field left ``None`` once the model's own defaults are hidden
 #: (``GenerationConfig._get_default_generation_params()``; a test keeps the two in step).
 _TRANSFORMERS_DEFAULTS = {
-    "do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "typical_p": 1.0, "epsilon_cutoff": 0.0,
-    "eta_cutoff": 0.0, "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
-    "min_length": 0, "num_beams": 1,
+    "do_sample": False,
+    "temperature": 1.0,
+    "top_k": 50,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "min_length": 0,
+    "num_beams": 1,
 }
 
 
@@ -178,8 +189,11 @@ class HFBackend:
         greedy = params.temperature == 0
         # every neutral value explicit, except min_p (0.0 would add a no-op warper; None adds none) and
         # min_length (min_new_tokens=0 already says it; transformers warns when both are set)
-        fields = {k: v for k, v in NEUTRAL_SAMPLING.items()
-                  if k in _GEN_FIELDS and v is not None and k not in ("min_p", "min_length")}
+        fields = {
+            k: v
+            for k, v in NEUTRAL_SAMPLING.items()
+            if k in _GEN_FIELDS and v is not None and k not in ("min_p", "min_length")
+        }
         fields.update(
             do_sample=not greedy,
             temperature=None if greedy else float(params.temperature),
@@ -202,7 +216,8 @@ class HFBackend:
         """Hide the model's own generation_config (transformers fills unset fields from it)."""
         saved = self.model.generation_config
         self.model.generation_config = GenerationConfig(
-            eos_token_id=saved.eos_token_id, bos_token_id=saved.bos_token_id, pad_token_id=saved.pad_token_id)
+            eos_token_id=saved.eos_token_id, bos_token_id=saved.bos_token_id, pad_token_id=saved.pad_token_id
+        )
         try:
             yield
         finally:
@@ -229,7 +244,7 @@ class HFBackend:
             with self._neutral_model_defaults():
                 out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=cfg)
             gens = []
-            for j, row in enumerate(out[:, len(ids):].tolist()):
+            for j, row in enumerate(out[:, len(ids) :].tolist()):
                 toks, reason, stop = _cut_at_eos(row, eos)
                 gens.append(
                     Generation(
@@ -239,8 +254,14 @@ class HFBackend:
                         sampling=params,
                         sample_index=j,
                         finish_reason=reason,
-                        meta={"seed": seed, "backend": "hf", "model": self.model_name, "dtype": self.dtype,
-                              "prompt_hash": hash_ids(ids), "ignored_model_defaults": dict(self.ignored_model_defaults)},
+                        meta={
+                            "seed": seed,
+                            "backend": "hf",
+                            "model": self.model_name,
+                            "dtype": self.dtype,
+                            "prompt_hash": hash_ids(ids),
+                            "ignored_model_defaults": dict(self.ignored_model_defaults),
+                        },
                         stop_token=stop,
                         effective=dict(effective),
                     )
@@ -266,7 +287,7 @@ class HFBackend:
         self._check_strategy(strategy)
         if strategy == "naive":
             return self._score_naive(pairs)
-        groups: "OrderedDict[tuple[int, ...], list[int]]" = OrderedDict()
+        groups: OrderedDict[tuple[int, ...], list[int]] = OrderedDict()
         for k, (prefix, _) in enumerate(pairs):
             groups.setdefault(tuple(prefix), []).append(k)
         out: list[np.ndarray | None] = [None] * len(pairs)
@@ -341,7 +362,9 @@ class HFBackend:
             mask = torch.zeros((1, 1, T, P + T), dtype=torch.bool, device=dev)
             mask[..., :P] = True
             for _, start, n in spans:
-                mask[0, 0, start : start + n, P + start : P + start + n] = torch.ones(n, n, dtype=torch.bool, device=dev).tril()
+                mask[0, 0, start : start + n, P + start : P + start + n] = torch.ones(
+                    n, n, dtype=torch.bool, device=dev
+                ).tril()
             logits = self.model(
                 input_ids=torch.tensor([inp], device=dev),
                 position_ids=torch.tensor([pos], device=dev),
@@ -352,7 +375,9 @@ class HFBackend:
             cache.crop(-T)
             for idx, start, n in spans:
                 if n:
-                    results[idx] = np.concatenate([results[idx], _gather_logprobs(logits[start : start + n], conts[idx][1:])])
+                    results[idx] = np.concatenate(
+                        [results[idx], _gather_logprobs(logits[start : start + n], conts[idx][1:])]
+                    )
         return results  # type: ignore[return-value]
 
     def _score_batched(self, cache, P: int, first: torch.Tensor, continuations) -> list[np.ndarray]:

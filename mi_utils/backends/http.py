@@ -42,8 +42,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -285,8 +286,10 @@ class ServerPool:
             return {"Authorization": f"Bearer {key}"}
         if self.require_api_key:
             env = self.api_key_env or "the API key variable"
-            msg = (f"the environment variable {env} is not set (or empty); export {env}=<your key> before calling "
-                   f"the {self.kind} API at {self.urls[0]}")
+            msg = (
+                f"the environment variable {env} is not set (or empty); export {env}=<your key> before calling "
+                f"the {self.kind} API at {self.urls[0]}"
+            )
             raise MissingAPIKeyError(msg + (f", {self.missing_key_hint}" if self.missing_key_hint else ""))
         return {}
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .base import bos_ids_of, encode_chat_with, encode_with
 
 __all__ = ["LocalTokenizerMixin", "load_chat_tokenizer"]
 
 log = logging.getLogger(__name__)
+
 
 def load_chat_tokenizer(spec: Any, candidates: Sequence[str] = ()) -> tuple[Any, str | None]:
     """A tokenizer from ``spec`` (object, packaged name, hub id or path) or from candidates.
@@ -41,7 +43,7 @@ def load_chat_tokenizer(spec: Any, candidates: Sequence[str] = ()) -> tuple[Any,
             continue
         try:
             return load_tokenizer(name), name
-        except Exception as e:  # noqa: BLE001 - a served name need not be loadable; try the next
+        except Exception as e:
             log.debug("tokenizer candidate %r failed: %s", name, e)
     return None, None
 
@@ -82,7 +84,7 @@ class LocalTokenizerMixin:
     @property
     def tokenizer_name(self) -> str:
         """Where the tokenizer came from (a packaged name, hub id or path); the model name for an object."""
-        self.tokenizer
+        _ = self.tokenizer  # loads it, which records where it came from
         return self._tokenizer_source or self.model_name
 
     @property

@@ -30,7 +30,8 @@ The error names this module used to define stay importable from here: ``OpenAICh
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from .base import BACKEND_ROLES, Generation, Message, SamplingParams
@@ -248,8 +249,11 @@ class OpenAIChatBackend:
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
         usage = {k: int(v) for k, v in (usage or {}).items() if k.endswith("_tokens") and isinstance(v, int)} or None
         # the API applies its own defaults to what is not sent (no top_k at all): recorded as sent
-        effective = {"do_sample": params.temperature > 0, "temperature": float(params.temperature),
-                     "top_p": float(params.top_p)}
+        effective = {
+            "do_sample": params.temperature > 0,
+            "temperature": float(params.temperature),
+            "top_p": float(params.top_p),
+        }
         gens = []
         for j, c in enumerate(choices):
             msg = c.get("message") or {}

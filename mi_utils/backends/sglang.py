@@ -32,12 +32,21 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .base import (BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, derive_seed,
-                   explicit_sampling_fields, hash_ids)
+from .base import (
+    BACKEND_ROLES,
+    Generation,
+    Message,
+    SamplingParams,
+    check_pairs,
+    derive_seed,
+    explicit_sampling_fields,
+    hash_ids,
+)
 from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
 from .local_tokenizer import LocalTokenizerMixin
 
@@ -234,7 +243,11 @@ class SGLangBackend(LocalTokenizerMixin):
             if kind == "abort":
                 raise ServerError(f"SGLang aborted the request: {fr.get('message', fr)}")
             stop = None
-            if kind == "stop" and toks and (toks[-1] in eos or (isinstance(fr, dict) and fr.get("matched") == toks[-1])):
+            if (
+                kind == "stop"
+                and toks
+                and (toks[-1] in eos or (isinstance(fr, dict) and fr.get("matched") == toks[-1]))
+            ):
                 toks, stop = toks[:-1], toks[-1]
             gens.append(
                 Generation(
@@ -274,7 +287,9 @@ def _continuation_logprobs(item: dict, cont: list[int]) -> np.ndarray:
     for k, (trip, tid) in enumerate(zip(tail, cont)):
         lp, got = trip[0], trip[1]
         if got is not None and int(got) != tid:
-            raise ServerError(f"SGLang's input_token_logprobs are misaligned: token {got} where {tid} was sent (position {k})")
+            raise ServerError(
+                f"SGLang's input_token_logprobs are misaligned: token {got} where {tid} was sent (position {k})"
+            )
         if lp is None:
             raise ServerError(f"SGLang returned no log-prob for continuation token {k} ({tid})")
         out[k] = float(lp)

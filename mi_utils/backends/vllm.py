@@ -44,14 +44,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from .base import (BACKEND_ROLES, Generation, Message, SamplingParams, check_pairs, derive_seed,
-                   explicit_sampling_fields, hash_ids)
+from .base import (
+    BACKEND_ROLES,
+    Generation,
+    Message,
+    SamplingParams,
+    check_pairs,
+    derive_seed,
+    explicit_sampling_fields,
+    hash_ids,
+)
 from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
 from .local_tokenizer import LocalTokenizerMixin
 

@@ -22,12 +22,13 @@ Files are found via ``path=``, ``$MI_UTILS_DATA_DIR`` or ``$MI_UTILS_SHARED_DATA
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .financebench import build_page_context, load_financebench, select_pages_around
 from .fineweb import load_fineweb
-from .passages import load_passages
 from .longhealth import format_patient_texts, load_longhealth, load_longhealth_sample, parse_longhealth
+from .passages import load_passages
 from .paths import DATA_DIR_ENV, SHARED_DATA_ENV, data_roots, shared_data_dir
 from .qasper import load_qasper, parse_qasper, qasper_context
 from .records import (
@@ -48,22 +49,23 @@ _LAZY = {"HEADER", "build_synthetic_clinical", "load_synthetic", "load_synthetic
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import synthetic  # noqa: PLC0415
+        from . import synthetic
 
         return getattr(synthetic, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _load_synthetic(**kwargs: Any) -> list[Record]:
-    from .synthetic import load_synthetic  # noqa: PLC0415
+    from .synthetic import load_synthetic
 
     return load_synthetic(**kwargs)
 
 
 def _load_synthetic_shared(**kwargs: Any) -> list[Record]:
-    from .synthetic import load_synthetic_shared  # noqa: PLC0415
+    from .synthetic import load_synthetic_shared
 
     return load_synthetic_shared(**kwargs)
+
 
 __all__ = [
     "DATASETS",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .records import DataFormatError, Record
 
@@ -42,14 +43,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             raise DataFormatError(f"{path}: expected a JSON list of row objects")
         return data
     if suffix in (".feather", ".parquet", ".csv"):
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         if suffix == ".csv":
             return pd.read_csv(path).to_dict("records")
         try:
             df = pd.read_feather(path) if suffix == ".feather" else pd.read_parquet(path)
         except ImportError as e:
-            raise ImportError(f"reading {path.name} needs pyarrow: pip install pyarrow (or convert it to .jsonl)") from e
+            raise ImportError(
+                f"reading {path.name} needs pyarrow: pip install pyarrow (or convert it to .jsonl)"
+            ) from e
         return df.to_dict("records")
     raise DataFormatError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv, .feather or .parquet")
 
@@ -99,7 +102,9 @@ def _json_safe(v: Any) -> Any:
     return str(v)
 
 
-def rows_to_records(rows: Iterable[Mapping[str, Any]], dataset: str, source: str, task: str = "perplexity") -> list[Record]:
+def rows_to_records(
+    rows: Iterable[Mapping[str, Any]], dataset: str, source: str, task: str = "perplexity"
+) -> list[Record]:
     """Map rows with (context | text | conversations, query | question, answer) to records.
 
     Args:

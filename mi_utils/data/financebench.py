@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .paths import find_data_file, hf_load_dataset, not_found_error
 from .records import DataFormatError, Record, approx_token_count
@@ -64,9 +65,7 @@ _HOW_TO_GET = (
 )
 
 
-def select_pages_around(
-    page_tokens: Sequence[int], evidence_page: int, max_context_tokens: int
-) -> list[int]:
+def select_pages_around(page_tokens: Sequence[int], evidence_page: int, max_context_tokens: int) -> list[int]:
     """Choose whole pages around the evidence page within a token budget.
 
     Args:

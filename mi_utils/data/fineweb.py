@@ -15,8 +15,9 @@ The paper streams English FineWeb documents of 15k-28k tokens, has an LM write Q
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ._table import read_rows, rows_to_records
 from .paths import find_data_file, hf_load_dataset, not_found_error

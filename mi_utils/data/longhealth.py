@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .paths import find_data_file, not_found_error
 from .records import DataFormatError, Record

@@ -23,8 +23,15 @@ def load_passages(path: str | Path | None = None, *, limit: int | None = None) -
     if not p.exists():
         raise DataNotFoundError(f"{p} not found: it ships in the repository's data/ folder (clone the repo)")
     out = [
-        Record(id=d["id"], context=d["context"], query=d["query"], answer=d["answer"], task="free_form",
-               dataset="passages", metadata={"source": d["source"], "licence": d["licence"]})
+        Record(
+            id=d["id"],
+            context=d["context"],
+            query=d["query"],
+            answer=d["answer"],
+            task="free_form",
+            dataset="passages",
+            metadata={"source": d["source"], "licence": d["licence"]},
+        )
         for d in map(json.loads, p.read_text(encoding="utf-8").splitlines())
     ]
     return out[:limit] if limit else out

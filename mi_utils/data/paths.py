@@ -15,8 +15,9 @@ Hugging Face source try it (network needed); otherwise they raise
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .records import DataNotFoundError
 
@@ -106,7 +107,7 @@ def hf_load_dataset(repo_id: str, **kwargs: Any) -> tuple[Any | None, str]:
         ``(dataset, "")`` on success, else ``(None, reason)``.
     """
     try:
-        import datasets  # noqa: PLC0415  (optional, lazy)
+        import datasets
     except ImportError:
         return None, "the optional `datasets` package is not installed (pip install datasets)"
     try:

@@ -28,8 +28,9 @@ followed, when ``include_captions``, by a ``### Figures and tables`` section of 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .paths import find_data_file, hf_load_dataset, not_found_error
 from .records import DataFormatError, Record

@@ -15,9 +15,10 @@ Records are immutable and round-trip through JSON (:meth:`Record.to_dict`,
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 __all__ = [
     "TASKS",
@@ -122,7 +123,7 @@ class Record:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Record":
+    def from_dict(cls, d: Mapping[str, Any]) -> Record:
         """Inverse of :meth:`to_dict`.
 
         Args:

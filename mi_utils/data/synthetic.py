@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import random
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .paths import bundled_data_dir
 from .records import Record, read_jsonl, records_to_jsonl, write_jsonl
@@ -78,12 +80,56 @@ _MIN_CHARS = 1000
 _MAX_CHARS = 1100
 
 _FIRST_NAMES = {
-    "female": ("Maria", "Anna", "Laura", "Sophie", "Helen", "Clara", "Julia", "Emma", "Rita", "Nora", "Ingrid", "Paula"),
-    "male": ("Thomas", "Peter", "Michael", "Daniel", "Jonas", "Frank", "Lukas", "Oliver", "Victor", "Henry", "Simon", "Karl"),
+    "female": (
+        "Maria",
+        "Anna",
+        "Laura",
+        "Sophie",
+        "Helen",
+        "Clara",
+        "Julia",
+        "Emma",
+        "Rita",
+        "Nora",
+        "Ingrid",
+        "Paula",
+    ),
+    "male": (
+        "Thomas",
+        "Peter",
+        "Michael",
+        "Daniel",
+        "Jonas",
+        "Frank",
+        "Lukas",
+        "Oliver",
+        "Victor",
+        "Henry",
+        "Simon",
+        "Karl",
+    ),
 }
 _LAST_NAMES = (
-    "Becker", "Hoffmann", "Keller", "Lindner", "Moreau", "Novak", "Olsen", "Petrov", "Quinn", "Richter",
-    "Santos", "Torres", "Vogel", "Wagner", "Young", "Zimmer", "Brandt", "Costa", "Dahl", "Ellis",
+    "Becker",
+    "Hoffmann",
+    "Keller",
+    "Lindner",
+    "Moreau",
+    "Novak",
+    "Olsen",
+    "Petrov",
+    "Quinn",
+    "Richter",
+    "Santos",
+    "Torres",
+    "Vogel",
+    "Wagner",
+    "Young",
+    "Zimmer",
+    "Brandt",
+    "Costa",
+    "Dahl",
+    "Ellis",
 )
 _DIAGNOSES = (
     "community-acquired pneumonia",
@@ -476,26 +522,43 @@ def shared_question_records(records: list[Record], seed: int = DEFAULT_SEED) -> 
         dx = re.search(r"^Principal diagnosis: (.+)\.$", rec.context, flags=re.M)
         hx = re.search(r"^Past medical history: (.+)\.$", rec.context, flags=re.M)
         if dx is None or hx is None:
-            raise ValueError(f"record {rec.id!r} has no 'Principal diagnosis:' / 'Past medical history:' line; "
-                             "shared_question_records needs synthetic clinical records")
+            raise ValueError(
+                f"record {rec.id!r} has no 'Principal diagnosis:' / 'Past medical history:' line; "
+                "shared_question_records needs synthetic clinical records"
+            )
         answer, confuser = dx.group(1), hx.group(1)
         rng = random.Random(seed * 1_000_003 + index + 500_009)
-        options = _fill_distractors(answer, [confuser], lambda: rng.choice(_DIAGNOSES), rec.context)
+        options = _fill_distractors(answer, [confuser], functools.partial(rng.choice, _DIAGNOSES), rec.context)
         if options is None:  # pragma: no cover - 16 diagnoses always leave 3 free ones
             raise RuntimeError(f"could not draw distractors for {rec.id!r}")
         distractors = options[1:]
         rng.shuffle(distractors)
         distractors.insert(index % 5, answer)
-        meta = {**rec.metadata, "question_type": "diagnosis_shared", "confusers": [confuser],
-                "answer_char_start": rec.context.index(answer), "source_record": rec.id}
-        out.append(Record(id=f"{rec.id}_dx", context=rec.context, query=SHARED_QUERY, answer=answer,
-                          options=tuple(distractors), task="multiple_choice", dataset=SHARED_DATASET_NAME,
-                          metadata=meta))
+        meta = {
+            **rec.metadata,
+            "question_type": "diagnosis_shared",
+            "confusers": [confuser],
+            "answer_char_start": rec.context.index(answer),
+            "source_record": rec.id,
+        }
+        out.append(
+            Record(
+                id=f"{rec.id}_dx",
+                context=rec.context,
+                query=SHARED_QUERY,
+                answer=answer,
+                options=tuple(distractors),
+                task="multiple_choice",
+                dataset=SHARED_DATASET_NAME,
+                metadata=meta,
+            )
+        )
     return out
 
 
-def load_synthetic_shared(path: str | Path | None = None, *, n_records: int | None = None, seed: int | None = None,
-                          limit: int | None = None) -> list[Record]:
+def load_synthetic_shared(
+    path: str | Path | None = None, *, n_records: int | None = None, seed: int | None = None, limit: int | None = None
+) -> list[Record]:
     """The shared-question task (:func:`shared_question_records`) over :func:`load_synthetic`'s records.
 
     Arguments as :func:`load_synthetic`.

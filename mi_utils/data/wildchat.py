@@ -15,9 +15,10 @@ given the compressor's summary (task ``"perplexity"``). Those QA pairs are not p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ._table import format_conversations, read_rows, rows_to_records
 from .paths import find_data_file, hf_load_dataset, not_found_error
@@ -58,6 +59,7 @@ def wildchat_records_from_hf(
     Returns:
         ``"perplexity"`` records, one per pseudo-user.
     """
+
     def keep(r: dict[str, Any]) -> bool:
         msgs = r.get("conversation") or []
         return (
@@ -123,9 +125,7 @@ def load_wildchat(
     if found is not None:
         records = rows_to_records(read_rows(found), "wildchat", found.name)
     else:
-        ds, reason = (
-            hf_load_dataset(HF_REPO, split="train", streaming=True) if hf else (None, "disabled (hf=False)")
-        )
+        ds, reason = hf_load_dataset(HF_REPO, split="train", streaming=True) if hf else (None, "disabled (hf=False)")
         if ds is None:
             raise not_found_error("wildchat", searched, _HOW_TO_GET, reason)
         records = wildchat_records_from_hf(ds, n_users=n_users, conversations_per_user=conversations_per_user)
