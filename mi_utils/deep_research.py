@@ -417,44 +417,28 @@ def _plan_text(plan: Plan) -> str:
     return "\n".join(f"{i + 1}. {it.query} - {it.subtask}" for i, it in enumerate(plan.items))
 
 
+def _synthesis_prompt(task: str, plan: Plan, kind: str, kind_lower: str, items: str) -> list[dict]:
+    content = SYNTHESIS_PROMPT.format(
+        task=task.strip(),
+        plan=_plan_text(plan),
+        strategy=plan.strategy or "-",
+        kind=kind,
+        kind_lower=kind_lower,
+        items=items,
+    )
+    return [{"role": "user", "content": content}]
+
+
 def synthesis_messages(task: str, plan: Plan, findings: Sequence[Extraction]) -> list[dict]:
     """The predictor's prompt from the compressor's findings, numbered from 1."""
-    items = (
-        "\n".join(f"[{n}] ({e.title}) {e.text.strip()}" for n, e in enumerate(findings, 1)) or "(no relevant findings)"
-    )
-    return [
-        {
-            "role": "user",
-            "content": SYNTHESIS_PROMPT.format(
-                task=task.strip(),
-                plan=_plan_text(plan),
-                strategy=plan.strategy or "-",
-                kind="Findings from the sources",
-                kind_lower="findings",
-                items=items,
-            ),
-        }
-    ]
+    items = "\n".join(f"[{n}] ({e.title}) {e.text.strip()}" for n, e in enumerate(findings, 1))
+    return _synthesis_prompt(task, plan, "Findings from the sources", "findings", items or "(no relevant findings)")
 
 
 def baseline_messages(task: str, plan: Plan, sources: Sequence[Source]) -> list[dict]:
     """The baseline's prompt: the raw (truncated) sources, numbered from 1."""
-    items = (
-        "\n\n".join(f"[{n}] {s.title}\n<<<\n{s.text}\n>>>" for n, s in enumerate(sources, 1)) or "(no sources found)"
-    )
-    return [
-        {
-            "role": "user",
-            "content": SYNTHESIS_PROMPT.format(
-                task=task.strip(),
-                plan=_plan_text(plan),
-                strategy=plan.strategy or "-",
-                kind="Sources",
-                kind_lower="sources",
-                items=items,
-            ),
-        }
-    ]
+    items = "\n\n".join(f"[{n}] {s.title}\n<<<\n{s.text}\n>>>" for n, s in enumerate(sources, 1))
+    return _synthesis_prompt(task, plan, "Sources", "sources", items or "(no sources found)")
 
 
 # =============================================================================== plan
