@@ -572,7 +572,7 @@ class ExperimentConfig(_Section):
         try:
             table = PriceTable({**DEFAULT_PRICES, **self.prices})
         except (TypeError, ValueError) as e:
-            raise ConfigError("prices:", str(e)) from None
+            raise ConfigError("", f"prices: {e}") from None
         for n, pr in enumerate(self.predictors):
             if pr.backend == "openai":
                 try:
