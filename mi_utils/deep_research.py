@@ -638,33 +638,12 @@ def make_plan(predictor: Backend, task: ResearchTask, config: DeepResearchConfig
     items, strategy, error = best
     ok = len(items) >= max(1, need)
     task_item = PlanItem(task.prompt[:300], task.prompt)
+    record = dict(n_requested=n, attempts=len(calls), error=error, raw=raw, calls=calls)
     if not ok and config.plan_fallback == "task":
-        return Plan(
-            task.id,
-            [task_item],
-            "",
-            ok=True,
-            n_requested=n,
-            attempts=len(calls),
-            error=error,
-            raw=raw,
-            calls=calls,
-            fallback=True,
-        )
+        return Plan(task.id, [task_item], "", ok=True, fallback=True, **record)
     if ok and config.task_query and task_item.query.lower() not in {i.query.lower() for i in items}:
-        return Plan(
-            task.id,
-            items + [task_item],
-            strategy,
-            ok=True,
-            n_requested=n,
-            attempts=len(calls),
-            error=error,
-            raw=raw,
-            calls=calls,
-            task_query=True,
-        )
-    return Plan(task.id, items, strategy, ok=ok, n_requested=n, attempts=len(calls), error=error, raw=raw, calls=calls)
+        return Plan(task.id, items + [task_item], strategy, ok=True, task_query=True, **record)
+    return Plan(task.id, items, strategy, ok=ok, **record)
 
 
 def _with_seed(params: SamplingParams, seed: int) -> SamplingParams:

@@ -361,6 +361,17 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, counting, monkey
 
 
 # ======================================================= free form, perplexity, API costs (no model)
+TINY_LLAMA = {
+    "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True,
+}  # fmt: skip
+
+
+def _write_tiny_llama_config(folder) -> None:
+    """A config.json the fake models' FLOPs and parameter counts are read from."""
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
+
+
 class FakeTokenizer:
     """Whitespace tokenizer with the two calls the extractive compressors make."""
 
@@ -470,20 +481,7 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
 
     monkeypatch.setitem(data.DATASETS, "fake_free", lambda **kw: _records("free_form"))
     monkeypatch.setitem(data.DATASETS, "fake_ppl", lambda **kw: _records("perplexity"))
-    (tmp_path / "config.json").write_text(
-        json.dumps(
-            {
-                "model_type": "llama",
-                "vocab_size": 1000,
-                "hidden_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 4,
-                "intermediate_size": 128,
-                "tie_word_embeddings": True,
-            }
-        )
-    )
+    _write_tiny_llama_config(tmp_path)
     cfg = parse_config(
         {
             "name": "fake",
@@ -542,20 +540,7 @@ def test_generate_free_form_perplexity_and_api_costs(tmp_path, monkeypatch, judg
 
 # ================================================ estimates that mean what they say (no model)
 def _fake_config(tmp_path, **over) -> dict:
-    (tmp_path / "config.json").write_text(
-        json.dumps(
-            {
-                "model_type": "llama",
-                "vocab_size": 1000,
-                "hidden_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 4,
-                "intermediate_size": 128,
-                "tie_word_embeddings": True,
-            }
-        )
-    )
+    _write_tiny_llama_config(tmp_path)
     hf = str(tmp_path / "config.json")
     cfg = {
         "name": "fake",
