@@ -22,7 +22,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # notebook side by side (one core each), then integration, and prints every tier's time and its slowest tests.
 TIERS := $(BIN)/python scripts/run_tiers.py
 
-.PHONY: install models ladder demo test test-unit test-slow test-notebooks test-integration lint format vllm bench strip clean
+.PHONY: install models ladder gallery demo test test-unit test-slow test-notebooks test-integration lint format vllm bench strip clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ format: install
 bench: models
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/store_resume.py
+
+# Copy the deterministic figures of notebooks 04-06 (drawn by `make demo`) into the README's gallery.
+gallery:
+	@ls figures/0[4-6]_*.png >/dev/null 2>&1 || { echo "no figures/0[4-6]_*.png: run make demo first"; exit 1; }
+	mkdir -p figures/gallery && cp figures/0[4-6]_*.png figures/gallery/
 
 strip: install
 	$(BIN)/nbstripout notebooks/*.ipynb
