@@ -96,6 +96,18 @@ def test_single_values_where_lists_are_expected():
     assert cfg.seeds == [3] and cfg.scorers[0].urls == ["http://127.0.0.1:8000"]
 
 
+def test_financebench_mc_dataset_parses_from_yaml():
+    raw = yaml.safe_load(
+        "datasets:\n  - name: financebench-mc\n    limit: 16\n"
+        "    kwargs: {max_context_tokens: 900, seed: 1, n_options: 5}\n"
+    )
+    cfg = parse_config({**_base(), **raw})
+    (d,) = cfg.datasets
+    assert d.key == "financebench_mc" and d.limit == 16
+    assert d.kwargs == {"max_context_tokens": 900, "seed": 1, "n_options": 5}
+    assert d.id.startswith("financebench-mc-")
+
+
 def test_integers_given_for_floats_become_floats():
     """Row and store keys hash the config: ``temperature: 1`` and ``1.0`` must key the same work."""
     d = _base()

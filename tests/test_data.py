@@ -33,6 +33,7 @@ from mi_utils.data import (
     write_jsonl,
 )
 from mi_utils.data import financebench as fb
+from mi_utils.data import financebench_mc as fbmc
 from mi_utils.data.records import approx_token_count, records_to_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,6 +253,7 @@ def test_load_dataset_unknown_name_lists_known():
         "longhealth",
         "longhealth_sample",
         "financebench",
+        "financebench_mc",
         "qasper",
         "wildchat",
         "fineweb",
@@ -259,7 +261,9 @@ def test_load_dataset_unknown_name_lists_known():
         assert name in str(e.value) and name in DATASETS
 
 
-@pytest.mark.parametrize("name", ["longhealth", "longhealth_sample", "financebench", "qasper", "wildchat", "fineweb"])
+@pytest.mark.parametrize(
+    "name", ["longhealth", "longhealth_sample", "financebench", "financebench_mc", "qasper", "wildchat", "fineweb"]
+)
 def test_missing_data_raises_helpful_error(no_data, name):
     with pytest.raises(DataNotFoundError) as e:
         load_dataset(name)
@@ -267,7 +271,7 @@ def test_missing_data_raises_helpful_error(no_data, name):
     assert isinstance(e.value, FileNotFoundError)
     assert "MI_UTILS_DATA_DIR" in msg and "path=" in msg and str(no_data) in msg
     assert "http" in msg or "github" in msg.lower() or "hugging face" in msg.lower()
-    if name in ("financebench", "qasper", "wildchat", "fineweb"):
+    if name in ("financebench", "financebench_mc", "qasper", "wildchat", "fineweb"):
         assert "pip install datasets" in msg
 
 
@@ -470,6 +474,166 @@ def test_financebench_hf_fallback(fake_hf):
     assert calls[0] == (fb.HF_REPO, {"split": "train"})
     with pytest.raises(DataNotFoundError, match="hf=False"):
         fb.load_financebench(hf=False)
+
+
+# --------------------------------------------------------------------------- FinanceBench multiple choice
+
+
+@pytest.mark.parametrize(
+    "text, shape",
+    [
+        ("$1577.00", "currency"),
+        ("$1,577.00", "currency"),
+        ("-$473", "currency"),
+        ("$-0.02", "currency"),
+        ("$2,018 million", "currency"),
+        ("1.2 billion USD", "currency"),
+        ("65.4%", "percent"),
+        ("-3.7 %", "percent"),
+        ("4.2 percent", "percent"),
+        ("1.73", "number"),
+        ("0", "number"),
+        ("-0.02", "number"),
+        ("2.7 times", "number"),
+        ("(1,234)", "number"),
+        ("77.78.", "number"),
+        ("Yes", None),
+        ("$400,000,000 increase.", None),
+        ("They could receive $66.56 per share.", None),
+        ("$5%", None),
+        ("1.2 and 3.4", None),
+        ("", None),
+        ("1" * 41, None),
+    ],
+)
+def test_answer_shape(text, shape):
+    assert fbmc.answer_shape(text) == shape
+
+
+def test_answer_key_normalises_numbers():
+    assert fbmc.answer_key("$1,577.00") == fbmc.answer_key("$1577") == fbmc.answer_key(" 1577. ")
+    assert fbmc.answer_key("-0.0") == fbmc.answer_key("0")
+    assert fbmc.answer_key("-3.7%") != fbmc.answer_key("3.7%")
+    assert fbmc.answer_key("Data  Center") == fbmc.answer_key("data center")
+
+
+def _mc_questions() -> list[dict]:
+    """Two filings with answers of each shape; one prose answer, one multi-evidence question."""
+    answers = {
+        "DOCA": ["$100.00", "$2,000.00", "12.5%", "1.50", "Yes"],
+        "DOCB": ["$300.00", "$4.00", "$50.00", "7.0%", "3.3%", "0.25", "9.75", "$5000.00"],
+        "DOCC": ["$6.00", "$70.00", "45%", "0.6%", "2.2", "8.8"],
+    }
+    out = []
+    for doc, ans in answers.items():
+        for i, a in enumerate(ans):
+            q = _fb_question(f"{doc.lower()}_{i:02d}", doc, [i % 3, 5], n_evidence=2 if (doc, i) == ("DOCC", 5) else 1)
+            q["answer"] = a
+            out.append(q)
+    return out
+
+
+def test_financebench_mc_records_basic():
+    qs = _mc_questions()
+    pages = {"DOCA": [f"A page {i}. " + "word " * 200 for i in range(6)]}
+    recs = fbmc.financebench_mc_records(qs, pages, max_context_tokens=600)
+    by_id = {r.id: r for r in recs}
+    # prose answer and the multi-evidence question dropped; sorted by id
+    assert "doca_04" not in by_id and "docc_05" not in by_id and len(recs) == 17
+    assert [r.id for r in recs] == sorted(by_id)
+    shapes = {q["financebench_id"]: fbmc.answer_shape(q["answer"]) for q in qs}
+    docs = {q["financebench_id"]: q["doc_name"] for q in qs}
+    for r in recs:
+        assert r.task == "multiple_choice" and r.dataset == "financebench_mc"
+        assert r.query == f"What is {r.id}?"
+        assert len(r.options) == 5 and r.answer in r.options and r.correct_index == r.options.index(r.answer)
+        assert len({fbmc.answer_key(o) for o in r.options}) == 5
+        m = r.metadata
+        assert m["answer_shape"] == shapes[r.id] and m["financebench_id"] == r.id
+        assert len(m["distractor_ids"]) == 4 and all(docs[i] != m["doc_name"] for i in m["distractor_ids"])
+        assert m["distractor_docs"] == [docs[i] for i in m["distractor_ids"]]
+        assert m["distractor_shapes"] == [shapes[i] for i in m["distractor_ids"]]
+        distractors = [o for o in r.options if o != r.answer]
+        assert sorted(distractors) == sorted(q["answer"] for q in qs if q["financebench_id"] in m["distractor_ids"])
+        same = sum(s == m["answer_shape"] for s in m["distractor_shapes"])
+        assert m["distractor_fallback"] == (same < 4)
+        if m["context_source"] == "document_pages":
+            assert pages["DOCA"][int(r.id[-1]) % 3] in r.context and m["n_context_tokens"] <= 600
+        else:
+            assert r.context.startswith("full page") and m["doc_name"] != "DOCA"
+    # DOCA currency: DOCB + DOCC have 6 currency answers -> no fallback needed
+    assert not by_id["doca_00"].metadata["distractor_fallback"]
+    assert set(by_id["doca_00"].metadata["distractor_shapes"]) == {"currency"}
+    # DOCB percent: only 12.5%, 45%, 0.6% elsewhere -> one other-shape distractor
+    assert by_id["docb_03"].metadata["distractor_fallback"]
+    assert by_id["docb_03"].metadata["distractor_shapes"].count("percent") == 3
+
+
+def test_financebench_mc_deterministic_seed_and_limit():
+    qs = _mc_questions()
+    a = fbmc.financebench_mc_records(qs, seed=3)
+    assert a == fbmc.financebench_mc_records(list(reversed(qs)), seed=3)  # input order does not matter
+    assert [r.metadata for r in a] == [r.metadata for r in fbmc.financebench_mc_records(qs, seed=3)]
+    b = fbmc.financebench_mc_records(qs, seed=4)
+    assert [r.options for r in a] != [r.options for r in b]
+    assert fbmc.financebench_mc_records(qs, seed=3, limit=4) == a[:4]
+    assert fbmc.financebench_mc_records(qs, limit=0) == []
+    three = fbmc.financebench_mc_records(qs, n_options=3)
+    assert all(len(r.options) == 3 and r.answer in r.options for r in three)
+
+
+def test_financebench_mc_bad_input():
+    qs = _mc_questions()
+    for kw in ({"n_options": 1}, {"n_options": 2.0}, {"max_context_tokens": 0}, {"limit": -1}, {"limit": True}):
+        with pytest.raises(ValueError):
+            fbmc.financebench_mc_records(qs, **kw)
+    with pytest.raises(ValueError, match="only .* distinct number-like answers"):
+        fbmc.financebench_mc_records(qs[:5] + qs[5:7], n_options=5)  # DOCA sees two from DOCB
+    with pytest.raises(DataFormatError, match="missing key"):
+        fbmc.financebench_mc_records([{k: v for k, v in qs[0].items() if k != "answer"}])
+    with pytest.raises(DataFormatError, match="duplicate"):
+        fbmc.financebench_mc_records([qs[0], qs[0]])
+    with pytest.raises(DataFormatError, match="no evidence"):
+        fbmc.financebench_mc_records([{**qs[0], "evidence": []}, *qs[5:]])
+
+
+def test_financebench_mc_loader_local_files(tmp_path):
+    folder = tmp_path / "financebench"
+    folder.mkdir()
+    qs = _mc_questions()
+    (folder / fb.QUESTIONS_FILE).write_text("".join(json.dumps(q) + "\n" for q in qs))
+    with gzip.open(folder / fb.PAGES_FILE, "wt") as f:
+        f.write(json.dumps({"doc_name": "DOCB", "num_pages": 6, "pages": [f"B{i}" for i in range(6)]}) + "\n")
+    recs = load_dataset("financebench_mc", path=folder, seed=1, limit=5)
+    assert recs == fbmc.financebench_mc_records(qs, {"DOCB": [f"B{i}" for i in range(6)]}, seed=1, limit=5)
+    assert [r.id for r in recs] == ["doca_00", "doca_01", "doca_02", "doca_03", "docb_00"]
+    assert [r.metadata["context_source"] for r in recs] == ["evidence_pages_only"] * 4 + ["document_pages"]
+    docb = load_dataset("financebench_mc", path=folder / fb.QUESTIONS_FILE, max_context_tokens=2)
+    docb = [r for r in docb if r.metadata["doc_name"] == "DOCB"]
+    assert docb and all(r.metadata["context_source"] == "document_pages" for r in docb)
+    assert all(r.metadata["n_context_tokens"] <= 2 for r in docb)
+
+
+def test_financebench_mc_real_data():
+    folder = _need_shared("financebench")
+    recs = load_dataset("financebench_mc", path=folder)
+    print(
+        f"financebench_mc: {len(recs)} records, sources {collections.Counter(r.metadata['context_source'] for r in recs)}"
+    )
+    assert len(recs) == 29  # single-evidence questions with a number-like answer (of 115)
+    assert collections.Counter(r.metadata["context_source"] for r in recs) == {
+        "document_pages": 25,
+        "evidence_pages_only": 4,
+    }
+    assert collections.Counter(r.metadata["answer_shape"] for r in recs) == {"currency": 16, "percent": 9, "number": 4}
+    assert [r.id for r in recs] == sorted(r.id for r in recs)
+    for r in recs:
+        assert r.context.strip() and r.query
+        assert len(r.options) == 5 and len({fbmc.answer_key(o) for o in r.options}) == 5 and r.answer in r.options
+        assert r.metadata["doc_name"] not in r.metadata["distractor_docs"]
+        assert not r.metadata["distractor_fallback"]
+        assert r.metadata["n_context_tokens"] <= 900 or len(r.metadata["context_pages"]) == 1
+    assert load_dataset("financebench_mc", path=folder, limit=3) == recs[:3]
 
 
 # --------------------------------------------------------------------------- QASPER

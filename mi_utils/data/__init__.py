@@ -11,6 +11,7 @@ passages             free_form          bundled ``data/public_domain_passages.js
 longhealth           multiple_choice    ``longhealth/benchmark_v5.json``
 longhealth_sample    free_form          ``longhealth/minions_health_*`` (1 patient)
 financebench         free_form          ``financebench/*.jsonl[.gz]`` or HF
+financebench_mc      multiple_choice    the same files: number answers, distractors from other filings
 qasper               free_form          ``qasper/qasper-<split>-v0.3.json`` or HF
 wildchat             perplexity         ``wildchat/*.jsonl|feather`` or HF (proxy QA)
 fineweb              perplexity         ``fineweb/*.jsonl|feather`` or HF (proxy QA)
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .financebench import build_page_context, load_financebench, select_pages_around
+from .financebench_mc import answer_shape, load_financebench_mc
 from .fineweb import load_fineweb
 from .longhealth import format_patient_texts, load_longhealth, load_longhealth_sample, parse_longhealth
 from .passages import load_passages
@@ -76,6 +78,7 @@ __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "Record",
+    "answer_shape",
     "approx_token_count",
     "build_page_context",
     "build_synthetic_clinical",
@@ -83,6 +86,7 @@ __all__ = [
     "format_patient_texts",
     "load_dataset",
     "load_financebench",
+    "load_financebench_mc",
     "load_fineweb",
     "load_longhealth",
     "load_longhealth_sample",
@@ -107,6 +111,7 @@ DATASETS: dict[str, Callable[..., list[Record]]] = {
     "longhealth": load_longhealth,
     "longhealth_sample": load_longhealth_sample,
     "financebench": load_financebench,
+    "financebench_mc": load_financebench_mc,
     "qasper": load_qasper,
     "wildchat": load_wildchat,
     "fineweb": load_fineweb,
@@ -118,7 +123,7 @@ def load_dataset(name: str, **kwargs: Any) -> list[Record]:
 
     Args:
         name: One of :data:`DATASETS` (``"synthetic_clinical"``, ``"longhealth"``,
-            ``"longhealth_sample"``, ``"financebench"``, ``"qasper"``, ``"wildchat"``,
+            ``"longhealth_sample"``, ``"financebench"``, ``"financebench_mc"``, ``"qasper"``, ``"wildchat"``,
             ``"fineweb"``). ``-`` and case are normalised.
         **kwargs: Passed to the loader (``path=``, ``limit=``, ...).
 

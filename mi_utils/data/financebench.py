@@ -47,6 +47,7 @@ __all__ = [
     "select_pages_around",
     "build_page_context",
     "financebench_records",
+    "read_financebench_sources",
     "load_financebench",
 ]
 
@@ -229,6 +230,41 @@ def _hf_questions(dataset: Any) -> list[dict[str, Any]]:
     return out
 
 
+def read_financebench_sources(
+    path: str | Path | None = None, *, hf: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Read the FinanceBench questions, page texts and document information.
+
+    Args:
+        path: ``financebench_open_source.jsonl`` or its folder (the optional pages and
+            document-information files are looked up next to it).
+        hf: Try ``PatronusAI/financebench`` via ``datasets`` when no local file is found.
+
+    Returns:
+        ``(questions, doc_pages, doc_info)``: the question dicts in file order,
+        ``doc_name -> page texts`` and ``doc_name -> document information`` (both empty when
+        the files are absent or the questions came from the hub).
+
+    Raises:
+        DataNotFoundError: If no local file is found and the Hugging Face fallback fails.
+    """
+    found, searched = find_data_file("financebench", (QUESTIONS_FILE,), path)
+    doc_pages: dict[str, list[str]] = {}
+    doc_info: dict[str, dict[str, Any]] = {}
+    if found is not None:
+        questions = _read_jsonl(found)
+        if (pages_path := found.parent / PAGES_FILE).is_file():
+            doc_pages = {d["doc_name"]: d["pages"] for d in _read_jsonl(pages_path)}
+        if (info_path := found.parent / DOC_INFO_FILE).is_file():
+            doc_info = {d["doc_name"]: d for d in _read_jsonl(info_path)}
+    else:
+        ds, reason = hf_load_dataset(HF_REPO, split="train") if hf else (None, "disabled (hf=False)")
+        if ds is None:
+            raise not_found_error("financebench", searched, _HOW_TO_GET, reason)
+        questions = _hf_questions(ds)
+    return questions, doc_pages, doc_info
+
+
 def load_financebench(
     path: str | Path | None = None,
     *,
@@ -255,20 +291,7 @@ def load_financebench(
     Raises:
         DataNotFoundError: If no local file is found and the Hugging Face fallback fails.
     """
-    found, searched = find_data_file("financebench", (QUESTIONS_FILE,), path)
-    doc_pages: dict[str, list[str]] = {}
-    doc_info: dict[str, dict[str, Any]] = {}
-    if found is not None:
-        questions = _read_jsonl(found)
-        if (pages_path := found.parent / PAGES_FILE).is_file():
-            doc_pages = {d["doc_name"]: d["pages"] for d in _read_jsonl(pages_path)}
-        if (info_path := found.parent / DOC_INFO_FILE).is_file():
-            doc_info = {d["doc_name"]: d for d in _read_jsonl(info_path)}
-    else:
-        ds, reason = hf_load_dataset(HF_REPO, split="train") if hf else (None, "disabled (hf=False)")
-        if ds is None:
-            raise not_found_error("financebench", searched, _HOW_TO_GET, reason)
-        questions = _hf_questions(ds)
+    questions, doc_pages, doc_info = read_financebench_sources(path, hf=hf)
     records = financebench_records(
         questions,
         doc_pages,
