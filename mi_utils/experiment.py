@@ -423,6 +423,8 @@ class _Runner:
             judge=None if c.judge is None else c.judge.key_dict(),
             prompt=PROMPT_VERSION,
             rows_version=ROWS_VERSION,
+            # the default's rows keep the keys they had before the option existed
+            **({} if c.flops_convention == "paper_text" else {"flops_convention": c.flops_convention}),
         )
 
     def predictors(self, task: str) -> list[PredictorConfig | None]:
@@ -557,7 +559,13 @@ class _Runner:
             out.append(
                 [
                     CompressionCost(
-                        flops_per_generation(meta.config, z.prompt_tokens, z.n_tokens, params=meta.params),
+                        flops_per_generation(
+                            meta.config,
+                            z.prompt_tokens,
+                            z.n_tokens,
+                            params=meta.params,
+                            convention=self.cfg.flops_convention,
+                        ),
                         z.prompt_tokens,
                     )
                     for z in row
