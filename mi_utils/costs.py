@@ -1,12 +1,29 @@
 """Compute and dollar costs of compressor/predictor calls. Pure Python: no torch import.
 
-FLOPs follow the paper's accounting (Kaplan et al. 2020, forward pass): generating
-``n_output_tokens`` tokens with ``n_ctx`` tokens of context costs::
+FLOPs follow the paper's accounting (Kaplan et al. 2020, forward pass). Two conventions
+(:data:`FLOPS_CONVENTIONS`, the ``convention`` keyword of :func:`flops_per_token` and
+:func:`flops_per_generation`, ``flops_convention`` in an experiment config):
 
-    (2 * params + 2 * n_layer * n_ctx * d_attn) * n_output_tokens
+* ``"paper_text"`` (the default): the formula as the paper's text writes it. Generating
+  ``n_output_tokens`` tokens with ``n_ctx`` tokens of context costs::
 
-where ``d_attn = num_attention_heads * head_dim`` (``hidden_size`` when there is no
-``head_dim``). ``params`` is passed in or counted from the config by :func:`count_params`.
+      (2 * params + 2 * n_layer * n_ctx * d_attn) * n_output_tokens
+
+  where ``d_attn = num_attention_heads * head_dim`` (``hidden_size`` when there is no
+  ``head_dim``): the attention term counts the ``q . k`` products (``d_attn`` multiply-adds per
+  attended token and layer).
+* ``"authors_code"``: the formula as the authors' code computes it, with the number of attention
+  heads where the text has ``d_attn``::
+
+      (2 * params + 2 * n_layer * n_ctx * num_attention_heads) * n_output_tokens
+
+  Its context term is ``head_dim`` times smaller (64x for SmolLM2-135M: 9 heads instead of
+  ``d_attn = 576``). Use it to reproduce FLOPs as the authors' code produced them. The text's
+  ``d_attn`` stays the default: it is Kaplan et al.'s count (one multiply-add per attention
+  dimension, not per head), and nothing in the paper says the head count is meant.
+
+``params`` is passed in or counted from the config by :func:`count_params` (the same under both
+conventions).
 
 Parameter counts: :func:`estimate_params` is a closed-form count, exact for the llama family
 (:data:`FORMULA_MODEL_TYPES`); :func:`count_params_empty` counts any architecture transformers knows
@@ -34,6 +51,8 @@ __all__ = [
     "count_params_empty",
     "count_params",
     "attention_dim",
+    "FLOPS_CONVENTIONS",
+    "attention_width",
     "flops_per_token",
     "flops_per_generation",
     "Price",
@@ -255,29 +274,59 @@ def count_params(config: Any) -> float:
         ) from None
 
 
-def flops_per_token(config: Any, n_ctx: int = 0, *, params: int | float | None = None) -> float:
+#: The FLOPs conventions: the paper's text (``d_attn``) and the authors' code (the head count).
+FLOPS_CONVENTIONS = ("paper_text", "authors_code")
+
+
+def attention_width(config: Any, convention: str = "paper_text") -> int:
+    """The factor of ``n_ctx`` in the attention term: ``d_attn`` (``"paper_text"``) or
+    ``num_attention_heads`` (``"authors_code"``); see the module docstring.
+
+    Raises:
+        ValueError: On an unknown convention.
+    """
+    if convention == "paper_text":
+        return attention_dim(config)
+    if convention == "authors_code":
+        return _get(config_dict(config), "num_attention_heads")
+    raise ValueError(f"convention must be one of {list(FLOPS_CONVENTIONS)}, got {convention!r}")
+
+
+def flops_per_token(
+    config: Any, n_ctx: int = 0, *, params: int | float | None = None, convention: str = "paper_text"
+) -> float:
     """Forward-pass FLOPs of one token: ``2 * params + 2 * n_layer * n_ctx * d_attn``.
 
     Args:
         config: Config object, dict or ``config.json`` path.
         n_ctx: Tokens of context attended to.
         params: Parameter count (default: :func:`count_params` of ``config``).
+        convention: ``"paper_text"`` (``d_attn``, the default) or ``"authors_code"``
+            (``num_attention_heads`` in place of ``d_attn``); see the module docstring.
 
     Returns:
         FLOPs per generated (or scored) token.
 
     Raises:
-        ValueError: If ``n_ctx`` is negative, or ``params`` is None and the config's parameters
-            cannot be counted.
+        ValueError: If ``n_ctx`` is negative, the convention is unknown, or ``params`` is None and
+            the config's parameters cannot be counted.
     """
     if n_ctx < 0:
         raise ValueError(f"n_ctx must be >= 0, got {n_ctx}")
     d = config_dict(config)
+    width = attention_width(d, convention)
     n = count_params(d) if params is None else params
-    return float(2 * n + 2 * _get(d, "num_hidden_layers") * n_ctx * attention_dim(d))
+    return float(2 * n + 2 * _get(d, "num_hidden_layers") * n_ctx * width)
 
 
-def flops_per_generation(config: Any, n_ctx: int, n_output_tokens: int, *, params: int | float | None = None) -> float:
+def flops_per_generation(
+    config: Any,
+    n_ctx: int,
+    n_output_tokens: int,
+    *,
+    params: int | float | None = None,
+    convention: str = "paper_text",
+) -> float:
     """The paper's cost of one generation: ``(2*params + 2*n_layer*n_ctx*d_attn) * n_output_tokens``.
 
     Args:
@@ -285,16 +334,18 @@ def flops_per_generation(config: Any, n_ctx: int, n_output_tokens: int, *, param
         n_ctx: Context length (prompt tokens) the outputs attend to.
         n_output_tokens: Generated tokens.
         params: Parameter count (default: :func:`count_params` of ``config``).
+        convention: ``"paper_text"`` (``d_attn``, the default) or ``"authors_code"``
+            (``num_attention_heads`` in place of ``d_attn``); see the module docstring.
 
     Returns:
         Forward-pass FLOPs.
 
     Raises:
-        ValueError: If a count is negative.
+        ValueError: If a count is negative or the convention is unknown.
     """
     if n_output_tokens < 0:
         raise ValueError(f"n_output_tokens must be >= 0, got {n_output_tokens}")
-    return flops_per_token(config, n_ctx, params=params) * n_output_tokens
+    return flops_per_token(config, n_ctx, params=params, convention=convention) * n_output_tokens
 
 
 # --------------------------------------------------------------------------- dollars

@@ -29,7 +29,10 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 (:mod:`mi_utils.race`; pairwise against the reference setting's report), and appends every stage's
 output to a JSONL store (:class:`~mi_utils.store.JsonlStore`) keyed on everything that determines
 it, so an interrupted run redoes nothing: a plan, a retrieval, an extraction, a report or a judge
-verdict already in the store is read back, never recomputed (or paid for) again.
+verdict already in the store is read back, never recomputed (or paid for) again. One run uses a
+store at a time: it holds ``<store>.lock`` (:func:`mi_utils.locking.file_lock`) while it runs, and a
+second run on the same store (another notebook kernel) stops at once with
+:class:`~mi_utils.locking.LockedError`, naming the process that holds it.
 
 Costs. Every model call is a :class:`CallRecord` (stage, role, model, input/output tokens, seconds,
 USD). :class:`Pricing` turns tokens into dollars with a :class:`~mi_utils.costs.PriceTable`:
@@ -52,6 +55,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -65,6 +69,7 @@ from tqdm.auto import tqdm
 from .answers import extract_json_objects, parse_bool
 from .backends.base import Backend, SamplingParams
 from .costs import PriceTable, default_price_table
+from .locking import file_lock
 from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore, aggregate, token_counts
 from .retrieval import Document, Retriever, Source
 from .store import JsonlStore, make_key
@@ -1064,22 +1069,27 @@ def _judge_key(judge: RaceJudge, task_prompt: str, report: str, criterion: Crite
 
 
 class _Cache:
-    """The run's store with an in-memory index (the file is read once)."""
+    """The run's store with an in-memory index (the file is read once).
+
+    ``put`` checks and appends under one lock, so threads that put the same key write it once.
+    """
 
     def __init__(self, store: JsonlStore) -> None:
         self.store = store
         self.rows: dict[str, dict] = {r["key"]: r for r in store.rows() if "key" in r}
         self.n_written = 0
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> dict | None:
         return self.rows.get(key)
 
     def put(self, row: dict) -> None:
-        if row["key"] in self.rows:
-            return
-        self.store.append(row)
-        self.rows[row["key"]] = row
-        self.n_written += 1
+        with self._lock:
+            if row["key"] in self.rows:
+                return
+            self.store.append(row)
+            self.rows[row["key"]] = row
+            self.n_written += 1
 
 
 @dataclass
@@ -1177,15 +1187,24 @@ def run_deep_research(
     Raises:
       ValueError: duplicate setting ids, or an unknown ``reference``.
       PriceNotFoundError: a model that would be charged has no price (checked before any call).
+      LockedError: another run (another process or notebook kernel) is using ``store``; its lock is
+        ``<store>.lock`` (:func:`mi_utils.locking.file_lock`) and the message names the holder.
     """
-    import pandas as pd
-
-    t_start = time.perf_counter()
     ids = [s.id for s in settings]
     if len(set(ids)) != len(ids) or not ids:
         raise ValueError(f"setting ids must be unique and non-empty, got {ids}")
     if reference is not None and judge is not None and reference not in ids:
         raise ValueError(f"reference setting {reference!r} is not among the settings {ids}")
+    store = store if isinstance(store, JsonlStore) else JsonlStore(store)
+    with file_lock(store.path):  # one run per store: a second kernel on it stops here, naming this one
+        return _run_locked(tasks, predictor, settings, retriever, store, config, pricing, judge, reference, progress)
+
+
+def _run_locked(tasks, predictor, settings, retriever, store, config, pricing, judge, reference, progress):
+    """:func:`run_deep_research`'s body, with the store's lock held."""
+    import pandas as pd
+
+    t_start = time.perf_counter()
     run = _Run(
         predictor,
         retriever,
@@ -1193,7 +1212,7 @@ def run_deep_research(
         pricing or Pricing(),
         judge,
         progress,
-        _Cache(store if isinstance(store, JsonlStore) else JsonlStore(store)),
+        _Cache(store),
     )
     run.check_prices(settings)
     outer = tqdm(tasks, desc="tasks", disable=not progress)

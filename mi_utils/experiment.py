@@ -31,6 +31,9 @@ Resuming: every stage writes to a JSONL store keyed by everything that determine
 (``<out>/stores/``), and finished rows are keyed too. Rerunning an interrupted run with the same
 config loads the finished summaries, scores, predictions and rows instead of recomputing them;
 a (data set, seed) group whose rows are all present is skipped without loading any model.
+One run writes a folder at a time: :func:`run` holds the folder's lock (:func:`mi_utils.locking.folder_lock`)
+from before its first write to its return, and a second run on the same folder stops at once with
+:class:`~mi_utils.locking.LockedError`, naming the process that holds it.
 
 Before the first unit of work the runner checks every model the config names (pre-flight):
 each backend is built (a server must answer and serve the named model), must fill the role it
@@ -84,6 +87,7 @@ from .evaluate import (
     reference_perplexities,
     truncate_context,
 )
+from .locking import folder_lock
 from .models import PACKAGED, ModelNotAvailableError, model_family
 from .predict import generate_answers, parse_answer, predict_choice_records, vote, vote_text
 from .prompts import PROMPT_VERSION
@@ -255,12 +259,22 @@ def run(
 
     Raises:
       ValueError: a bad config, or a data set with fewer than 2 records.
+      LockedError: another run is writing to ``out_dir`` (:mod:`mi_utils.locking`; the message
+        names its process); nothing has been written.
     """
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2, got {limit}")
     out = Path(out_dir) if out_dir is not None else Path(cfg.output_dir) / cfg.name
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # one run per folder: a second one stops here, naming this one
+        return _run_locked(cfg, out, progress, limit, models)
+
+
+def _run_locked(
+    cfg: ExperimentConfig, out: Path, progress: bool, limit: int | None, models: ModelCache | None
+) -> RunResult:
+    """:func:`run`'s body, with the folder's lock held."""
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
     if cfg.threads is not None:
         import torch
@@ -423,6 +437,8 @@ class _Runner:
             judge=None if c.judge is None else c.judge.key_dict(),
             prompt=PROMPT_VERSION,
             rows_version=ROWS_VERSION,
+            # the default's rows keep the keys they had before the option existed
+            **({} if c.flops_convention == "paper_text" else {"flops_convention": c.flops_convention}),
         )
 
     def predictors(self, task: str) -> list[PredictorConfig | None]:
@@ -557,7 +573,13 @@ class _Runner:
             out.append(
                 [
                     CompressionCost(
-                        flops_per_generation(meta.config, z.prompt_tokens, z.n_tokens, params=meta.params),
+                        flops_per_generation(
+                            meta.config,
+                            z.prompt_tokens,
+                            z.n_tokens,
+                            params=meta.params,
+                            convention=self.cfg.flops_convention,
+                        ),
                         z.prompt_tokens,
                     )
                     for z in row

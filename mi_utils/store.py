@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -36,6 +37,11 @@ class JsonlStore:
 
     A crash while writing can leave a truncated last line; it is ignored on read (with a warning)
     and overwritten by the next append, so the file stays valid JSONL.
+
+    Threads: every store object on one path shares one re-entrant lock, held by ``append`` (index
+    check, tail repair, write), by index rebuilds and by ``get``, so threads appending to one store
+    never tear or interleave lines and never read half of one. Processes: two runs must not append
+    to one file at once; the runners hold a file lock for that (:mod:`mi_utils.locking`).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -43,6 +49,7 @@ class JsonlStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._reader = None
         self._id = str(self.path.resolve())  # the shared index's key
+        self._lock = _path_lock(self._id)
 
     # ------------------------------------------------------------------ index
     def _stat(self) -> tuple[int, int]:
@@ -54,23 +61,25 @@ class JsonlStore:
 
     def _index(self) -> dict[str, int]:
         """key -> byte offset of its line (the first occurrence of a key wins)."""
-        cached = _INDEXES.get(self._id)
-        stat = self._stat()
-        if cached is not None and cached[0] == stat:
-            return cached[1]
-        offsets: dict[str, int] = {}
-        for offset, k in self._scan_keys():
-            if k is not None and k not in offsets:
-                offsets[k] = offset
-        _INDEXES[self._id] = (stat, offsets)
-        return offsets
+        with self._lock:
+            cached = _INDEXES.get(self._id)
+            stat = self._stat()
+            if cached is not None and cached[0] == stat:
+                return cached[1]
+            offsets: dict[str, int] = {}
+            for offset, k in self._scan_keys():
+                if k is not None and k not in offsets:
+                    offsets[k] = offset
+            _INDEXES[self._id] = (stat, offsets)
+            return offsets
 
     def _scan(self, keys_only: bool = False) -> Iterator[tuple[int, Any]]:
         """``(byte offset, row)`` of every complete line (``(offset, key)`` with ``keys_only``)."""
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as f:
-            data = f.read()
+        with self._lock:  # not while another thread is half-way through a line
+            if not self.path.exists():
+                return
+            with open(self.path, "rb") as f:
+                data = f.read()
         pos, n, end = 0, 0, len(data)
         while pos < end:
             nl = data.find(b"\n", pos)
@@ -116,13 +125,14 @@ class JsonlStore:
 
     def get(self, key: str) -> dict | None:
         """The row stored under ``key`` (one line read), or ``None``."""
-        offset = self._index().get(key)
-        if offset is None:
-            return None
-        if self._reader is None or self._reader.closed:
-            self._reader = open(self.path, "rb")  # noqa: SIM115 - kept open across lookups, closed in __del__
-        self._reader.seek(offset)
-        return json.loads(self._reader.readline())
+        with self._lock:  # one reader handle per object: seek and read together
+            offset = self._index().get(key)
+            if offset is None:
+                return None
+            if self._reader is None or self._reader.closed:
+                self._reader = open(self.path, "rb")  # noqa: SIM115 - kept open across lookups, closed in __del__
+            self._reader.seek(offset)
+            return json.loads(self._reader.readline())
 
     def __del__(self) -> None:
         if getattr(self, "_reader", None) is not None:
@@ -141,19 +151,20 @@ class JsonlStore:
             f.truncate(f.read().rfind(b"\n") + 1)
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Write one row (must have ``key``) and flush it to disk."""
+        """Write one row (must have ``key``) and flush it to disk (one thread at a time per file)."""
         if "key" not in row:
             raise ValueError("every stored row needs a 'key' (see mi_utils.store.make_key)")
-        index = self._index()  # up to date with the file before this write
-        self._repair_tail()
         line = json.dumps(row, default=_jsonable, ensure_ascii=False)
-        with open(self.path, "ab") as f:
-            offset = f.tell()
-            f.write((line + "\n").encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        index.setdefault(row["key"], offset)
-        _INDEXES[self._id] = (self._stat(), index)
+        with self._lock:
+            index = self._index()  # up to date with the file before this write
+            self._repair_tail()
+            with open(self.path, "ab") as f:
+                offset = f.tell()
+                f.write((line + "\n").encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            index.setdefault(row["key"], offset)
+            _INDEXES[self._id] = (self._stat(), index)
 
     def to_frame(self):
         import pandas as pd
@@ -181,6 +192,18 @@ def _leading_key(line: bytes) -> str | None:
 
 #: Shared indexes: resolved path -> ((size, mtime_ns) the index saw, key -> offset).
 _INDEXES: dict[str, tuple[tuple[int, int], dict[str, int]]] = {}
+
+#: One re-entrant lock per resolved path, shared by every store object on it (threads of one process).
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _path_lock(path_id: str) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(path_id)
+        if lock is None:
+            lock = _LOCKS[path_id] = threading.RLock()
+        return lock
 
 
 def _jsonable(obj: Any) -> Any:

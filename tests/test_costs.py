@@ -114,6 +114,36 @@ def test_flops_formula_by_hand():
         flops_per_generation(SMOLLM2_135M, 10, -1)
 
 
+def test_flops_conventions_paper_text_and_authors_code_by_hand():
+    """The paper's text multiplies the context term by d_attn; the authors' code by the head count."""
+    # typed here: 4 layers, 8 heads of head_dim 48, so d_attn = 8 * 48 = 384 (not hidden_size 256)
+    cfg = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8, "head_dim": 48}
+    P, n_ctx, n_out = 1_000_000, 100, 10
+    # paper_text, per token: 2*P + 2*n_layer*n_ctx*d_attn = 2,000,000 + 2*4*100*384 = 2,000,000 + 307,200
+    assert flops_per_token(cfg, n_ctx, params=P) == 2_307_200
+    assert flops_per_token(cfg, n_ctx, params=P, convention="paper_text") == 2_307_200
+    # authors_code, per token: 2*P + 2*n_layer*n_ctx*n_heads = 2,000,000 + 2*4*100*8 = 2,000,000 + 6,400
+    assert flops_per_token(cfg, n_ctx, params=P, convention="authors_code") == 2_006_400
+    # per generation: times n_out = 10 tokens
+    assert flops_per_generation(cfg, n_ctx, n_out, params=P) == 23_072_000
+    assert flops_per_generation(cfg, n_ctx, n_out, params=P, convention="authors_code") == 20_064_000
+    # without context both are 2*P per token: the conventions differ only in the attention term
+    assert flops_per_token(cfg, 0, params=P, convention="authors_code") == flops_per_token(cfg, 0, params=P) == 2e6
+    # no head_dim: d_attn = hidden_size = 256 -> 2*4*100*256 = 204,800; the head count is still 8
+    plain = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8}
+    assert flops_per_token(plain, n_ctx, params=P) == 2_204_800
+    assert flops_per_token(plain, n_ctx, params=P, convention="authors_code") == 2_006_400
+    # counted parameters are the same under both: SmolLM2-135M, n_ctx 1000, 50 tokens differ by
+    # 2 * 30 layers * 1000 * (576 - 9) * 50 = 1,701,000,000
+    text = flops_per_generation(SMOLLM2_135M, 1000, 50)
+    code = flops_per_generation(SMOLLM2_135M, 1000, 50, convention="authors_code")
+    assert text - code == 1_701_000_000
+    assert code == 50 * (2 * 134_515_008 + 2 * 30 * 1000 * 9)
+    assert costs.FLOPS_CONVENTIONS == ("paper_text", "authors_code")
+    with pytest.raises(ValueError, match=r"convention must be one of \['paper_text', 'authors_code'\], got 'code'"):
+        flops_per_generation(cfg, n_ctx, n_out, params=P, convention="code")
+
+
 def test_attention_dim_variants():
     # no head_dim: d_attn = hidden_size; GPT-2 style key names
     assert attention_dim({"hidden_size": 64, "num_attention_heads": 4}) == 64

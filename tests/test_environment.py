@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -42,18 +43,41 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{nb_path.name} needs exactly one cell tagged 'parameters' (papermill)"
         assert "SMOKE" in "".join(tagged[0]["source"]), f"{nb_path.name}: the parameters cell needs SMOKE"
-        src = "".join("".join(c["source"]) for c in code)
-        for line in src.splitlines():
-            m = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
-            if m:
-                top = m.group(1).split(".")[0]
-                assert top in {
-                    "mi_utils",
-                    "numpy",
-                    "pandas",
-                    "matplotlib",
-                    "seaborn",
-                    "IPython",
-                    "warnings",
-                    "pathlib",
-                }, f"{nb_path.name} imports {top}: notebooks import from mi_utils (plus plotting glue)"
+        for n, cell in enumerate(code):
+            for top in _imported_modules("".join(cell["source"]), f"{nb_path.name} code cell {n}"):
+                assert top in NOTEBOOK_IMPORTS, (
+                    f"{nb_path.name} code cell {n} imports {top}: notebooks import from mi_utils (plus plotting glue)"
+                )
+
+
+#: What a notebook may import: the package, and the data / plotting glue around it.
+NOTEBOOK_IMPORTS = {"mi_utils", "numpy", "pandas", "matplotlib", "seaborn", "IPython", "warnings", "pathlib"}
+
+
+def _imported_modules(source: str, where: str) -> list[str]:
+    """Top-level names of every module a cell's source imports (``import a.b``, ``from a import b``),
+    wherever the statement is (inside ``if``, ``def``, ``try``); IPython magics and shell lines
+    (``%...``, ``!...``) are not Python: each becomes ``pass`` at its indentation."""
+    lines = [
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+        for line in source.splitlines()
+    ]
+    tree = ast.parse("\n".join(lines), filename=where)
+    tops = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            tops += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            tops.append("." if node.level else (node.module or "").split(".")[0])
+    return tops
+
+
+def test_the_notebook_import_guard_reads_each_cell_on_its_own():
+    """Cells are parsed one by one: an import on a cell's first line is not glued to the line
+    before it (the old guard joined cells with "", so ``import logging`` hid behind a comment)."""
+    cells = ["OUT = None  # results folder", "import logging\nfrom pathlib import Path"]
+    assert [t for c in cells for t in _imported_modules(c, "cell")] == ["logging", "pathlib"]
+    nested = "%matplotlib inline\n!ls\nif True:\n    %time import os.path as p\n    import os.path as p\ntry:\n    from json import loads\nexcept ImportError:\n    pass"
+    assert _imported_modules(nested, "cell") == ["os", "json"]
+    assert _imported_modules("from . import x", "cell") == ["."]  # a relative import is never allowed
+    assert "logging" not in NOTEBOOK_IMPORTS

@@ -115,6 +115,7 @@ def _set(d: dict, path: list, value) -> dict:
         (["N"], 1, r"^N must be >= 2"),
         (["seeds"], [0, 0], r"^seeds lists a seed twice"),
         (["conditioning"], "joint", r"^conditioning must be 'shared' or 'paired'"),
+        (["flops_convention"], "code", r"^flops_convention must be 'paper_text' or 'authors_code', got 'code'$"),
         (["compressors"], [], r"^compressors must be a non-empty list"),
         (["predictors", 0, "dtype"], "fp32", r"predictors\[0\]\.dtype must be float32"),
     ],
@@ -633,6 +634,24 @@ def test_unreadable_model_config_fails_before_any_work(tmp_path, fake_data):
     cfg["compressors"][1] = {"model": "fake-lm", "params": 1e6}
     with pytest.raises(ValueError, match=r"compressors\[1\]: the config of model 'fake-lm'"):
         run(parse_config(cfg), out_dir=tmp_path / "bad", progress=False, models=_fake_cache())
+
+
+def test_flops_convention_of_the_runner(tmp_path, fake_data):
+    """``flops_convention`` reaches the rows: TINY_LLAMA has 2 layers, 4 heads, d_attn = hidden_size = 64."""
+    out = tmp_path / "out"
+    text = run(parse_config(_fake_config(tmp_path)), out_dir=out, progress=False, models=_fake_cache()).rows
+    cfg = parse_config(_fake_config(tmp_path, flops_convention="authors_code"))
+    code_run = run(cfg, out_dir=out, progress=False, models=_fake_cache())
+    code = code_run.rows
+    assert code_run.timings["rows_written"] == len(code) > 0  # its own rows, not the paper_text ones reused
+    for rows, width in ((text, 64), (code, 4)):  # d_attn; the head count
+        lm = rows[rows.compressor_kind == "lm"]
+        # the fake's M summaries of a record are alike: (2 P + 2 * 2 layers * n_ctx * width) * n_out
+        expected = (2 * lm.compressor_params + 2 * 2 * lm.compressor_prompt_tokens * width) * lm.summary_tokens
+        assert len(lm) > 0 and np.allclose(lm.flops_compressor, expected, rtol=1e-12)
+        assert (rows[rows.compressor_kind != "lm"].flops_compressor == 0).all()
+    lm_text, lm_code = (r.flops_compressor[r.compressor_kind == "lm"].to_numpy() for r in (text, code))
+    assert (lm_code < lm_text).all()  # the same rows, each cheaper under the authors' code
 
 
 def test_preflight_checks_the_roles_of_built_backends(tmp_path, fake_data):
