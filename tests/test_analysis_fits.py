@@ -330,12 +330,173 @@ def test_fit_rate_distortion_constraints_hold():
         ([0.1, 0.2, 0.3], [0.5, np.inf, 0.3], "infinite"),
         ([0.1, 0.2, 0.3, 0.4], [0.5, 0.4, 0.3], "points but distortion has"),
         ([0.2, 0.2, 0.2, 0.2], [0.5, 0.4, 0.3, 0.2], "all rates are equal"),
+        ([0.1, 0.2, 0.1, 0.2], [0.5, 0.4, 0.3, 0.2], "only 2 distinct rates"),
         ([0.1, 0.2, 0.3], [0.5, 0.7, 1.3], r"\[0, 1\]"),
     ],
 )
 def test_fit_rate_distortion_bad_input(rate, dist, match):
     with pytest.raises(ValueError, match=match):
         fit_rate_distortion(rate, dist, n_boot=10)
+
+
+@pytest.fixture
+def fresh_rd_warnings(monkeypatch):
+    """The session-once warnings of rate_distortion start unseen (whatever ran before)."""
+    from mi_utils.analysis import rate_distortion as rd
+
+    monkeypatch.setattr(rd, "_WARNED", set())
+
+
+@pytest.mark.parametrize("level", [0.0, 0.1, 1 / 3, 0.7, 1.0])
+@pytest.mark.parametrize("offset", [0.0, 5.0, 50.0])
+def test_fit_rate_distortion_flat_data_give_the_canonical_form(level, offset):
+    rate = offset + np.geomspace(0.01, 1.0, 8)
+    dist = 1 - (1 - np.full(8, level))  # equal values, as accuracies computed from counts arrive
+    w = np.arange(1.0, 9.0)
+    for weights in (None, w):
+        fit = fit_rate_distortion(rate, dist, n_boot=50, weights=weights)
+        assert (fit.C, fit.b) == (0.0, 0.0) and fit.flat
+        # the mean of equal numbers: exact up to the rounding of one weighted sum
+        assert pytest.approx(dist.mean(), abs=1e-15) == fit.D0
+        assert fit.D_rate_min == fit.D0
+        assert np.isnan(fit.r2)  # zero variance: nothing to explain
+        assert "flat data" in fit.notes[0]
+        assert np.all(fit.boot[:, :2] == 0) and np.all(fit.boot[:, 2] == fit.boot[:, 3])
+        np.testing.assert_array_equal(fit.predict([0.0, offset, 100.0]), fit.D0)
+    # nearly flat: float noise far below any accuracy difference
+    noisy = np.full(8, 0.3) + np.random.default_rng(0).normal(0, 1e-12, 8)
+    fit = fit_rate_distortion(rate, noisy, n_boot=0)
+    assert (fit.C, fit.b, fit.flat) == (0.0, 0.0, True) and np.isnan(fit.r2)
+
+
+def test_fit_rate_distortion_no_decay_is_flat_with_r2_zero():
+    rate = np.linspace(0.0, 3.0, 9)
+    rising = 0.2 + 0.05 * rate
+    fit = fit_rate_distortion(rate, rising, n_boot=0)
+    assert (fit.C, fit.b, fit.flat) == (0.0, 0.0, True)
+    assert pytest.approx(rising.mean(), abs=1e-15) == fit.D0
+    assert fit.r2 == 0.0  # the flat line explains nothing, exactly
+    assert fit.notes == ("no decay: the best curve is flat (C = b = 0, D0 = the mean, r2 = 0)",)
+    # a curve that varies keeps r2 = 1 - SSE / SST of the reported parameters
+    d = _rd()(rate) + np.array([0.01, -0.01] * 4 + [0.0])
+    f = fit_rate_distortion(rate, d, n_boot=0)
+    sse = np.sum((f.predict(rate) - d) ** 2)
+    assert f.r2 == pytest.approx(1 - sse / np.sum((d - d.mean()) ** 2), abs=1e-9)
+    assert not f.flat and f.notes == ()
+
+
+def test_fit_rate_distortion_few_rates_have_no_intervals_and_warn_once(fresh_rd_warnings):
+    rate3, d3 = [0.5, 1.0, 2.0, 2.0], [0.5, 0.3, 0.25, 0.26]
+    with pytest.warns(UserWarning, match="fewer than 5 distinct rates") as rec:
+        fit = fit_rate_distortion(rate3, d3, n_boot=200)
+    assert len(rec) == 1
+    assert fit.n_rates == 3 and fit.n == 4 and fit.ci == {} and len(fit.boot) == 0
+    assert "only 3 distinct rates: 3 parameters interpolate them; no bootstrap intervals" in fit.notes
+    with pytest.raises(ValueError, match="no bootstrap replicates"):
+        fit.predict_band([1.0])
+    # shown once per session: the next few-rate fit says it in its notes only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f4 = fit_rate_distortion([5.0, 6.0, 7.0, 8.0], [0.5, 0.3, 0.25, 0.24], n_boot=200)
+    assert f4.ci == {} and f4.n_rates == 4 and "leave 1 degree(s) of freedom" in f4.notes[0]
+    # the threshold is a parameter (>= 3): with 3 allowed, 4 rates get intervals
+    f4i = fit_rate_distortion([5.0, 6.0, 7.0, 8.0], [0.5, 0.3, 0.25, 0.24], n_boot=200, min_rates_ci=3)
+    assert set(f4i.ci) == {"C", "b", "D0", "D_rate_min"} and not any("distinct rates:" in n for n in f4i.notes)
+    with pytest.raises(ValueError, match="min_rates_ci"):
+        fit_rate_distortion(rate3, d3, min_rates_ci=2)
+    with pytest.raises(ValueError, match="only 2 distinct rates"):
+        fit_rate_distortion([0.1, 0.1, 0.2, 0.2], [0.5, 0.4, 0.3, 0.3])
+
+
+def test_rate_distortion_warning_ignored_by_a_filter_is_not_spent(fresh_rd_warnings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_rate_distortion([0.5, 1.0, 2.0], [0.5, 0.3, 0.25], n_boot=0)
+    with pytest.warns(UserWarning, match="once per session"):
+        fit_rate_distortion([0.5, 1.0, 2.0], [0.5, 0.3, 0.25], n_boot=0)
+
+
+def test_fit_rate_distortion_counts_resamples_with_fewer_than_3_rates():
+    rate = np.array([0.0, 0.5, 1.0, 1.5, 3.0])
+    dist = _rd()(rate) + np.array([0.01, -0.01, 0.005, 0.0, -0.005])
+    n_boot = 300
+    fit = fit_rate_distortion(rate, dist, n_boot=n_boot, seed=3)
+    # the same draws as the fit: how many resamples have fewer than 3 distinct rates
+    rng = np.random.default_rng(3)
+    expected = sum(len(np.unique(rate[rng.integers(0, 5, size=5)])) < 3 for _ in range(n_boot))
+    assert expected > 0 and fit.boot_dropped == expected and len(fit.boot) == n_boot - expected
+    assert f"{expected} of {n_boot} bootstrap resamples had < 3 distinct rates (dropped)" in fit.notes
+    d = fit.to_dict()
+    assert d["boot_dropped"] == expected and d["boot_kept"] == n_boot - expected and d["n_rates"] == 5
+
+
+def test_fit_rate_distortion_reports_the_curve_at_the_smallest_rate():
+    C, b, D0 = 0.6, 1.5, 0.1
+    rate = np.linspace(1.0, 4.0, 12)  # away from 0: C is an extrapolation by exp(1.5 * 1) = 4.5
+    dist = _rd(C, b, D0)(rate) + np.random.default_rng(2).normal(0, 0.002, rate.size)
+    fit = fit_rate_distortion(rate, dist, n_boot=200, seed=0)
+    assert fit.rate_min == 1.0
+    assert fit.D_rate_min == pytest.approx(float(fit.predict(1.0)), rel=1e-10)
+    assert fit.D_rate_min == pytest.approx(_rd(C, b, D0)(1.0), abs=0.01)  # noise sd 0.002
+    # C is the curve's amplitude at rate 0: (D_rate_min - D0) exp(b rate_min)
+    assert pytest.approx((fit.D_rate_min - fit.D0) * np.exp(fit.b * 1.0), rel=1e-9) == fit.C
+    assert any(n.startswith("C extrapolated from rate_min = 1") for n in fit.notes)
+    lo, hi = fit.ci["D_rate_min"]
+    assert 0 <= lo < _rd(C, b, D0)(1.0) < hi <= 1
+    assert hi - lo < 0.05  # pinned by the data, unlike C's interval
+    assert fit.ci["C"][1] / fit.ci["C"][0] > hi / lo
+    t = fit.to_dict()
+    assert t["D_rate_min"] == fit.D_rate_min and t["rate_min"] == 1.0 and "C extrapolated" in t["notes"]
+    # rates from 0: no extrapolation note
+    near = fit_rate_distortion(rate - 1.0, dist, n_boot=0)
+    assert pytest.approx(near.D_rate_min - near.D0, rel=1e-10) == near.C and near.notes == ()
+
+
+def test_fit_rate_distortion_step_has_unbounded_b():
+    rate = np.array([0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
+    dist = np.array([0.8, 0.2, 0.21, 0.19, 0.2, 0.2, 0.21])  # all the drop between the first two rates
+    fit = fit_rate_distortion(rate, dist, n_boot=200, seed=0)
+    assert any(n.startswith("a step") for n in fit.notes)
+    assert fit.ci["b"][1] == np.inf and np.isfinite(fit.ci["b"][0])
+    assert fit.ci["D0"][0] <= fit.D0 <= fit.ci["D0"][1] <= 1
+
+
+def test_fit_rate_distortion_groups_say_which_fits_rest_on_few_rates(fresh_rd_warnings):
+    from mi_utils.analysis import fit_rate_distortion_groups
+
+    rates = np.linspace(0, 3, 8)
+    pts = pd.concat(
+        [
+            pd.DataFrame({"predictor": "many", "mi_per_token_bits": rates, "distortion": _rd()(rates) + 0.002}),
+            pd.DataFrame({"predictor": "three", "mi_per_token_bits": [0.1, 1.0, 2.0], "distortion": [0.6, 0.3, 0.2]}),
+            pd.DataFrame({"predictor": "flat", "mi_per_token_bits": rates, "distortion": 0.4}),
+            pd.DataFrame({"predictor": "two", "mi_per_token_bits": [0.1, 0.1, 2.0], "distortion": [0.6, 0.5, 0.2]}),
+        ]
+    )
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for _ in range(3):  # a notebook fitting many panels
+            fits, table = fit_rate_distortion_groups(pts, "predictor", n_boot=100, seed=0)
+    assert [str(w.message) for w in rec if "distinct rates" in str(w.message)] == [str(rec[0].message)]
+    assert len(rec) == 1
+    assert table.attrs["skipped"] == ["two"]  # 2 distinct rates: b is not identified
+    t = table.set_index("predictor")
+    assert list(table.columns[:7]) == [
+        "predictor",
+        "points",
+        "rates",
+        "rate_min",
+        "D_rate_min",
+        "D_rate_min_low",
+        "D_rate_min_high",
+    ]
+    assert {"C_low", "b_high", "D0_low", "r2", "flat", "boot_kept", "boot_dropped", "notes"} <= set(table.columns)
+    assert t.loc["many", "notes"] == "" and t.loc["many", "boot_kept"] + t.loc["many", "boot_dropped"] == 100
+    assert t.loc["three", "rates"] == 3 and np.isnan(t.loc["three", "b_low"]) and t.loc["three", "boot_kept"] == 0
+    assert "only 3 distinct rates" in t.loc["three", "notes"]
+    assert t.loc["flat", "flat"] and (t.loc["flat", "C"], t.loc["flat", "b"]) == (0.0, 0.0)
+    assert np.isnan(t.loc["flat", "r2"]) and t.loc["flat", "D0"] == pytest.approx(0.4, abs=1e-15)
+    assert t.loc["many", "D_rate_min"] == pytest.approx(fits["many"].predict(0.0)[()], rel=1e-10)
 
 
 # --------------------------------------------------------------------------- partial correlation
@@ -449,8 +610,12 @@ def test_meta_analysis_recovers_mean_and_tau2():
     pm = meta_analysis(tab, method="pm")
     wp = np.full(k, 1 / (se**2 + pm.tau2))
     mu = np.sum(wp * eff) / wp.sum()
-    assert np.sum(wp * (eff - mu) ** 2) == pytest.approx(k - 1, abs=1e-3)
+    assert np.sum(wp * (eff - mu) ** 2) == pytest.approx(k - 1, abs=1e-6)
     assert abs(pm.estimate - 0.3) < 0.05
+    reml = meta_analysis(tab, method="reml")
+    assert 0.01 / 3 < reml.tau2 < 0.01 * 3 and abs(reml.estimate - 0.3) < 0.05 and reml.tau2_se > 0
+    # equal variances: the REML estimate solves sum((y - mean)^2) / (k - 1) = se^2 + tau^2 exactly
+    assert reml.tau2 == pytest.approx(np.var(eff, ddof=1) - se**2, rel=1e-8)
 
 
 def test_meta_analysis_homogeneous_and_input_forms():
@@ -460,9 +625,9 @@ def test_meta_analysis_homogeneous_and_input_forms():
     assert res.estimate == pytest.approx(0.2, abs=1e-15)
     # spread smaller than the sampling error: tau2 truncated at 0, estimate = inverse-variance mean
     eff = np.array([0.20, 0.21, 0.19])
-    for method in ("dl", "pm"):
+    for method in ("dl", "pm", "reml"):
         r = meta_analysis({"a": (eff[0], ses[0]), "b": (eff[1], ses[1]), "c": (eff[2], ses[2])}, method=method)
-        assert r.tau2 == 0 and r.i2 == 0
+        assert r.tau2 == 0 and r.i2 == 0 and r.i2_tau2 == 0 and r.i2_q == 0 and r.h2 == 1
         w = 1 / ses**2
         assert r.estimate == pytest.approx(np.sum(w * eff) / w.sum(), abs=1e-14)
         assert r.estimate == pytest.approx(r.fixed_estimate, abs=1e-14)
@@ -471,7 +636,7 @@ def test_meta_analysis_homogeneous_and_input_forms():
         pd.DataFrame({"study": ["a", "b", "c"], "d": eff, "s": ses}), effect="d", se="s", label="study"
     )
     as_list = meta_analysis(list(zip("abc", eff, ses)))
-    assert as_df.to_dict() == pytest.approx(as_list.to_dict())
+    assert as_df.to_dict() == pytest.approx(as_list.to_dict(), nan_ok=True)
     assert "tau^2" in str(as_df)
 
 
@@ -484,13 +649,118 @@ def test_meta_analysis_homogeneous_and_input_forms():
         ([("a", 0.1, 0.1), ("b", 0.2, np.nan)], {}, "finite"),
         ([("a", 0.1, 0.1), ("b", np.inf, 0.1)], {}, "effects must be finite"),
         ([("a", 0.1, 0.1), ("a", 0.2, 0.1)], {}, "duplicate"),
-        ([("a", 0.1, 0.1), ("b", 0.2, 0.1)], {"method": "reml"}, "method"),
+        ([("a", 0.1, 0.1), ("b", 0.2, 0.1)], {"method": "ml"}, "method"),
         ("abc", {}, "effects must be"),
     ],
 )
 def test_meta_analysis_bad_input(effects, kw, match):
     with pytest.raises(ValueError, match=match):
         meta_analysis(effects, **kw)
+
+
+# dat.bcg of R's metafor (Colditz et al. 1994, JAMA 271:698): BCG vaccine trials,
+# (trial, tpos, tneg, cpos, cneg) = tuberculosis cases / non-cases, vaccinated and control arms
+BCG = [
+    ("Aronson 1948", 4, 119, 11, 128),
+    ("Ferguson & Simes 1949", 6, 300, 29, 274),
+    ("Rosenthal et al 1960", 3, 228, 11, 209),
+    ("Hart & Sutherland 1977", 62, 13536, 248, 12619),
+    ("Frimodt-Moller et al 1973", 33, 5036, 47, 5761),
+    ("Stein & Aronson 1953", 180, 1361, 372, 1079),
+    ("Vandiviere et al 1973", 8, 2537, 10, 619),
+    ("TPT Madras 1980", 505, 87886, 499, 87892),
+    ("Coetzee & Berjak 1968", 29, 7470, 45, 7232),
+    ("Rosenthal et al 1961", 17, 1699, 65, 1600),
+    ("Comstock et al 1974", 186, 50448, 141, 27197),
+    ("Comstock & Webster 1969", 5, 2493, 3, 2338),
+    ("Comstock et al 1976", 27, 16886, 29, 17825),
+]
+
+
+def _bcg_log_rr() -> list[tuple[str, float, float]]:
+    """Log risk ratios and their standard errors, as metafor's escalc(measure="RR")."""
+    out = []
+    for trial, tpos, tneg, cpos, cneg in BCG:
+        yi = np.log(tpos / (tpos + tneg)) - np.log(cpos / (cpos + cneg))
+        vi = 1 / tpos - 1 / (tpos + tneg) + 1 / cpos - 1 / (cpos + cneg)
+        out.append((trial, yi, np.sqrt(vi)))
+    return out
+
+
+def test_meta_analysis_matches_metafor_on_dat_bcg():
+    """metafor's documented rma() output on dat.bcg, log risk ratios, to its printed precision."""
+    studies = _bcg_log_rr()
+    assert studies[0][1] == pytest.approx(-0.8893, abs=5e-5)  # escalc: yi of Aronson 1948
+    assert studies[0][2] ** 2 == pytest.approx(0.3256, abs=5e-5)  # and its vi
+    reml = meta_analysis(studies, method="reml")
+    # rma(ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg, measure="RR")  (method="REML")
+    assert reml.tau2 == pytest.approx(0.3132, abs=5e-5)
+    assert reml.tau2_se == pytest.approx(0.1664, abs=5e-5)
+    assert reml.estimate == pytest.approx(-0.7145, abs=5e-5)
+    assert reml.se == pytest.approx(0.1798, abs=5e-5)
+    assert (reml.ci_low, reml.ci_high) == pytest.approx((-1.0669, -0.3622), abs=5e-5)
+    assert 100 * reml.i2_tau2 == pytest.approx(92.22, abs=5e-3)
+    assert reml.h2 == pytest.approx(12.86, abs=5e-3)
+    assert reml.q == pytest.approx(152.2330, abs=5e-5) and reml.k == 13
+    assert reml.i2 == reml.i2_tau2
+    # the Q-based I^2 is the estimator-free (Q - df) / Q
+    assert reml.i2_q == pytest.approx((reml.q - 12) / reml.q, rel=1e-10)
+    # method="DL": tau^2 0.3088, I^2 92.12%, H^2 12.69 (tau^2-based and Q-based I^2 coincide)
+    dl = meta_analysis(studies, method="dl")
+    assert dl.tau2 == pytest.approx(0.3088, abs=5e-5)
+    assert 100 * dl.i2_tau2 == pytest.approx(92.12, abs=5e-3) and dl.h2 == pytest.approx(12.69, abs=5e-3)
+    assert dl.i2_tau2 == pytest.approx(dl.i2_q, rel=1e-10)
+    # method="PM": tau^2 0.3181
+    pm = meta_analysis(studies, method="pm")
+    assert pm.tau2 == pytest.approx(0.3181, abs=5e-5)
+    assert pm.i2_tau2 > pm.i2_q  # tau^2 above DL's: the tau^2-based I^2 is above the Q-based one
+    for r in (dl, pm, reml):
+        assert r.s2 == pytest.approx(
+            12
+            * sum(1 / s**2 for _, _, s in studies)
+            / (sum(1 / s**2 for _, _, s in studies) ** 2 - sum(1 / s**4 for _, _, s in studies)),
+            rel=1e-10,
+        )
+        assert r.i2_tau2 == pytest.approx(r.tau2 / (r.tau2 + r.s2), rel=1e-10)
+        d = r.to_dict()
+        assert {"i2_tau2", "i2_q", "h2", "s2", "tau2_se", "iterations"} <= set(d) and "i2" not in d
+
+
+def test_meta_analysis_iterative_estimators_converge_tightly():
+    studies = _bcg_log_rr()
+    y = np.array([s[1] for s in studies])
+    v = np.array([s[2] for s in studies]) ** 2
+    pm = meta_analysis(studies, method="pm")
+    # Paule-Mandel: the generalised Q equals k - 1 at the estimate (dQ/dtau^2 ~ -500 here)
+    w = 1 / (v + pm.tau2)
+    mu = np.sum(w * y) / w.sum()
+    assert np.sum(w * (y - mu) ** 2) == pytest.approx(12, abs=1e-7)
+    # statsmodels, told to converge as tightly, gives the same root
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    sm = combine_effects(y, v, method_re="pm", atol=1e-13, maxiter=1000)
+    assert pm.tau2 == pytest.approx(float(sm.tau2), rel=1e-8)
+
+    # REML: the restricted likelihood is maximal at the estimate
+    def neg_restricted_loglik(t):
+        w = 1 / (v + t)
+        mu = np.sum(w * y) / w.sum()
+        return 0.5 * (np.sum(np.log(v + t)) + np.log(w.sum()) + np.sum(w * (y - mu) ** 2))
+
+    from scipy.optimize import minimize_scalar
+
+    best = minimize_scalar(neg_restricted_loglik, bounds=(0, 2), method="bounded", options={"xatol": 1e-10})
+    reml = meta_analysis(studies, method="reml")
+    assert reml.tau2 == pytest.approx(best.x, abs=1e-7)
+    # tol is passed through: a loose tolerance stops earlier and further from the root
+    loose = meta_analysis(studies, method="reml", tol=1e-1)
+    assert loose.iterations < reml.iterations and abs(loose.tau2 - reml.tau2) > 1e-9
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        meta_analysis(studies, method="reml", maxiter=1)
+    with pytest.raises(ValueError, match="tol"):
+        meta_analysis(studies, tol=0)
+    with pytest.raises(ValueError, match="maxiter"):
+        meta_analysis(studies, method="pm", maxiter=0)
 
 
 def test_per_group_slopes_match_ols():
