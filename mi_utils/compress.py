@@ -64,6 +64,8 @@ __all__ = [
     "compress_records",
     "extractive_summaries",
     "EXTRACTIVE",
+    "CONTROLS",
+    "CONSTANT_SUMMARY",
     "split_sentences",
     "summary_text",
     "score_matrix",
@@ -260,8 +262,11 @@ _PER_RECORD: dict[str, Callable] = {
     "bm25_top_k": _bm25_top_k,  # top-k sentences by BM25 against the query
     "random_k": _random_k,  # k random sentences (M different draws)
 }
-# plus "shared_prefix": the zero-information control, the token prefix common to all records
-EXTRACTIVE = (*_PER_RECORD, "shared_prefix")
+# plus two zero-information controls (true MI 0): "shared_prefix", the token prefix common to all records
+# (a header they share), and "constant", one fixed text for every record (any data set)
+CONSTANT_SUMMARY = "No information."
+CONTROLS = ("shared_prefix", "constant")
+EXTRACTIVE = (*_PER_RECORD, *CONTROLS)
 
 
 def extractive_summaries(
@@ -273,8 +278,9 @@ def extractive_summaries(
       records: objects with ``id``, ``context``, ``query``.
       method: one of :data:`EXTRACTIVE`.
       k: tokens (``first_k``) or sentences (``bm25_top_k``, ``random_k``); ignored by
-        ``shared_prefix``, which keeps the longest token prefix shared by *all* records (a
-        zero-information control: its true information about which record it came from is 0).
+        the controls: ``shared_prefix`` keeps the longest token prefix shared by *all* records,
+        ``constant`` is :data:`CONSTANT_SUMMARY` for every record (zero-information controls: their
+        true information about which record they came from is 0).
       tokenizer: used for ``first_k`` and to count tokens.
       M: samples per record; deterministic methods repeat the same text (only ``random_k`` varies).
       seed: for ``random_k``.
@@ -283,14 +289,19 @@ def extractive_summaries(
         raise ValueError(f"unknown extractive method {method!r}; choose from {sorted(EXTRACTIVE)}")
     if k < 1:
         raise ValueError("k must be >= 1")
-    name = f"{method}:{k}" if method != "shared_prefix" else "shared_prefix"
-    if method == "shared_prefix":
+    name = f"{method}:{k}" if method not in CONTROLS else method
+    if method == "constant":
+        texts = {r.id: CONSTANT_SUMMARY for r in records}
+    elif method == "shared_prefix":
         ids = [tokenizer(r.context, add_special_tokens=False)["input_ids"] for r in records]
         n = 0
         while all(len(x) > n for x in ids) and len({x[n] for x in ids}) == 1:
             n += 1
         if n == 0:
-            raise ValueError("the records share no common prefix; the shared_prefix control needs one")
+            raise ValueError(
+                "the records share no common prefix; the shared_prefix control needs one "
+                "(use method 'constant', the same text for every record, as the zero-information control)"
+            )
         texts = {r.id: tokenizer.decode(ids[0][:n]) for r in records}
     out = []
     for rec in records:
@@ -298,9 +309,7 @@ def extractive_summaries(
         for j in range(M):
             rng = random.Random(f"{seed}:{rec.id}:{j}")
             text = (
-                texts[rec.id]
-                if method == "shared_prefix"
-                else _PER_RECORD[method](rec.context, rec.query, k, tokenizer, rng)
+                texts[rec.id] if method in CONTROLS else _PER_RECORD[method](rec.context, rec.query, k, tokenizer, rng)
             )
             n_tok = len(tokenizer(text, add_special_tokens=False)["input_ids"])
             row.append(

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams
-from .compress import EXTRACTIVE, SCORING_PROMPTS, hash_text
+from .compress import CONTROLS, EXTRACTIVE, SCORING_PROMPTS, hash_text
 from .costs import DEFAULT_PRICES, FLOPS_CONVENTIONS, PriceTable
 from .models import model_family
 
@@ -294,8 +294,8 @@ class CompressorConfig(ModelSpec):
     a separate setting; ``null`` = the plain prompt).
 
     ``method`` is one of ``first_k`` (first ``k`` tokens), ``bm25_top_k`` / ``random_k``
-    (``k`` sentences), ``shared_prefix`` (the zero-information control: the token prefix all
-    records share) or ``full`` (no compression: the whole context, for the predictor; its MI is
+    (``k`` sentences), ``shared_prefix`` / ``constant`` (zero-information controls: the token
+    prefix all records share; one fixed text for every record) or ``full`` (no compression: the whole context, for the predictor; its MI is
     not scored by default because it always sits at the ``log N`` ceiling).
 
     Attributes:
@@ -353,10 +353,12 @@ class CompressorConfig(ModelSpec):
 
     @property
     def kind(self) -> str:
-        """``lm``, ``extractive``, ``control`` (shared_prefix) or ``full``."""
+        """``lm``, ``extractive``, ``control`` (shared_prefix, constant) or ``full``."""
         if self.method is None:
             return "lm"
-        return {"shared_prefix": "control", "full": "full"}.get(self.method, "extractive")
+        if self.method in CONTROLS:
+            return "control"
+        return "full" if self.method == "full" else "extractive"
 
     def settings(self) -> list[CompressorSetting]:
         """One :class:`CompressorSetting` per conciseness value."""
@@ -454,14 +456,26 @@ class ScorerConfig(ModelSpec):
         the sampled ids and their stop token; see :mod:`mi_utils.compress`). Only ``own`` with the
         compressor's own ``model`` and ``dtype`` and pure sampling makes ``mi_upper_bits`` an upper
         bound (``upper_is_bound``).
+      compressors: score only these compressors' summaries: setting ids (``qwen05``, ``qwen05-s1``) or
+        a compressor's ``name`` (all its settings); default: every scored setting. A self-scoring
+        scorer usually names its own compressor, so that a large model scores only what it wrote.
     """
 
     prompt: ScoringPrompt = "proxy"
+    compressors: list[str] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ScorerConfig:
         self.check_model(needs=(SCORER,), role="a scorer")
+        if self.compressors is not None and not self.compressors:
+            raise ConfigError("compressors", "is empty: leave it out to score every setting, or name some")
         return self
+
+    def scores(self, setting: CompressorSetting) -> bool:
+        """Whether this scorer scores ``setting``'s summaries."""
+        if not setting.score_mi:
+            return False
+        return self.compressors is None or bool({setting.id, setting.config.name} & set(self.compressors))
 
     def key_dict(self) -> dict:
         return {**super().key_dict(), **({"prompt": self.prompt} if self.prompt != "proxy" else {})}
@@ -570,6 +584,16 @@ class ExperimentConfig(_Section):
             raise ConfigError(
                 "scorers", "is empty but compressors ask for MI scores (set score_mi: false or add a scorer)"
             )
+        known = {x for s in self.settings() for x in (s.id, s.config.name) if x}
+        for n, sc in enumerate(self.scorers):
+            unknown = [c for c in sc.compressors or () if c not in known]
+            if unknown:
+                raise ConfigError(
+                    f"scorers[{n}].compressors",
+                    f"names {unknown}, which no compressor has; known ids and names: {sorted(known)}",
+                )
+            if sc.compressors is not None and not any(sc.scores(s) for s in self.settings()):
+                raise ConfigError(f"scorers[{n}].compressors", "selects no setting whose MI is scored (score_mi)")
         for key in ("predictors", "scorers"):
             ids = [s.id for s in getattr(self, key)]
             dup = next((i for i in ids if ids.count(i) > 1), None)

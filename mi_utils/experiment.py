@@ -449,7 +449,7 @@ class _Runner:
         self, setting: CompressorSetting, task: str
     ) -> list[tuple[int, int, PredictorConfig | None, ScorerConfig | None]]:
         """``(predictor index, scorer index, predictor, scorer)`` of every row of a setting."""
-        scorers = self.cfg.scorers if setting.score_mi else [None]
+        scorers = [sc for sc in self.cfg.scorers if sc.scores(setting)] or [None]
         return [(pi, si, p, sc) for pi, p in enumerate(self.predictors(task)) for si, sc in enumerate(scorers)]
 
     @property
@@ -520,8 +520,10 @@ class _Runner:
         # 2. score all scored settings in one matrix per scorer, 3. estimate MI per setting
         scored = [s for s in settings if s.score_mi]
         mi: dict[tuple[str, str], dict] = {}
-        for sc in cfg.scorers if scored else []:
-            mi.update(self.score_and_estimate(ds, records, seed, scored, summaries, sc))
+        for sc in cfg.scorers:
+            mine = [s for s in scored if sc.scores(s)]
+            if mine:
+                mi.update(self.score_and_estimate(ds, records, seed, mine, summaries, sc))
 
         # 4. usable information about the answer (choice predictors on multiple-choice records):
         #    every setting's option scores plus a no-summary pass, cross-fitted calibration

@@ -734,3 +734,45 @@ def test_param_count_reads_architectures_the_formula_does_not_know(tmp_path):
     real = sum(p.numel() for p in GPT2LMHeadModel(tiny).parameters())
     assert param_count(spec, model_config_of(spec)) == real
     assert param_count(ModelSpec(model="tiny-gpt2", params=5e6), None) == 5e6
+
+
+def test_a_scorer_scores_only_the_compressors_it_names(tmp_path, fake_data):
+    """``scorers[].compressors``: a self-scorer scores only its own compressor; rows exist only where scored."""
+    hf = str(tmp_path / "config.json")
+    cfg = _fake_config(
+        tmp_path,
+        scorers=[
+            {"model": "fake-lm", "hf_config": hf, "name": "proxy"},
+            {"model": "fake-lm", "hf_config": hf, "name": "own", "prompt": "own", "compressors": ["fake-lm"]},
+        ],
+    )
+    cfg["compressors"].append({"method": "constant"})
+    df = run(parse_config(cfg), out_dir=tmp_path / "out", progress=False, models=_fake_cache()).rows
+    pairs = set(zip(df.compressor, df.scorer))
+    assert pairs == {
+        ("shared_prefix", "proxy"),
+        ("constant", "proxy"),
+        ("fake-lm", "proxy"),
+        ("fake-lm", "own"),
+    }
+    assert len(df) == 4 * len(pairs)  # N rows per (setting, scorer); no unscored rows for the own scorer
+    own = df[df.scorer == "own"]
+    assert own.upper_is_bound.all() and own.mi_bits.notna().all()
+    # the constant control is one text for every record: its estimate is at most 0 (Jensen)
+    const = df[df.compressor == "constant"]
+    assert set(const.compressor_kind) == {"control"} and (const.mi_bits <= 1e-12).all()
+    assert all(t == ["No information."] for t in const.summary_texts)
+
+
+def test_scorer_compressors_must_name_scored_settings(tmp_path, fake_data):
+    cfg = _fake_config(tmp_path)
+    cfg["scorers"][0]["compressors"] = ["fake-llm"]
+    with pytest.raises(ValueError, match=r"scorers\[0\]\.compressors.*names \['fake-llm'\], which no compressor has"):
+        parse_config(cfg)
+    cfg["scorers"][0]["compressors"] = []
+    with pytest.raises(ValueError, match=r"scorers\[0\]\.compressors.*is empty"):
+        parse_config(cfg)
+    cfg["compressors"].append({"method": "full"})
+    cfg["scorers"][0]["compressors"] = ["full"]
+    with pytest.raises(ValueError, match=r"selects no setting whose MI is scored"):
+        parse_config(cfg)
