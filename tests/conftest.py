@@ -19,6 +19,29 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("MI_UTILS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def _common(ran, now):
+    """``now`` restricted to the keys ``ran`` has (config fields added since the run are ignored)."""
+    if isinstance(ran, dict) and isinstance(now, dict):
+        return {k: _common(ran[k], now.get(k)) for k in ran}
+    if isinstance(ran, list) and isinstance(now, list) and len(ran) == len(now):
+        return [_common(a, b) for a, b in zip(ran, now)]
+    return now
+
+
+def assert_committed_run_of(config: Path, folder: Path) -> None:
+    """``folder`` holds a finished run of ``config`` as committed: its config.json and timings.json agree."""
+    import json
+
+    from mi_utils.experiment import load_config
+
+    ran = json.loads((folder / "config.json").read_text())
+    cfg = json.loads(json.dumps(load_config(config).to_dict(), default=str))
+    ran.pop("output_dir"), cfg.pop("output_dir")
+    assert _common(ran, cfg) == ran, f"{folder} is stale: rerun {config.name} into it (see the config's header)"
+    runs = json.loads((folder / "timings.json").read_text())["runs"]
+    assert runs and runs[-1]["error"] is None and runs[0]["rows_written"] > 0
+
+
 @pytest.fixture(scope="session")
 def hf_backend():
     """The packaged SmolLM2-135M-Instruct in float32, loaded once per session."""

@@ -18,6 +18,7 @@ import pandas as pd
 
 __all__ = [
     "PAPER_REPORTED_PATH",
+    "LADDER_RESULTS_PATHS",
     "CPU_RESULTS_PATH",
     "CONFIG_KEYS",
     "ESTIMATE_KEYS",
@@ -34,6 +35,12 @@ PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "pape
 
 #: The real CPU grid (``configs/grid_cpu.yaml``) as it was run for the notebooks.
 CPU_RESULTS_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "results" / "grid_cpu" / "rows.jsonl"
+
+#: The real Qwen2.5-Coder ladder (``configs/ladder_<task>_cpu.yaml``), one table per task, as run for the notebooks.
+LADDER_RESULTS_PATHS: dict[str, Path] = {
+    task: Path(__file__).resolve().parents[2] / "data" / "results" / f"ladder_{task}_cpu" / "rows.jsonl"
+    for task in ("synthetic", "financebench")
+}
 
 _HOW_TO = (
     "produce one with `python -m mi_utils run configs/<name>.yaml` (it writes "
@@ -134,7 +141,9 @@ def load_table(
     Args:
       source: ``"simulated"`` (:func:`~mi_utils.analysis.simulate.simulate_grid` on the paper's
         grid), ``"cpu"`` (the committed run of ``configs/grid_cpu.yaml``: two packaged model
-        families on this repository's synthetic task), or a path to a ``rows.jsonl`` / results
+        families on this repository's synthetic task), ``"ladder"`` (the committed runs of
+        ``configs/ladder_synthetic_cpu.yaml`` and ``configs/ladder_financebench_cpu.yaml``, one table:
+        Qwen2.5-Coder 0.5B and 1.5B beside SmolLM2-135M on two tasks), or a path to a ``rows.jsonl`` / results
         folder (e.g. a run of ``configs/paper_grid.yaml`` on GPU servers).
       seed: seed of the simulated table.
       smoke: a small simulated table (CI).
@@ -158,6 +167,16 @@ def load_table(
                 f"--out {CPU_RESULTS_PATH.parent}` to produce it"
             )
         return with_rate(load_results(CPU_RESULTS_PATH)), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
+    if str(source) == "ladder":
+        missing = [(t, p) for t, p in LADDER_RESULTS_PATHS.items() if not p.exists()]
+        if missing:
+            t, p = missing[0]
+            raise FileNotFoundError(
+                f"{p} is missing: run `make ladder` and `python -m mi_utils run configs/ladder_{t}_cpu.yaml "
+                f"--out {p.parent}` to produce it"
+            )
+        rows = pd.concat([load_results(p) for p in LADDER_RESULTS_PATHS.values()], ignore_index=True)
+        return with_rate(rows), "real CPU ladder (Qwen2.5-Coder 0.5B/1.5B, SmolLM2-135M)"
     path = Path(source)
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
 
