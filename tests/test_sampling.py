@@ -18,6 +18,8 @@ import pytest
 
 from mi_utils.backends.base import NEUTRAL_SAMPLING, SamplingParams, sampling_is_pure
 
+from tolerances import LOGPROB_PER_TOKEN
+
 
 # ------------------------------------------------------------------------------ unit
 def test_sampling_is_pure_needs_every_applied_setting_neutral():
@@ -169,7 +171,7 @@ def test_self_scoring_upper_value_bounds_a_known_channel(hf_backend):
         for j, z in enumerate(sums[i]):
             tok = z.token_ids[0] if z.token_ids else z.stop_token
             assert lengths[i, j] == 1
-            np.testing.assert_allclose(logp[i, j], logP[:, tok], atol=1e-4)
+            np.testing.assert_allclose(logp[i, j], logP[:, tok], atol=LOGPROB_PER_TOKEN)
     est = estimate_mi(logp, unit="nats", n_boot=0)
     se_up = loo_pointwise_mi(logp).std() / math.sqrt(N * M)
     se_lo = pointwise_mi(logp).std() / math.sqrt(N * M)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from tolerances import LOGPROB_PER_TOKEN
 
-TOL = 1e-4  # nats per token, float32
+TOL = LOGPROB_PER_TOKEN  # nats per token, float32 (tests/tolerances.py)
 
 pytestmark = pytest.mark.slow
 

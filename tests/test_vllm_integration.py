@@ -17,11 +17,13 @@ import pytest
 from mi_utils.backends.base import SamplingParams
 from mi_utils.backends.vllm import REPO_ROOT, VLLMBackend, launch_vllm_server
 
+from tolerances import LOGPROB_PER_TOKEN
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "smollm2-135m-instruct"
 VLLM_PYTHON = REPO_ROOT / ".venv-vllm" / "bin" / "python"
-TOL = 1e-3  # nats; fp32 vLLM vs fp32 transformers agree to ~3e-5 here
+TOL = LOGPROB_PER_TOKEN  # nats per token; fp32 vLLM vs fp32 transformers agree to ~3e-5 here
 
 PREFIXES = [
     "The Amazon rainforest covers much of the Amazon basin of South America. Scientists estimate that",
