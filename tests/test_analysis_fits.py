@@ -885,3 +885,66 @@ def test_length_baseline_partials_length_out():
     mi_rows = out[(out["x"] == "mi_bits") & (out["method"] == "pearson")].set_index("kind")
     assert mi_rows.loc["raw", "r"] > 0.6 and abs(mi_rows.loc["partial", "r"]) < 0.15
     assert out["question"].iloc[0] == "length only"
+
+
+# ============================================================== compressor vs predictor scaling
+def _ladder_rows() -> pd.DataFrame:
+    """Two compressor and two predictor sizes of one family, four records; correctness typed by hand."""
+    correct = {  # (compressor, predictor) -> records r0..r3
+        (1, 1): [0, 0, 1, 0],
+        (3, 1): [1, 1, 1, 0],
+        (1, 3): [0, 1, 1, 0],
+        (3, 3): [1, 1, 1, 1],
+    }
+    rows = [
+        {
+            "dataset": "d",
+            "record_id": f"r{i}",
+            "compressor_family": "fam",
+            "compressor_params": c,
+            "predictor_params": p,
+            "correct": bool(v),
+        }
+        for (c, p), vals in correct.items()
+        for i, v in enumerate(vals)
+    ]
+    rows.append(
+        {
+            "dataset": "d",
+            "record_id": "r0",
+            "compressor_family": "other",
+            "compressor_params": 9,
+            "predictor_params": 1,
+            "correct": True,
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def test_scaling_gains_are_paired_differences_over_records():
+    from mi_utils.analysis import scaling_gains
+
+    g = scaling_gains(_ladder_rows(), family="fam", n_boot=2000, seed=1).set_index(["axis", "fixed"])
+    # compressor 1 -> 3 with predictor 1: 0.25 -> 0.75; with predictor 3: 0.5 -> 1.0
+    assert g.loc[("compressor", 1), ["mean_from", "mean_to", "change"]].tolist() == [0.25, 0.75, 0.5]
+    assert g.loc[("compressor", 3), "change"] == 0.5 and g.loc[("compressor", 3), "relative"] == 1.0
+    # predictor 1 -> 3 with compressor 1: 0.25 -> 0.5; with compressor 3: 0.75 -> 1.0
+    assert g.loc[("predictor", 1), "change"] == 0.25 and g.loc[("predictor", 3), "change"] == 0.25
+    assert (g["n_records"] == 4).all()
+    # paired per-record differences of compressor 1 -> 3 at predictor 1 are [1, 1, 0, 0]: the bootstrap
+    # mean lies in [0, 1] and its interval covers the observed 0.5
+    lo, hi = g.loc[("compressor", 1), ["ci_low", "ci_high"]]
+    assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    # predictor 1 -> 3 at compressor 3: differences [0, 0, 0, 1]
+    assert g.loc[("predictor", 3), "ci_low"] == 0.0
+
+
+def test_scaling_gains_refuses_what_cannot_scale():
+    from mi_utils.analysis import scaling_gains
+
+    with pytest.raises(ValueError, match="no rows of family 'nope'; families in the table: \\['fam', 'other'\\]"):
+        scaling_gains(_ladder_rows(), family="nope")
+    with pytest.raises(ValueError, match="one compressor size and one predictor size"):
+        scaling_gains(_ladder_rows(), family="other")
+    no_ci = scaling_gains(_ladder_rows(), family="fam", n_boot=0)
+    assert no_ci["ci_low"].isna().all() and len(no_ci) == 4

@@ -8,7 +8,7 @@ Modules (one concept each):
 
 * :mod:`~mi_utils.analysis.tables`: read results tables, the paper's reported numbers.
 * :mod:`~mi_utils.analysis.scaling`: accuracy / length / MI against model size (``fit_scaling``,
-  ``scaling_ratios``).
+  ``scaling_ratios``, ``scaling_gains``).
 * :mod:`~mi_utils.analysis.rate_distortion`: ``D(R) = C exp(-b R) + D0`` (``fit_rate_distortion``).
 * :mod:`~mi_utils.analysis.correlation`: Pearson / Spearman with and without covariates
   (``partial_correlation``).
@@ -29,6 +29,7 @@ from typing import Any
 _EXPORTS = {
     "fit_scaling": "scaling",
     "scaling_ratios": "scaling",
+    "scaling_gains": "scaling",
     "ScalingFit": "scaling",
     "fit_rate_distortion": "rate_distortion",
     "RateDistortionFit": "rate_distortion",

@@ -6,6 +6,8 @@
 * :func:`scaling_ratios`: large/small ratios of per-size means (accuracy, summary length, bits per
   token, FLOPs) within each compressor family, and the relative accuracy gain of scaling the
   compressor versus scaling the predictor.
+* :func:`scaling_gains`: compressor scaling against predictor scaling within one family, each change
+  with an interval that resamples records (the paper's Fig. 3).
 * :class:`ScalingFit`: the per-group result of :func:`fit_scaling`.
 """
 
@@ -32,7 +34,7 @@ from ._util import (
     unit_count_blocks,
 )
 
-__all__ = ["ScalingFit", "fit_scaling", "scaling_ratios"]
+__all__ = ["ScalingFit", "fit_scaling", "scaling_gains", "scaling_ratios"]
 
 _RESERVED = {
     "group",
@@ -511,3 +513,100 @@ def scaling_ratios(
         "n_large",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def scaling_gains(
+    df: pd.DataFrame,
+    *,
+    family: str,
+    metric: str = "correct",
+    family_col: str = "compressor_family",
+    compressor_col: str = "compressor_params",
+    predictor_col: str = "predictor_params",
+    unit_cols: Sequence[str] = ("dataset", "record_id"),
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Compressor scaling against predictor scaling, with intervals over records (the paper's Fig. 3).
+
+    Within one compressor family, for every pair of neighbouring compressor sizes and every predictor
+    size: the change of ``metric`` when the compressor grows and the predictor stays (``axis =
+    "compressor"``); and for every pair of neighbouring predictor sizes and every compressor size of
+    the family: the change when the predictor grows and the compressor stays (``axis = "predictor"``).
+    Each change is a difference of means over the same records (both ends answer the same questions),
+    and its interval resamples records (``unit_cols``) with replacement, paired: a record's rows at
+    both ends move together.
+
+    Args:
+      df: results table (rows of other families are ignored; rows with a missing metric are dropped).
+      family: the compressor family whose sizes form the compressor axis.
+      metric: the outcome (default: correctness, so the change is in accuracy points).
+      unit_cols: what identifies a record (the bootstrap unit).
+      n_boot: bootstrap resamples (0: no interval).
+
+    Returns:
+      One row per comparison: ``axis``, ``fixed`` (the size of the model that stays), ``size_from``,
+      ``size_to``, ``mean_from``, ``mean_to``, ``change`` (``mean_to - mean_from``), ``relative``
+      (``change / mean_from``; NaN when ``mean_from`` is 0), ``ci_low``, ``ci_high``, ``n_records``.
+
+    Raises:
+      ValueError: missing columns, an unknown family, or fewer than two sizes on both axes.
+    """
+    require_frame(df, "scaling_gains")
+    require_columns(df, [family_col, compressor_col, predictor_col, metric, *unit_cols], "scaling_gains")
+    check_n_boot(n_boot, "scaling_gains", minimum=0)
+    sub = df[df[family_col] == family].copy()
+    if sub.empty:
+        known = sorted(df[family_col].dropna().astype(str).unique())
+        raise ValueError(f"scaling_gains: no rows of family {family!r}; families in the table: {known}")
+    sub[metric] = numeric_column(sub, metric, "scaling_gains")
+    sub = sub.dropna(subset=[metric])
+    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
+    comp_sizes = sorted(sub[compressor_col].unique())
+    pred_sizes = sorted(sub[predictor_col].unique())
+    if len(comp_sizes) < 2 and len(pred_sizes) < 2:
+        raise ValueError(
+            f"scaling_gains: family {family!r} has one compressor size and one predictor size; nothing scales"
+        )
+    rng = np.random.default_rng(seed)
+    out = []
+    axes = (
+        ("compressor", compressor_col, predictor_col, comp_sizes),
+        ("predictor", predictor_col, compressor_col, pred_sizes),
+    )
+    for axis, moving, fixed_col, sizes in axes:
+        for fixed in sorted(sub[fixed_col].unique()):
+            at = sub[sub[fixed_col] == fixed]
+            for a, b in zip(sizes[:-1], sizes[1:]):
+                per_unit = at[at[moving].isin([a, b])].pivot_table(
+                    index="_unit", columns=moving, values=metric, aggfunc="mean"
+                )
+                if a not in per_unit or b not in per_unit:
+                    continue
+                paired = per_unit[[a, b]].dropna().to_numpy()
+                if not len(paired):
+                    continue
+                diff = paired[:, 1] - paired[:, 0]
+                lo = hi = np.nan
+                if n_boot:
+                    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
+                    lo, hi = percentile_interval(diff[idx].mean(axis=1), level)
+                mean_a, mean_b = paired[:, 0].mean(), paired[:, 1].mean()
+                out.append(
+                    {
+                        "family": family,
+                        "axis": axis,
+                        "fixed": fixed,
+                        "size_from": a,
+                        "size_to": b,
+                        "mean_from": mean_a,
+                        "mean_to": mean_b,
+                        "change": mean_b - mean_a,
+                        "relative": (mean_b - mean_a) / mean_a if mean_a else np.nan,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "n_records": len(diff),
+                    }
+                )
+    return pd.DataFrame(out)
