@@ -948,3 +948,18 @@ def test_scaling_gains_refuses_what_cannot_scale():
         scaling_gains(_ladder_rows(), family="other")
     no_ci = scaling_gains(_ladder_rows(), family="fam", n_boot=0)
     assert no_ci["ci_low"].isna().all() and len(no_ci) == 4
+
+
+def test_compressor_or_predictor_is_the_swapped_pair():
+    from mi_utils.analysis import compressor_or_predictor, scaling_gains
+
+    rows = _ladder_rows()
+    res = compressor_or_predictor(rows, family="fam", n_boot=500)
+    # large compressor + small predictor: [1,1,1,0] = 0.75; small compressor + large predictor: [0,1,1,0] = 0.5
+    assert (res["large_compressor"], res["large_predictor"], res["difference"]) == (0.75, 0.5, 0.25)
+    assert res["sizes"] == (1, 3, 1, 3) and res["n_records"] == 4 and 0.0 <= res["ci_low"] <= res["ci_high"]
+    # it equals the mean compressor-step gain minus the mean predictor-step gain
+    g = scaling_gains(rows, family="fam", n_boot=0).groupby("axis")["change"].mean()
+    assert res["difference"] == pytest.approx(g["compressor"] - g["predictor"], abs=1e-12)
+    with pytest.raises(ValueError, match="needs two compressor and two predictor sizes"):
+        compressor_or_predictor(rows, family="other")

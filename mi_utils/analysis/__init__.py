@@ -30,6 +30,7 @@ _EXPORTS = {
     "fit_scaling": "scaling",
     "scaling_ratios": "scaling",
     "scaling_gains": "scaling",
+    "compressor_or_predictor": "scaling",
     "ScalingFit": "scaling",
     "fit_rate_distortion": "rate_distortion",
     "RateDistortionFit": "rate_distortion",

@@ -7,7 +7,8 @@
   token, FLOPs) within each compressor family, and the relative accuracy gain of scaling the
   compressor versus scaling the predictor.
 * :func:`scaling_gains`: compressor scaling against predictor scaling within one family, each change
-  with an interval that resamples records (the paper's Fig. 3).
+  with an interval that resamples records (the paper's Fig. 3); :func:`compressor_or_predictor`, the
+  one contrast that answers "spend the larger model on the compressor or on the predictor?".
 * :class:`ScalingFit`: the per-group result of :func:`fit_scaling`.
 """
 
@@ -34,7 +35,7 @@ from ._util import (
     unit_count_blocks,
 )
 
-__all__ = ["ScalingFit", "fit_scaling", "scaling_gains", "scaling_ratios"]
+__all__ = ["ScalingFit", "compressor_or_predictor", "fit_scaling", "scaling_gains", "scaling_ratios"]
 
 _RESERVED = {
     "group",
@@ -610,3 +611,67 @@ def scaling_gains(
                     }
                 )
     return pd.DataFrame(out)
+
+
+def compressor_or_predictor(
+    df: pd.DataFrame,
+    *,
+    family: str,
+    metric: str = "correct",
+    family_col: str = "compressor_family",
+    compressor_col: str = "compressor_params",
+    predictor_col: str = "predictor_params",
+    unit_cols: Sequence[str] = ("dataset", "record_id"),
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Does scaling the compressor pay more than scaling the predictor? One paired contrast.
+
+    With a small and a large size on both axes, the mean gain of the compressor step minus the mean
+    gain of the predictor step (each averaged over the other axis' two sizes) equals
+    ``metric(large compressor, small predictor) - metric(small compressor, large predictor)``: spend
+    the larger model on the compressor, or on the predictor. Computed over the records both ends
+    answered, with a percentile bootstrap interval that resamples records.
+
+    Args:
+      df: results table; the family's smallest and largest compressor and predictor sizes are used.
+      family: the compressor family (its sizes are the compressor axis; predictors of any family).
+
+    Returns:
+      ``{"large_compressor": mean, "large_predictor": mean, "difference": ..., "ci_low": ...,
+      "ci_high": ..., "n_records": ..., "sizes": (small compressor, large compressor, small predictor,
+      large predictor)}``.
+
+    Raises:
+      ValueError: missing columns, an unknown family, or one size on either axis.
+    """
+    require_frame(df, "compressor_or_predictor")
+    require_columns(df, [family_col, compressor_col, predictor_col, metric, *unit_cols], "compressor_or_predictor")
+    check_n_boot(n_boot, "compressor_or_predictor", minimum=0)
+    sub = df[df[family_col] == family].copy()
+    comp, pred = sorted(sub[compressor_col].dropna().unique()), sorted(sub[predictor_col].dropna().unique())
+    if len(comp) < 2 or len(pred) < 2:
+        raise ValueError(
+            f"compressor_or_predictor: family {family!r} needs two compressor and two predictor sizes, "
+            f"has {len(comp)} and {len(pred)}"
+        )
+    sub[metric] = numeric_column(sub, metric, "compressor_or_predictor")
+    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
+    a = sub[(sub[compressor_col] == comp[-1]) & (sub[predictor_col] == pred[0])].groupby("_unit")[metric].mean()
+    b = sub[(sub[compressor_col] == comp[0]) & (sub[predictor_col] == pred[-1])].groupby("_unit")[metric].mean()
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1).dropna()
+    diff = (both["a"] - both["b"]).to_numpy()
+    lo = hi = np.nan
+    if n_boot and len(diff):
+        idx = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
+        lo, hi = percentile_interval(diff[idx].mean(axis=1), level)
+    return {
+        "large_compressor": float(both["a"].mean()),
+        "large_predictor": float(both["b"].mean()),
+        "difference": float(diff.mean()) if len(diff) else np.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n_records": len(diff),
+        "sizes": (comp[0], comp[-1], pred[0], pred[-1]),
+    }
