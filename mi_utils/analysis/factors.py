@@ -654,7 +654,10 @@ def mixed_effects(
             vcp_names=vcp_names,
         )
         opts = None if n_iter is None else {"maxiter": int(n_iter)}
-        res = model.fit_vb(minim_opts=opts, rng=int(seed))
+        with warnings.catch_warnings(record=True) as caught:  # a comparison: its chatter goes into vb_method
+            warnings.simplefilter("always")
+            res = model.fit_vb(minim_opts=opts, rng=int(seed))
+        vb_warned = sorted({str(w.message).splitlines()[0] for w in caught})
         fe_mean, fe_sd = np.asarray(res.fe_mean), np.asarray(res.fe_sd)
         fixed["vb_estimate"] = fe_mean
         fixed["vb_sd"] = fe_sd
@@ -675,7 +678,7 @@ def mixed_effects(
         vb_method = (
             f"BinomialBayesMixedGLM.fit_vb (logit link; random intercepts: {', '.join(vcp_names)}; "
             f"priors fe_p={fe_p:g}, vcp_p={vcp_p:g}; seed={seed}; comparison only: mean-field "
-            "posterior SDs are too narrow)"
+            "posterior SDs are too narrow)" + (f"; it warned: {'; '.join(vb_warned)}" if vb_warned else "")
         )
 
     # ------------------------------------------------------------------ linear cross-check
@@ -689,7 +692,10 @@ def mixed_effects(
             extra = [(dataset == lv).astype(float) for lv in d_levels[1:]]
             X_lin = np.column_stack([d.X, *extra])
             lin_terms += [f"{gcols[1]}[T.{lv}]" for lv in d_levels[1:]]
-        lm = sm.MixedLM(d.y, X_lin, groups=q_codes).fit(reml=True)
+        with warnings.catch_warnings(record=True) as caught:  # a cross-check: its chatter goes into linear_method
+            warnings.simplefilter("always")
+            lm = sm.MixedLM(d.y, X_lin, groups=q_codes).fit(reml=True)
+        lin_warned = sorted({str(w.message).splitlines()[0] for w in caught})
         k_lin = X_lin.shape[1]
         est, lse = np.asarray(lm.fe_params)[:k_lin], np.asarray(lm.bse_fe)[:k_lin]
         linear = pd.DataFrame(
@@ -726,6 +732,8 @@ def mixed_effects(
         linear_method = "MixedLM (REML, linear probability scale; random intercept per question" + (
             f"; {gcols[1]} as a fixed effect)" if dataset is not None else ")"
         )
+        if lin_warned:
+            linear_method += f"; it warned: {'; '.join(lin_warned)}"
     variance_components = pd.DataFrame.from_records(vc_rows)
     for c in ("ci_low", "ci_high"):  # None (not NaN) where a method gives no interval
         variance_components[c] = pd.Series([r[c] for r in vc_rows], index=variance_components.index, dtype=object)
