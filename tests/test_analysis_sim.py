@@ -421,6 +421,7 @@ def test_analysis_imports_no_model_code():
         "import sys, importlib, mi_utils.analysis as a, mi_utils.plotting; "
         "[importlib.import_module('mi_utils.analysis.' + m) for m in "
         "('scaling', 'rate_distortion', 'correlation', 'factors', 'meta', 'information', 'simulate', 'tables')]; "
+        "[importlib.import_module('mi_utils.plotting.' + m) for m in ('style', 'marks', 'figures')]; "
         "[getattr(a, n) for n in a.__all__]; "
         "bad = [m for m in ('torch', 'transformers', 'mi_utils.backends', 'mi_utils.experiment') if m in sys.modules]; "
         "assert not bad, bad"

@@ -392,3 +392,19 @@ def test_cost_score_panel_colours_settings_by_family():
 def test_every_public_name_exists_and_the_module_needs_no_model_code():
     assert all(hasattr(plotting, name) for name in plotting.__all__)
     assert "SATURATION_THRESHOLD" in plotting.__doc__ and "family" in plotting.__doc__
+
+
+def test_the_package_re_exports_its_modules_and_builders_sit_on_the_primitives():
+    """style <- marks <- figures: each module's public names come from ``mi_utils.plotting``; no upward import."""
+    import ast
+    import inspect
+
+    from mi_utils.plotting import figures, marks, style
+
+    modules = (style, marks, figures)
+    assert sorted(plotting.__all__) == sorted(n for m in modules for n in m.__all__)
+    assert all(getattr(plotting, n) is getattr(m, n) for m in modules for n in m.__all__)
+    for module, allowed in ((style, set()), (marks, {"style"}), (figures, {"style", "marks"})):
+        tree = ast.parse(inspect.getsource(module))
+        local = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert local <= allowed, (module.__name__, local)

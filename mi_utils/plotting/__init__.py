@@ -1,0 +1,97 @@
+"""Figures of the notebooks: one way to save them, one colour per model family, and the drawing helpers.
+
+Three layers, each importing only the ones above it, so that notebook cells stay a narrative (parameters,
+calls into ``mi_utils``, plots):
+
+* :mod:`~mi_utils.plotting.style`, the primitives: :func:`use_style`, :func:`figures_dir`, :func:`savefig`
+  (PNG + PDF into ``figures/``), :func:`finish` (tight layout, save, show); :data:`FAMILY_COLORS` /
+  :func:`family_color` (one colour per model family in every figure), :func:`sequential_colors`;
+  :func:`panel` / :func:`panels` (figures sized per panel), :func:`title_with_source`, :func:`size_label`,
+  :func:`contexts_axis`, :func:`plain_log_axis`; reference lines :func:`ceiling_line` (the ``log2 N`` ceiling of
+  the MI estimate), :func:`saturation_marks` (:data:`mi_utils.estimators.SATURATION_THRESHOLD` of the ceiling),
+  :func:`chance_and_control` (accuracy floors);
+* :mod:`~mi_utils.plotting.marks`, generic marks on one Axes: :func:`lines_by`, :func:`lines_vs_size`,
+  :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
+  :func:`share_bars`;
+* :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-07: :func:`metrics_vs_size` (Fig. 2),
+  :func:`compressor_vs_predictor_scaling` (Fig. 3), :func:`rate_distortion_panel` (Figs. 6, 19-20),
+  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`.
+
+Every public name is re-exported here: ``from mi_utils.plotting import finish, metrics_vs_size``.
+Panel helpers take a matplotlib ``Axes`` first and return it; figure helpers return the ``Figure``.
+Nothing here imports torch or transformers; matplotlib, numpy and pandas are imported when a helper runs.
+"""
+
+from __future__ import annotations
+
+from .figures import (
+    compressor_vs_predictor_scaling,
+    cost_score_panel,
+    forest_plot,
+    ib_plane_panel,
+    importance_bars,
+    metrics_vs_size,
+    rate_distortion_panel,
+)
+from .marks import (
+    annotate_points,
+    interval_bars,
+    labelled_points,
+    lines_by,
+    lines_vs_size,
+    scatter_with_fit,
+    share_bars,
+)
+from .style import (
+    COMPRESSOR_SIZE,
+    FAMILY_COLORS,
+    ceiling_line,
+    chance_and_control,
+    contexts_axis,
+    family_color,
+    figures_dir,
+    finish,
+    panel,
+    panels,
+    plain_log_axis,
+    saturation_marks,
+    savefig,
+    sequential_colors,
+    size_label,
+    title_with_source,
+    use_style,
+)
+
+__all__ = [
+    "FAMILY_COLORS",
+    "COMPRESSOR_SIZE",
+    "family_color",
+    "sequential_colors",
+    "figures_dir",
+    "savefig",
+    "finish",
+    "use_style",
+    "panel",
+    "panels",
+    "size_label",
+    "title_with_source",
+    "contexts_axis",
+    "plain_log_axis",
+    "ceiling_line",
+    "saturation_marks",
+    "chance_and_control",
+    "lines_by",
+    "lines_vs_size",
+    "metrics_vs_size",
+    "compressor_vs_predictor_scaling",
+    "rate_distortion_panel",
+    "annotate_points",
+    "labelled_points",
+    "scatter_with_fit",
+    "interval_bars",
+    "share_bars",
+    "ib_plane_panel",
+    "importance_bars",
+    "forest_plot",
+    "cost_score_panel",
+]
