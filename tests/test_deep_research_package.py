@@ -1,25 +1,27 @@
-"""The Deep Research package's layout: prompts byte-identical to the old flat module, old import paths.
+"""The Deep Research package's layout: prompts byte-identical to the old flat module, old import paths, dependencies.
 
 The expected messages below were produced by the code *before* the pipeline's prompts moved to
-:mod:`mi_utils.prompts` (``mi_utils/deep_research.py`` at commit a7c7190), for the fixed inputs
-built in :func:`_build`; any change of a template or of how the messages are assembled fails here.
+:mod:`mi_utils.prompts` (the flat ``mi_utils/deep_research.py`` at commit a7c7190), for the fixed
+inputs built in :func:`_build`; any change of a template or of how the messages are assembled fails here.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from mi_utils import prompts
 from mi_utils.backends.base import Generation
-from mi_utils.deep_research import (
-    DeepResearchConfig,
-    Plan,
-    Pricing,
-    ResearchTask,
-    baseline_messages,
-    extract,
-    make_plan,
-    synthesis_messages,
-)
-from mi_utils.race import Criterion, RaceJudge
-from mi_utils.retrieval import Source
+from mi_utils.deep_research import DeepResearchConfig, Plan, Pricing, ResearchTask, extract, make_plan
+from mi_utils.deep_research.race import Criterion, RaceJudge
+from mi_utils.deep_research.retrieval import Source
+
+from conftest import REPO
 
 EXPECTED = {
     "plan_attempts": [
@@ -316,10 +318,10 @@ def _build() -> dict:
     return {
         "plan_attempts": planner.messages,
         "extractions": comp.messages,
-        "synthesis": synthesis_messages(task.prompt, plan, exs),
-        "synthesis_empty": synthesis_messages(task.prompt, empty, []),
-        "baseline": baseline_messages(task.prompt, plan, [src1, src2]),
-        "baseline_empty": baseline_messages(task.prompt, empty, []),
+        "synthesis": prompts.synthesis_messages(task.prompt, plan, exs),
+        "synthesis_empty": prompts.synthesis_messages(task.prompt, empty, []),
+        "baseline": prompts.baseline_messages(task.prompt, plan, [src1, src2]),
+        "baseline_empty": prompts.baseline_messages(task.prompt, empty, []),
         "judge": judge.messages(task.prompt, "Report A text.", crit)[0],
         "judge_pair_1": judge.messages(task.prompt, "Report A text." * 5, crit, reference="Report B.", which=1)[0],
         "judge_pair_2": judge.messages(task.prompt, "Report A text.", crit, reference="Report B.", which=2)[0],
@@ -331,3 +333,121 @@ def test_every_prompt_is_byte_identical_to_the_old_flat_module():
     assert list(got) == list(EXPECTED)
     for name, expected in EXPECTED.items():
         assert got[name] == expected, name
+
+
+def test_the_prompts_live_in_mi_utils_prompts_and_the_version_is_unchanged():
+    import mi_utils.deep_research as dr
+
+    assert prompts.DR_PROMPT_VERSION == dr.DR_PROMPT_VERSION == "dr-v1"  # the store's keys stay valid
+    for name in ("plan_messages", "extraction_messages", "synthesis_messages", "baseline_messages"):
+        assert getattr(dr, name) is getattr(prompts, name)
+    for name in ("PLAN_PROMPT", "PLAN_REPAIR_PROMPT", "EXTRACTION_PROMPT", "SYNTHESIS_PROMPT"):
+        assert getattr(dr, name) is getattr(prompts, name)
+
+
+# ============================================================================ old import paths
+# ``mi_utils.deep_research.__all__`` of the flat module (commit a7c7190), typed out.
+FLAT_ALL = [
+    "DR_PROMPT_VERSION",
+    "PAPER_TASK_IDS",
+    "BUNDLED_TASKS_PATH",
+    "ResearchTask",
+    "load_research_tasks",
+    "load_deepresearch_bench",
+    "task_documents",
+    "CallRecord",
+    "Pricing",
+    "PlanItem",
+    "Plan",
+    "Extraction",
+    "Report",
+    "Setting",
+    "DeepResearchConfig",
+    "DeepResearchResult",
+    "parse_plan",
+    "parse_extraction",
+    "plan_messages",
+    "extraction_messages",
+    "synthesis_messages",
+    "baseline_messages",
+    "make_plan",
+    "search",
+    "retrieve",
+    "extract",
+    "synthesise",
+    "run_deep_research",
+    "summarise",
+]
+
+
+def test_the_package_exports_every_name_the_flat_module_had():
+    import mi_utils.deep_research as dr
+
+    assert dr.__all__ == FLAT_ALL
+    for name in FLAT_ALL:
+        assert getattr(dr, name) is not None, name
+    assert dr.BUNDLED_TASKS_PATH.is_file()  # the path still points at data/, one folder further up
+
+
+@pytest.mark.parametrize("old, new", [("mi_utils.retrieval", "retrieval"), ("mi_utils.race", "race")])
+def test_old_module_paths_warn_and_give_the_same_objects(old, new, monkeypatch):
+    new_mod = importlib.import_module(f"mi_utils.deep_research.{new}")
+    monkeypatch.delitem(sys.modules, old, raising=False)  # a fresh import: the warning is raised on import
+    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated; import from mi_utils\.deep_research\.{new}"):
+        old_mod = importlib.import_module(old)
+    assert old_mod.__all__ == new_mod.__all__ and len(old_mod.__all__) > 10
+    for name in new_mod.__all__:
+        assert getattr(old_mod, name) is getattr(new_mod, name), name
+
+
+def test_from_imports_through_the_shims_still_work():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mi_utils.race import RaceJudge as OldJudge
+        from mi_utils.retrieval import BM25Retriever as OldBM25
+    from mi_utils.deep_research.race import RaceJudge as NewJudge
+    from mi_utils.deep_research.retrieval import BM25Retriever as NewBM25
+
+    assert OldJudge is NewJudge and OldBM25 is NewBM25
+
+
+# ============================================================================ dependency direction
+_APP = ("mi_utils.deep_research", "mi_utils.race", "mi_utils.retrieval")
+
+
+def _imports_of(path) -> set[str]:
+    """Absolute names of the mi_utils modules one source file imports (relative imports resolved)."""
+    rel = path.relative_to(REPO).with_suffix("")
+    package = list(rel.parts[:-1])  # the package a relative import starts from
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def test_nothing_outside_the_application_imports_it():
+    offenders = {}
+    for path in sorted((REPO / "mi_utils").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel.startswith("mi_utils/deep_research/") or rel in ("mi_utils/race.py", "mi_utils/retrieval.py"):
+            continue
+        hits = sorted(m for m in _imports_of(path) if m.startswith(_APP))
+        if hits:
+            offenders[rel] = hits
+    assert offenders == {}
+
+
+def test_the_runner_and_the_analysis_load_without_the_application():
+    code = (
+        "import sys, mi_utils.experiment, mi_utils.analysis, mi_utils.prompts, mi_utils.costs, mi_utils.store; "
+        "print(sorted(m for m in sys.modules if m.startswith(('mi_utils.deep_research', 'mi_utils.race', "
+        "'mi_utils.retrieval'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

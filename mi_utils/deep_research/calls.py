@@ -31,7 +31,7 @@ class CallRecord:
       stage: ``"plan"``, ``"extract"``, ``"synthesise"`` or ``"judge"``.
       role: ``"predictor"``, ``"compressor"`` or ``"judge"``.
       model: the backend's model name.
-      input_tokens, output_tokens: from the API's ``usage`` or the token ids (:func:`mi_utils.race.token_counts`).
+      input_tokens, output_tokens: from the API's ``usage`` or the token ids (:func:`mi_utils.deep_research.race.token_counts`).
       seconds: wall-clock seconds of the call.
       cost_usd: USD under the run's :class:`Pricing`.
       priced_as: the price-table entry used (``None``: free, a free role or a local model).

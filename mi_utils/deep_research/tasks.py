@@ -43,7 +43,7 @@ class ResearchTask:
     Attributes:
       id: task id (string).
       prompt: the research task as the user states it.
-      criteria: the RACE rubric (:class:`~mi_utils.race.RaceCriteria`), or ``None``.
+      criteria: the RACE rubric (:class:`~mi_utils.deep_research.race.RaceCriteria`), or ``None``.
       language, topic: as in DeepResearch Bench.
       collection: the local collection the task was written for (``"financebench"``,
         ``"passages"``), ``None`` for web tasks.
@@ -107,7 +107,7 @@ def load_deepresearch_bench(
 
     Found through the data path settings (``path=``, ``$MI_UTILS_DATA_DIR/deepresearch_bench/``,
     ``$MI_UTILS_SHARED_DATA/deepresearch_bench/``). These are web tasks: run them with a
-    :class:`~mi_utils.retrieval.WebSearchRetriever`. ``ids=PAPER_TASK_IDS`` selects the paper's 20.
+    :class:`~mi_utils.deep_research.retrieval.WebSearchRetriever`. ``ids=PAPER_TASK_IDS`` selects the paper's 20.
 
     Args:
       language: ``"en"``, ``"zh"`` or ``None`` for both.
@@ -150,7 +150,7 @@ def task_documents(tasks: Sequence[ResearchTask], *, financebench_path: str | Pa
 
     FinanceBench tasks contribute every page of the filings in their ``documents``; passage tasks
     contribute all bundled passages (the collection is tiny). Other collections are the caller's
-    (:func:`mi_utils.retrieval.text_folder_documents`).
+    (:func:`mi_utils.deep_research.retrieval.text_folder_documents`).
     """
     docs: list[Document] = []
     filings = sorted({d for t in tasks if t.collection == "financebench" for d in t.documents})
