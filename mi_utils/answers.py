@@ -5,9 +5,9 @@ What lives here:
 * :func:`parse_answer` reads the answer (and, for multiple choice, the option via
   :func:`match_option`) from a predictor's reply into a :class:`ParsedAnswer`.
 * :func:`parse_verdict` reads ``(correct, reason, parse_error)`` from an LLM judge's reply;
-  :func:`parse_bool` reads a yes/no field (also :mod:`mi_utils.deep_research`'s ``relevant``).
+  :func:`parse_bool` reads a yes/no field (also the ``relevant`` field of :mod:`mi_utils.deep_research.extract`).
 * :func:`extract_json_objects` finds the JSON objects in any reply (also used by
-  :mod:`mi_utils.race` and :mod:`mi_utils.deep_research`).
+  :mod:`mi_utils.deep_research.race` and :mod:`mi_utils.deep_research.plan`).
 * :func:`normalize_text` is the one text normaliser: free-form matching, voting over free-form
   answers and option-text matching all go through it (in the two modes its docstring names).
 

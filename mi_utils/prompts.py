@@ -12,11 +12,19 @@ Two kinds of prompt:
   summary and :func:`scoring_continuation` the summary itself. The backend tokenises the two
   halves separately and concatenates the ids, so the summary's tokens are *identical* under every
   context ``x_l``, which the estimator needs (``log p(z | x_l)`` must score the same ``z``).
+
+The Deep Research application (:mod:`mi_utils.deep_research`) has its own templates at the end of
+this module (plan, plan repair, extraction, synthesis), versioned by ``DR_PROMPT_VERSION``, which goes
+into every key of its store. The builders read plans, findings and sources by attribute only
+(``plan.items``, ``plan.strategy``, ``.title``, ``.text``), so this module imports nothing from the
+application. The RACE judge's prompts stay with the judge (:mod:`mi_utils.deep_research.race`,
+``RACE_PROMPT_VERSION``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "PROMPT_VERSION",
@@ -32,6 +40,16 @@ __all__ = [
     "scoring_prefix",
     "scoring_continuation",
     "strip_options",
+    "DR_PROMPT_VERSION",
+    "PLAN_PROMPT",
+    "PLAN_REPAIR_PROMPT",
+    "EXTRACTION_PROMPT",
+    "SYNTHESIS_PROMPT",
+    "plan_messages",
+    "plan_repair_messages",
+    "extraction_messages",
+    "synthesis_messages",
+    "baseline_messages",
 ]
 
 PROMPT_VERSION = "v1"
@@ -152,3 +170,106 @@ def scoring_prefix(text: str, query: str) -> str:
 def scoring_continuation(summary: str) -> str:
     """The summary as a continuation: a leading space belongs to the continuation."""
     return " " + summary.strip()
+
+
+# =============================================================================== Deep Research
+# Goes into every key of the Deep Research store: change it whenever one of these templates changes.
+DR_PROMPT_VERSION = "dr-v1"
+
+PLAN_PROMPT = """You are the planner of a research assistant. Plan the research for the task below.
+
+Task:
+{task}
+
+Write exactly {n} web search queries. Pair each query with the sub-task it serves: what the search should find out. Then give a short strategy for combining the findings into a report.
+
+Respond ONLY with a JSON object in this format:
+{{"queries": [{{"query": "<search query>", "subtask": "<what to find out>"}}], "strategy": "<how to combine the findings>"}}"""
+
+PLAN_REPAIR_PROMPT = """Your reply could not be used: {problem}. Reply again with ONLY the JSON object, with exactly {n} items in "queries", each with a "query" and a "subtask"."""
+
+EXTRACTION_PROMPT = """You are helping with a research task. Extract from the source below the facts that matter for the search query and the sub-task: figures, names, dates and statements, as the source gives them. Do not add anything the source does not say.
+
+Research task:
+{task}
+
+Search query: {query}
+Sub-task: {subtask}
+
+Source: {title}
+<<<
+{text}
+>>>
+
+Respond ONLY with a JSON object in this format:
+{{"explanation": "<the relevant facts from the source; empty if there are none>", "relevant": true or false}}"""
+
+SYNTHESIS_PROMPT = """You are writing a research report.
+
+Task:
+{task}
+
+Research plan:
+{plan}
+Strategy: {strategy}
+
+{kind}, numbered:
+{items}
+
+Write a well-structured report that answers the task using the {kind_lower} above. Cite the {kind_lower} you use by their numbers in square brackets, e.g. [1] or [2][3]; never cite a number that is not listed. If they do not cover part of the task, say so."""
+
+
+def plan_messages(task: str, n_queries: int) -> list[dict]:
+    """The planner's prompt: ``n_queries`` (query, sub-task) pairs and a strategy, as JSON."""
+    return [{"role": "user", "content": PLAN_PROMPT.format(task=task.strip(), n=n_queries)}]
+
+
+def plan_repair_messages(task: str, n_queries: int, reply: str, problem: str) -> list[dict]:
+    """A plan retry: the plan prompt, the unusable ``reply`` and a corrective turn naming the ``problem``."""
+    return plan_messages(task, n_queries) + [
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": PLAN_REPAIR_PROMPT.format(problem=problem, n=n_queries)},
+    ]
+
+
+def extraction_messages(task: str, query: str, subtask: str, source: Any) -> list[dict]:
+    """The compressor's prompt for one source (a ``Source``: ``.title``, ``.text`` already cut to the budget)."""
+    return [
+        {
+            "role": "user",
+            "content": EXTRACTION_PROMPT.format(
+                task=task.strip(), query=query, subtask=subtask, title=source.title, text=source.text
+            ),
+        }
+    ]
+
+
+def _plan_text(plan: Any) -> str:
+    return "\n".join(f"{i + 1}. {it.query} - {it.subtask}" for i, it in enumerate(plan.items))
+
+
+def _synthesis_prompt(task: str, plan: Any, kind: str, kind_lower: str, items: str) -> list[dict]:
+    content = SYNTHESIS_PROMPT.format(
+        task=task.strip(),
+        plan=_plan_text(plan),
+        strategy=plan.strategy or "-",
+        kind=kind,
+        kind_lower=kind_lower,
+        items=items,
+    )
+    return [{"role": "user", "content": content}]
+
+
+def synthesis_messages(task: str, plan: Any, findings: Sequence[Any]) -> list[dict]:
+    """The predictor's prompt from the compressor's findings (``Extraction``: ``.title``, ``.text``), numbered from 1.
+
+    ``plan`` is a ``Plan`` (``.items`` with ``.query`` / ``.subtask``, ``.strategy``).
+    """
+    items = "\n".join(f"[{n}] ({e.title}) {e.text.strip()}" for n, e in enumerate(findings, 1))
+    return _synthesis_prompt(task, plan, "Findings from the sources", "findings", items or "(no relevant findings)")
+
+
+def baseline_messages(task: str, plan: Any, sources: Sequence[Any]) -> list[dict]:
+    """The baseline's prompt: the raw (truncated) sources (``Source``: ``.title``, ``.text``), numbered from 1."""
+    items = "\n\n".join(f"[{n}] {s.title}\n<<<\n{s.text}\n>>>" for n, s in enumerate(sources, 1))
+    return _synthesis_prompt(task, plan, "Sources", "sources", items or "(no sources found)")

@@ -29,8 +29,8 @@ from mi_utils.deep_research import (
     run_deep_research,
     summarise,
 )
-from mi_utils.race import Criterion, RaceCriteria, RaceJudge
-from mi_utils.retrieval import Source, TavilySearch, WebSearchRetriever
+from mi_utils.deep_research.race import Criterion, RaceCriteria, RaceJudge
+from mi_utils.deep_research.retrieval import Source, TavilySearch, WebSearchRetriever
 from mi_utils.store import JsonlStore
 
 from conftest import shared_data_dir
@@ -514,7 +514,7 @@ def test_offline_pipeline_with_packaged_models_on_two_tasks(tmp_path, hf_backend
 
     from mi_utils.backends.hf import HFBackend
     from mi_utils.deep_research import task_documents
-    from mi_utils.retrieval import BM25Retriever
+    from mi_utils.deep_research.retrieval import BM25Retriever
 
     torch.set_num_threads(1)
     tasks = load_research_tasks(collection="passages")

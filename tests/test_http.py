@@ -53,7 +53,7 @@ def test_one_hierarchy():
         assert issubclass(cls, ServerError)
     assert issubclass(AuthenticationError, RequestRejectedError)
     from mi_utils.backends import openai_chat, sglang, vllm
-    from mi_utils.retrieval import WebSearchError
+    from mi_utils.deep_research.retrieval import WebSearchError
 
     assert vllm.ServerError is sglang.ServerError is openai_chat.OpenAIChatError is ServerError
     assert issubclass(WebSearchError, ServerError)

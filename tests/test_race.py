@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mi_utils.backends.base import Generation
-from mi_utils.race import (
+from mi_utils.deep_research.race import (
     DIMENSIONS,
     Criterion,
     CriterionScore,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mi_utils.backends.http import ServerError
-from mi_utils.retrieval import (
+from mi_utils.deep_research.retrieval import (
     BM25Retriever,
     Document,
     SearchHit,

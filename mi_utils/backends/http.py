@@ -2,7 +2,7 @@
 
 Used by the vLLM and SGLang backends, the Chat Completions backend
 (:class:`~mi_utils.backends.openai_chat.OpenAIChatBackend`) and the Tavily web search adapter
-(:class:`~mi_utils.retrieval.TavilySearch`). Only ``requests`` and the standard library are
+(:class:`~mi_utils.deep_research.retrieval.TavilySearch`). Only ``requests`` and the standard library are
 imported here, so clients stay cheap to import.
 
 What :class:`ServerPool` does for every request:
