@@ -23,7 +23,10 @@ FLOPs follow the paper's accounting (Kaplan et al. 2020, forward pass). Two conv
   dimension, not per head), and nothing in the paper says the head count is meant.
 
 ``params`` is passed in or counted from the config by :func:`count_params` (the same under both
-conventions).
+conventions). A mixture of experts (Qwen3-30B-A3B, Mixtral, ...) costs what a token passes through:
+:func:`active_params` replaces ``params`` by the total less the routed experts it does not use
+(:func:`moe_shape` reads them from the config), so a 30.5B-parameter model with 3.3B active parameters
+costs like a 3.3B dense one per token.
 
 Parameter counts: :func:`estimate_params` is a closed-form count, exact for the llama family
 (:data:`FORMULA_MODEL_TYPES`); :func:`count_params_empty` counts any architecture transformers knows
@@ -51,6 +54,8 @@ __all__ = [
     "count_params_empty",
     "count_params",
     "attention_dim",
+    "moe_shape",
+    "active_params",
     "FLOPS_CONVENTIONS",
     "attention_width",
     "flops_per_token",
@@ -274,6 +279,54 @@ def count_params(config: Any) -> float:
         ) from None
 
 
+def moe_shape(config: Any) -> dict[str, int] | None:
+    """The mixture-of-experts shape of a config, or ``None`` for a dense model.
+
+    Reads the routed experts (``num_experts`` / ``num_local_experts`` / ``n_routed_experts``), the
+    experts per token (``num_experts_per_tok``), each expert's MLP width (``moe_intermediate_size``,
+    else ``intermediate_size`` as in Mixtral) and which layers are sparse (``decoder_sparse_step``
+    and ``mlp_only_layers`` as in Qwen2/3-MoE, ``first_k_dense_replace`` as in DeepSeek; default all).
+
+    Returns:
+      ``{"experts", "per_token", "expert_params", "moe_layers"}`` where ``expert_params`` is one
+      expert's gated MLP (``3 * hidden_size * width``).
+    """
+    d = config_dict(config)
+    experts = d.get("num_experts") or d.get("num_local_experts") or d.get("n_routed_experts")
+    per_token = d.get("num_experts_per_tok")
+    if not experts or not per_token:
+        return None
+    H, L = _get(d, "hidden_size"), _get(d, "num_hidden_layers")
+    width = int(d.get("moe_intermediate_size") or _get(d, "intermediate_size"))
+    step = int(d.get("decoder_sparse_step") or 1)
+    dense = set(d.get("mlp_only_layers") or ()) | set(range(int(d.get("first_k_dense_replace") or 0)))
+    moe_layers = sum(1 for i in range(L) if i not in dense and (i + 1) % step == 0)
+    return {
+        "experts": int(experts),
+        "per_token": int(per_token),
+        "expert_params": 3 * H * width,
+        "moe_layers": moe_layers,
+    }
+
+
+def active_params(config: Any, params: int | float | None = None) -> float:
+    """Parameters a token passes through: all of them for a dense model; for a mixture of experts, the
+    total less the routed experts a token does not use (``(experts - per_token) * expert_params`` in
+    every sparse layer). Shared experts, attention, embeddings and routers count in full, as in the
+    dense count.
+
+    Args:
+        config: Config object, dict or ``config.json`` path.
+        params: Total parameter count (default: :func:`count_params` of ``config``).
+    """
+    d = config_dict(config)
+    total = count_params(d) if params is None else float(params)
+    moe = moe_shape(d)
+    if moe is None:
+        return total
+    return total - moe["moe_layers"] * (moe["experts"] - moe["per_token"]) * moe["expert_params"]
+
+
 #: The FLOPs conventions: the paper's text (``d_attn``) and the authors' code (the head count).
 FLOPS_CONVENTIONS = ("paper_text", "authors_code")
 
@@ -300,7 +353,8 @@ def flops_per_token(
     Args:
         config: Config object, dict or ``config.json`` path.
         n_ctx: Tokens of context attended to.
-        params: Parameter count (default: :func:`count_params` of ``config``).
+        params: Total parameter count (default: :func:`count_params` of ``config``); a mixture of
+            experts counts its active parameters (:func:`active_params`).
         convention: ``"paper_text"`` (``d_attn``, the default) or ``"authors_code"``
             (``num_attention_heads`` in place of ``d_attn``); see the module docstring.
 
@@ -315,7 +369,7 @@ def flops_per_token(
         raise ValueError(f"n_ctx must be >= 0, got {n_ctx}")
     d = config_dict(config)
     width = attention_width(d, convention)
-    n = count_params(d) if params is None else params
+    n = active_params(d, params)
     return float(2 * n + 2 * _get(d, "num_hidden_layers") * n_ctx * width)
 
 

@@ -318,3 +318,66 @@ def test_price_overrides_from_yaml_and_json(tmp_path):
         PriceTable.from_file(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError):
         PriceTable.from_file(tmp_path / "missing.yaml")
+
+
+# Qwen3-30B-A3B's config.json (the fields the counts read), as published
+QWEN3_30B_A3B = {
+    "model_type": "qwen3_moe",
+    "vocab_size": 151936,
+    "hidden_size": 2048,
+    "num_hidden_layers": 48,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 4,
+    "head_dim": 128,
+    "intermediate_size": 6144,
+    "moe_intermediate_size": 768,
+    "num_experts": 128,
+    "num_experts_per_tok": 8,
+    "decoder_sparse_step": 1,
+    "mlp_only_layers": [],
+    "tie_word_embeddings": False,
+}
+
+
+def test_moe_flops_count_the_active_parameters():
+    from mi_utils.costs import active_params, moe_shape
+
+    # by hand: embeddings 2 * V * H (untied); per layer attention q, o 2 * 2048 * 4096, k, v 2 * 2048 * 512,
+    # q/k norms 2 * 128, router 2048 * 128, experts 128 * 3 * 2048 * 768, norms 2 * 2048; final norm 2048
+    attn = 2 * 2048 * 4096 + 2 * 2048 * 512 + 2 * 128
+    expert = 3 * 2048 * 768
+    per_layer_total = attn + 2048 * 128 + 128 * expert + 2 * 2048
+    total = 2 * 151936 * 2048 + 48 * per_layer_total + 2048
+    assert total == 30_532_122_624  # the published 30.5B
+    active = total - 48 * (128 - 8) * expert
+    assert active == 3_353_032_704  # the published 3.3B activated
+    assert moe_shape(QWEN3_30B_A3B) == {"experts": 128, "per_token": 8, "expert_params": expert, "moe_layers": 48}
+    assert active_params(QWEN3_30B_A3B, params=total) == active
+    # FLOPs per token: 2 * active + 2 * n_layer * n_ctx * d_attn (d_attn = 32 * 128)
+    assert flops_per_token(QWEN3_30B_A3B, 1000, params=total) == 2 * active + 2 * 48 * 1000 * 4096
+    dense = {k: v for k, v in QWEN3_30B_A3B.items() if k not in ("num_experts", "num_experts_per_tok")}
+    assert moe_shape(dense) is None and active_params(dense, params=7e9) == 7e9
+
+
+def test_moe_sparse_layers_follow_the_config():
+    from mi_utils.costs import moe_shape
+
+    every_other = {**QWEN3_30B_A3B, "decoder_sparse_step": 2, "mlp_only_layers": [1]}
+    assert moe_shape(every_other)["moe_layers"] == 23  # layers 1, 3, ..., 47 are sparse; 1 is dense
+    mixtral = {
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "intermediate_size": 14336,
+    }
+    assert moe_shape(mixtral) == {"experts": 8, "per_token": 2, "expert_params": 3 * 4096 * 14336, "moe_layers": 32}
+    deepseek = {
+        "hidden_size": 7168,
+        "num_hidden_layers": 61,
+        "n_routed_experts": 256,
+        "num_experts_per_tok": 8,
+        "moe_intermediate_size": 2048,
+        "first_k_dense_replace": 3,
+    }
+    assert moe_shape(deepseek)["moe_layers"] == 58
