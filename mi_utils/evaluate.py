@@ -34,8 +34,8 @@ import numpy as np
 
 from .answers import normalize_text, parse_verdict
 from .backends.base import SCORER, Generator, SamplingParams, Scorer, require_role
-from .compress import summary_text
 from .prompts import JUDGE_PROMPT, choice_prediction_prefix
+from .summaries import summary_text
 
 __all__ = [
     "mc_correct",

@@ -62,7 +62,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams, require_role
-from .compress import Summary, compress_records, extractive_summaries, own_scoring_exact, score_matrix
+from .compress import Summary, compress_records, extractive_summaries
 from .config import (
     RULES,
     CompressorConfig,
@@ -107,6 +107,7 @@ from .results import (
     build_row,
     summarize,
 )
+from .score import own_scoring_exact, score_matrix
 from .store import JsonlStore, make_key
 
 __all__ = [  # the config and results names users import from here (their homes: config, results)

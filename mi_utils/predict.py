@@ -35,10 +35,10 @@ from tqdm.auto import tqdm
 
 from .answers import ParsedAnswer, extract_json_objects, match_option, normalize_text, parse_answer
 from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
-from .compress import summary_text
 from .evaluate import mc_correct
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
+from .summaries import summary_text
 
 __all__ = [
     "RULES",

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .compress import Summary
 from .config import CompressorSetting, PredictorConfig, ScorerConfig
 from .estimators import SATURATION_THRESHOLD, MIEstimate
 from .prompts import PROMPT_VERSION
+from .summaries import Summary
 
 __all__ = [
     "ROWS_VERSION",
