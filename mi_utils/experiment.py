@@ -78,7 +78,7 @@ from .config import (
     slug,
 )
 from .costs import DEFAULT_PRICES, PriceTable, config_dict, count_params, flops_per_generation
-from .estimators import estimate_mi, loo_pointwise_mi
+from .estimators import estimate_mi, loo_pointwise_mi, upper_is_bound
 from .evaluate import (
     DEFAULT_JUDGE_PARAMS,
     judge_many,
@@ -656,13 +656,13 @@ class _Runner:
                 own = np.argmax(lp, axis=2) == np.arange(N)[:, None]
                 # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
                 rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in summaries[s.id]]))
-                bound = bool(
-                    s.kind == "lm"
-                    and sc.prompt == "own"
-                    and sc.model == s.config.model
-                    and sc.dtype == s.config.dtype
-                    and exact[:, a:b].all()
-                    and all(z.sampling_is_pure for row in summaries[s.id] for z in row)
+                bound = upper_is_bound(
+                    kind=s.kind,
+                    scorer_prompt=sc.prompt,
+                    same_model=sc.model == s.config.model,
+                    same_dtype=sc.dtype == s.config.dtype,
+                    exact_ids=bool(exact[:, a:b].all()),
+                    pure_sampling=all(z.sampling_is_pure for row in summaries[s.id] for z in row),
                 )
                 out[(s.id, sc.id)] = MIResult(
                     est, loo, own.mean(axis=1), lengths[:, a:b].mean(axis=1), rate_tokens, bound, estimand
