@@ -87,6 +87,7 @@ from .evaluate import (
     reference_perplexities,
     truncate_context,
 )
+from .information import cross_fitted_usable_information
 from .locking import folder_lock
 from .models import PACKAGED, ModelNotAvailableError, model_family
 from .predict import generate_answers, parse_answer, predict_choice_records, vote, vote_text
@@ -685,12 +686,10 @@ class _Runner:
         """Cross-fitted usable information (bits) of every (setting, record) for one predictor.
 
         Needs every setting's option scores (from the prediction store when they exist) and the
-        predictor's no-summary pass; see :func:`mi_utils.analysis.information.cross_fitted_usable_information`.
+        predictor's no-summary pass; see :func:`mi_utils.information.cross_fitted_usable_information`.
         The summed option log-probs are used whatever ``rule`` ranks the options (a sum is a
         log-likelihood; a per-token mean is not).
         """
-        from .analysis.information import cross_fitted_usable_information
-
         backend = self.models.get(pred)
         store = self.store(ds, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
         with self.timer.stage("prediction", dataset=ds.name, predictor=pred.id):

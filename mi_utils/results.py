@@ -81,7 +81,7 @@ ESTIMANDS = {
 #: ``usable_info_bits`` (choice predictors, multiple-choice records): information about the
 #: answer the predictor can use, log2 p_T(y*|z,q) - log2 p0(y*|q) averaged over the record's
 #: summaries, with the softmax temperature T fitted on the other records and p0 the better of the
-#: no-summary predictor and the uniform guess (:mod:`mi_utils.analysis.information`);
+#: no-summary predictor and the uniform guess (:mod:`mi_utils.information`);
 #: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
 #: ``baseline_correct`` those of the no-summary pass.
 #: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
