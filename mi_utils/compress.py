@@ -7,7 +7,7 @@
 * :func:`extractive_summaries`: compressors that need no LM (first-k tokens, BM25 top-k
   sentences, random-k sentences, and the zero-information controls: a shared-prefix and a constant
   summary) produce the same :class:`Summary` rows, so every compressor goes through one scoring and
-  prediction path.
+  prediction path; :func:`full_context_summaries` is the no-compression baseline in that form.
 
 The summary record (:class:`Summary`, :func:`summary_text`) lives in :mod:`mi_utils.summaries`;
 scoring summaries under contexts (the ``(N, M, N)`` log-prob matrix :func:`score_matrix`, proxy and
@@ -45,6 +45,7 @@ __all__ = [
     "Summary",
     "compress_records",
     "extractive_summaries",
+    "full_context_summaries",
     "EXTRACTIVE",
     "CONTROLS",
     "CONSTANT_SUMMARY",
@@ -258,3 +259,14 @@ def extractive_summaries(
             )
         out.append(row)
     return out
+
+
+def full_context_summaries(records: Sequence, tokenizer) -> list[list[Summary]]:
+    """The no-compression baseline: each record's whole context as its one summary (compressor ``"full"``).
+
+    ``n_tokens`` counts the context in ``tokenizer`` (the reference tokenizer of LM-free methods).
+    """
+    return [
+        [Summary(r.id, 0, r.context, len(tokenizer(r.context, add_special_tokens=False)["input_ids"]), "full")]
+        for r in records
+    ]

@@ -313,6 +313,14 @@ class CrossFitted:
     baseline_temperature: np.ndarray
     null: list[str]
 
+    def record(self, setting: str, i: int) -> dict:
+        """Record ``i``'s usable information under ``setting`` as row fields (bits, temperature, null)."""
+        return {
+            "usable_info_bits": float(self.bits[setting][i]),
+            "usable_info_temperature": float(self.temperature[i]),
+            "usable_info_null": self.null[i],
+        }
+
 
 def cross_fitted_usable_information(
     scores: Mapping[str, Sequence[np.ndarray | Sequence]],

@@ -452,3 +452,12 @@ def test_analysis_information_re_exports_the_estimator():
     for name in new.__all__:
         assert getattr(old, name) is getattr(new, name), name
     assert analysis.cross_fitted_usable_information is new.cross_fitted_usable_information
+
+
+def test_cross_fitted_record_gives_the_row_fields():
+    cf = cross_fitted_usable_information({"a": [[[1.0, 0.0]], [[0.0, 2.0]], [[3.0, 0.0]]]}, [[0.0, 0.0]] * 3, [0, 1, 0])
+    assert cf.record("a", 1) == {
+        "usable_info_bits": float(cf.bits["a"][1]),
+        "usable_info_temperature": float(cf.temperature[1]),
+        "usable_info_null": cf.null[1],
+    }
