@@ -1,6 +1,6 @@
 """mi_utils: an information-theoretic toolkit for compressor-predictor LM systems.
 
-Re-implements arXiv 2512.21720. Light modules (estimators, analysis, costs, prompts, data) import
+Re-implements arXiv 2512.21720. Light modules (estimators, information, analysis, costs, prompts, data) import
 no torch; model code lives in :mod:`mi_utils.models` and :mod:`mi_utils.backends`.
 """
 

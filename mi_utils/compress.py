@@ -1,134 +1,69 @@
-"""Compressor runs: sample M summaries per record, and score them under a proxy model.
-
-Two stages, both resumable (rows are appended to a JSONL file as they finish):
+"""The compress stage: sample M summaries per record, or cut them from the context without an LM.
 
 * :func:`compress_records` samples ``M`` summaries of each record's context with the paper's
   compression prompt (optionally "use EXACTLY k sentences"), recording text, token ids, length,
-  sampling settings and the per-sample seed.
-* :func:`score_matrix` scores every summary under every context, summing log-probs over summary
-  tokens only, and returns the ``(N, M, N)`` array that :func:`mi_utils.estimators.estimate_mi`
-  takes. Two scoring prompts:
+  sampling settings and the per-sample seed. Resumable: rows are appended to a JSONL store as
+  they finish.
+* :func:`extractive_summaries`: compressors that need no LM (first-k tokens, BM25 top-k
+  sentences, random-k sentences, and the zero-information controls: a shared-prefix and a constant
+  summary) produce the same :class:`Summary` rows, so every compressor goes through one scoring and
+  prediction path; :func:`full_context_summaries` is the no-compression baseline in that form.
 
-  - ``prompt="proxy"`` (the paper's proxy scorer): the scoring prompt
-    (:func:`~mi_utils.prompts.scoring_prefix`) with the summary text as continuation. Any LM can be
-    the critic; the estimate is then a lower bound and the leave-one-out value is *not* a bound.
-  - ``prompt="own"`` (self-scoring, as the paper did with Qwen-3 compressors' own log-probs): the
-    compressor's own chat prompt (:func:`~mi_utils.prompts.compression_messages` through the chat
-    template, with the summary's conciseness setting) and, for summaries this scorer's tokenizer
-    produced, the sampled token ids themselves plus the end-of-sequence token that stopped them.
-    When the scorer is the compressor's model and the sampling was pure, the scores are then the
-    sampling probabilities and the leave-one-out value is an upper bound
-    (:func:`own_scoring_exact` says for which summaries that holds).
-
-What the two ``conditioning`` choices estimate (``q_i`` is record ``i``'s question):
-
-* ``"shared"`` scores ``z_ij`` under ``(x_l, q_i)``, the question of the summary's own record, for
-  every context ``l``. When every record has the same question this is the paper's
-  ``I(X;Z|Q)``. When each record has its own question (one that depends on its context), it is
-  **not** ``I(X;Z|Q)``: the contrast pairs ``q_i`` with contexts it was never asked about, so a
-  summary scores higher under its own context partly because the question fits that context
-  (the per-record synthetic questions name the patient, which gives a zero-information control a
-  positive reading). It measures how much better ``z`` fits ``x_i`` than other contexts *with the
-  question held at* ``q_i``.
-* ``"paired"`` scores ``z_ij`` under ``(x_l, q_l)`` (each context with its own question, as the
-  authors' code does). With per-record questions this estimates information about the
-  *(context, question) pair*, ``I(X,Q;Z) = I(Q;Z) + I(X;Z|Q)``: a summary that merely restates its
-  question scores as informative. With one shared question it equals ``"shared"``.
-
-Neither equals ``I(X;Z|Q)`` when the question depends on the context; a benchmark whose records
-share one question (``synthetic_clinical_shared``) is the clean case.
-
-Extractive compressors that need no LM (first-k tokens, BM25 top-k sentences, random-k sentences,
-a shared-prefix zero-information control) produce the same :class:`Summary` rows, so every
-compressor goes through one scoring and prediction path.
+The summary record (:class:`Summary`, :func:`summary_text`) lives in :mod:`mi_utils.summaries`;
+scoring summaries under contexts (the ``(N, M, N)`` log-prob matrix :func:`score_matrix`, proxy and
+own-prompt scoring, ``conditioning``, :func:`summary_token_logprobs`) in :mod:`mi_utils.score`.
+Their public names are re-exported here unchanged (plain re-exports, no deprecation warning:
+``from mi_utils.compress import score_matrix`` keeps working and gives the same objects).
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import SCORER, Generator, SamplingParams, Scorer, hash_ids, require_role, sampling_is_pure
-from .prompts import PROMPT_VERSION, compression_messages, scoring_continuation, scoring_prefix, strip_options
+from .backends.base import SCORER, Generator, SamplingParams, hash_ids
+from .prompts import PROMPT_VERSION, compression_messages, strip_options
+from .score import (
+    SCORING_PROMPTS,
+    hash_text,
+    own_continuation,
+    own_prefix,
+    own_scoring_exact,
+    score_matrix,
+    scoring_token_pairs,
+    summary_token_logprobs,
+)
 from .store import JsonlStore, make_key
+from .summaries import Summary, summary_text
 
 __all__ = [
     "Summary",
     "compress_records",
     "extractive_summaries",
+    "full_context_summaries",
     "EXTRACTIVE",
     "CONTROLS",
     "CONSTANT_SUMMARY",
     "split_sentences",
     "summary_text",
+    # re-exported from mi_utils.score (their home)
     "score_matrix",
     "scoring_token_pairs",
     "SCORING_PROMPTS",
     "own_prefix",
     "own_continuation",
     "own_scoring_exact",
+    "hash_text",
+    "summary_token_logprobs",
 ]
-
-#: ``"proxy"``: the paper's scoring prompt; ``"own"``: the compressor's own prompt (self-scoring).
-SCORING_PROMPTS = ("proxy", "own")
 
 #: Bumped when summaries gain fields that later stages need (old stored summaries are not reused).
 SUMMARY_VERSION = 2
-
-
-@dataclass
-class Summary:
-    """One summary z_ij of record i (sample j).
-
-    Attributes:
-      n_tokens: summary tokens: the compressor's generated tokens without the stop token (LM), or
-        tokens of the reference tokenizer (LM-free methods). The rate ``mi_per_token_bits`` divides by it.
-      token_ids: the sampled ids (LM compressors), in the tokenizer ``tokenizer`` names.
-      sampling: the settings asked for; ``sampling_effective`` what the engine applied (see
-        :func:`mi_utils.backends.base.sampling_is_pure`). ``None`` for LM-free methods.
-      finish_reason, stop_token: ``"stop"`` with the end-of-sequence id that ended the sample, or
-        ``"length"`` (``max_new_tokens`` reached; no stop token).
-      prompt_tokens, prompt_hash: length and hash of the compressor's prompt ids (FLOPs, and the
-        check that self-scoring rebuilds exactly that prompt).
-      tokenizer: the compressor's tokenizer name (its ids are reused only by a scorer with the same).
-    """
-
-    record_id: str
-    sample_index: int
-    text: str
-    n_tokens: int
-    compressor: str
-    token_ids: list[int] = field(default_factory=list)
-    sampling: dict | None = None
-    seed: int | None = None
-    finish_reason: str = "stop"
-    sentences: int | None = None
-    prompt_version: str = PROMPT_VERSION
-    stop_token: int | None = None
-    prompt_tokens: int | None = None
-    prompt_hash: str | None = None
-    tokenizer: str | None = None
-    sampling_effective: dict | None = None
-
-    @property
-    def sampling_is_pure(self) -> bool:
-        """Whether the engine applied pure ancestral sampling (False for LM-free methods)."""
-        return sampling_is_pure(self.sampling_effective)
-
-    def to_row(self, key: str) -> dict:
-        return {"key": key, **asdict(self)}
-
-    @classmethod
-    def from_row(cls, row: dict) -> Summary:
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in row.items() if k in names})
 
 
 def _summary_key(record_id: str, compressor: str, params: dict | None, sentences: int | None, M: int) -> str:
@@ -326,227 +261,12 @@ def extractive_summaries(
     return out
 
 
-# ------------------------------------------------------------------------------- scoring
-def summary_text(summary: Any) -> str:
-    """The text of a summary: a :class:`Summary`, a str, or anything with a str ``.text``.
+def full_context_summaries(records: Sequence, tokenizer) -> list[list[Summary]]:
+    """The no-compression baseline: each record's whole context as its one summary (compressor ``"full"``).
 
-    Raises:
-      TypeError: for anything else.
+    ``n_tokens`` counts the context in ``tokenizer`` (the reference tokenizer of LM-free methods).
     """
-    if isinstance(summary, str):
-        return summary
-    text = getattr(summary, "text", None)
-    if isinstance(text, str):
-        return text
-    raise TypeError(f"expected a Summary or a str, got {type(summary).__name__}")
-
-
-def scoring_token_pairs(
-    scorer: Scorer, contexts: Sequence[str], queries: Sequence[str], summaries: Sequence[Sequence[str | Summary]]
-):
-    """Token ids of the proxy scoring prompt for every context and every summary.
-
-    The prefix is ``BOS? + scoring_prefix(x_l, q)``; the continuation is ``" " + z`` tokenised on
-    its own, so the summary's tokens are identical under every context.
-
-    Returns:
-      ``(prefix, continuations)``: ``prefix(l, q)`` gives the ids for context ``l`` and query
-      index ``q``; ``continuations[i][j]`` the ids of summary ``j`` of context ``i``.
-    """
-    require_role(scorer, SCORER, "MI scoring")
-    bos = list(scorer.bos_ids)
-    conts = [[scorer.encode(scoring_continuation(summary_text(z))) for z in row] for row in summaries]
-    for i, row in enumerate(conts):
-        for j, c in enumerate(row):
-            if not c:
-                raise ValueError(f"summary ({i}, {j}) is empty after tokenisation; there is nothing to score")
-    prefix_cache: dict[tuple[int, int], list[int]] = {}
-
-    def prefix(l: int, qi: int) -> list[int]:
-        if (l, qi) not in prefix_cache:
-            prefix_cache[(l, qi)] = bos + scorer.encode(scoring_prefix(contexts[l], queries[qi]))
-        return prefix_cache[(l, qi)]
-
-    return prefix, conts
-
-
-def own_prefix(scorer: Scorer, context: str, query: str, sentences: int | None) -> list[int]:
-    """The compressor's own prompt ids for ``(context, query)`` (self-scoring prefix)."""
-    return scorer.encode_chat(compression_messages(context, query, sentences=sentences))
-
-
-def _exact_ids(scorer: Scorer, z) -> bool:
-    return (
-        isinstance(z, Summary)
-        and z.sampling is not None
-        and z.tokenizer is not None
-        and z.tokenizer == scorer.tokenizer_name
-        and (bool(z.token_ids) or z.stop_token is not None)
-    )
-
-
-def own_continuation(scorer: Scorer, z: str | Summary) -> list[int]:
-    """The continuation ids of a summary under self-scoring.
-
-    A summary this scorer's tokenizer sampled (an LM summary whose ``tokenizer`` is the scorer's
-    ``tokenizer_name``) is scored as sampled: its ``token_ids`` plus its ``stop_token`` when it
-    stopped (a length-capped sample has none, and its probability is that of the prefix it is).
-    Any other summary (LM-free methods, another tokenizer's samples) is re-encoded from text and
-    closed with the scorer's first EOS id: a valid critic, but not the sampling probability.
-    """
-    if _exact_ids(scorer, z):
-        stop = [int(z.stop_token)] if z.finish_reason == "stop" and z.stop_token is not None else []
-        return [int(t) for t in z.token_ids] + stop
-    return scorer.encode(summary_text(z).strip()) + list(scorer.eos_ids[:1])
-
-
-def own_scoring_exact(
-    scorer: Scorer, contexts: Sequence[str], queries: Sequence[str] | str, summaries: Sequence[Sequence[str | Summary]]
-) -> np.ndarray:
-    """``(N, M)`` booleans: is ``z_ij`` self-scored with exactly the ids and prompt it was sampled with?
-
-    True when :func:`own_continuation` reuses the sampled ids and the rebuilt own prompt for the
-    summary's own record and question has the hash the compressor recorded (same chat template,
-    same tokenizer). Whether the scores are then the *sampling* probabilities also needs the
-    scorer's weights to be the compressor's and pure sampling; the runner checks those.
-    """
-    N = len(contexts)
-    queries = [queries] * N if isinstance(queries, str) else list(queries)
-    out = np.zeros((N, len(summaries[0]) if N else 0), dtype=bool)
-    for i, row in enumerate(summaries):
-        for j, z in enumerate(row):
-            if _exact_ids(scorer, z) and z.prompt_hash is not None:
-                out[i, j] = hash_ids(own_prefix(scorer, contexts[i], queries[i], z.sentences)) == z.prompt_hash
-    return out
-
-
-def _summary_fingerprint(z, prompt: str):
-    if prompt == "proxy" or not isinstance(z, Summary):
-        return summary_text(z)
-    return [z.text, list(z.token_ids), z.stop_token, z.finish_reason, z.sentences, z.tokenizer]
-
-
-def score_matrix(
-    scorer: Scorer,
-    contexts: Sequence[str],
-    queries: Sequence[str] | str,
-    summaries: Sequence[Sequence[str | Summary]],
-    *,
-    conditioning: str = "shared",
-    prompt: str = "proxy",
-    store: str | JsonlStore | None = None,
-    tag: str = "",
-    progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``logp[i, j, l] = log p(z_ij | x_l, q)`` summed over summary tokens, in nats.
-
-    Args:
-      scorer: a :class:`~mi_utils.backends.base.Scorer` (in process or on a server).
-      contexts: the N contexts ``x_l``.
-      queries: one query for all (``str``) or one per context.
-      summaries: ``summaries[i][j]``, summary ``j`` of context ``i`` (``N x M``): text or
-        :class:`Summary` (``prompt="own"`` needs :class:`Summary` objects to reuse sampled ids).
-      conditioning: ``"shared"`` scores ``z_ij`` under ``(x_l, q_i)``; ``"paired"`` under
-        ``(x_l, q_l)``. What each estimates when the records' questions differ: module docstring.
-      prompt: ``"proxy"`` (the paper's scoring prompt, summary text as continuation) or ``"own"``
-        (self-scoring: the compression prompt with the summary's conciseness setting, continuation
-        from :func:`own_continuation`).
-      store: optional JSONL store; rows (one per context ``l``, every summary's score under it)
-        are appended as they finish and reused on restart. ``tag`` must then identify the scorer
-        setup beyond its name (backend, dtype).
-      progress: show a progress bar.
-
-    Returns:
-      ``(logp, lengths)``: ``(N, M, N)`` float64 log-probs and ``(N, M)`` scored token counts
-      (the continuations: proxy ``" " + text`` in the scorer's tokens; own: ids plus stop token).
-
-    Raises:
-      ValueError: fewer than 2 contexts, a ragged ``summaries``, a bad ``conditioning`` or
-        ``prompt``, or a summary that tokenises to nothing.
-    """
-    N = len(contexts)
-    if N < 2:
-        raise ValueError("need at least 2 contexts to contrast a summary's own context with others")
-    if len(summaries) != N or len({len(r) for r in summaries}) != 1:
-        raise ValueError(f"summaries must be an N x M nested list with N={N} rows of equal length")
-    M = len(summaries[0])
-    if isinstance(queries, str):
-        queries = [queries] * N
-    if len(queries) != N:
-        raise ValueError(f"need one query per context ({N}) or a single shared query string")
-    if conditioning not in ("shared", "paired"):
-        raise ValueError("conditioning must be 'shared' or 'paired'")
-    if prompt not in SCORING_PROMPTS:
-        raise ValueError(f"prompt must be one of {list(SCORING_PROMPTS)}, got {prompt!r}")
-    require_role(scorer, SCORER, "MI scoring")
-    st = JsonlStore(store) if store is not None and not isinstance(store, JsonlStore) else store
-    if prompt == "proxy":
-        proxy_prefix, conts = scoring_token_pairs(scorer, contexts, queries, summaries)
-
-        def prefix_of(l: int, qi: int, z) -> list[int]:
-            return proxy_prefix(l, qi)
-    else:
-        conts = [[own_continuation(scorer, z) for z in row] for row in summaries]
-        own_cache: dict[tuple[int, int, int | None], list[int]] = {}
-
-        def prefix_of(l: int, qi: int, z) -> list[int]:
-            k = (l, qi, z.sentences if isinstance(z, Summary) else None)
-            if k not in own_cache:
-                own_cache[k] = own_prefix(scorer, contexts[l], queries[qi], k[2])
-            return own_cache[k]
-
-    logp = np.empty((N, M, N), dtype=np.float64)
-    lengths = np.array([[len(c) for c in row] for row in conts], dtype=np.int64)
-    scorer_name = scorer.model_name
-    summaries_hash = hash_text(repr([[_summary_fingerprint(z, prompt) for z in r] for r in summaries]))
-    # One unit of work (and one stored row) per context l: every summary scored under x_l. With
-    # one query for all contexts, or paired conditioning, all its pairs share a single prefix
-    # (N prefills in total); with a different query per record, N^2 prefills are unavoidable.
-    for l in tqdm(range(N), desc=f"score ({scorer_name})", disable=not progress):
-        key = make_key(
-            kind="scores",
-            tag=tag,
-            scorer=scorer_name,
-            l=l,
-            conditioning=conditioning,
-            summaries=summaries_hash,
-            contexts=[hash_text(c) for c in contexts],
-            queries=[hash_text(q) for q in queries],
-            prompt=PROMPT_VERSION,
-            **({} if prompt == "proxy" else {"scoring_prompt": prompt}),
-        )
-        row = st.get(key) if st is not None and key in st else None
-        if row is not None:
-            logp[:, :, l] = np.asarray(row["logp"], dtype=np.float64)
-            continue
-        pairs = [
-            (prefix_of(l, i if conditioning == "shared" else l, summaries[i][j]), conts[i][j])
-            for i in range(N)
-            for j in range(M)
-        ]
-        scores = scorer.score(pairs)
-        logp[:, :, l] = np.array([float(np.sum(s)) for s in scores]).reshape(N, M)
-        if st is not None:
-            st.append({"key": key, "l": l, "logp": logp[:, :, l].tolist()})
-    return logp, lengths
-
-
-def hash_text(text: str) -> str:
-    """Short content hash used in store keys."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def summary_token_logprobs(scorer, context: str, query: str, summary: str):
-    """Per-token view of ``log p(z | x, q)`` for one summary: a table for notebooks.
-
-    Returns:
-      a pandas DataFrame with columns ``token`` (decoded piece), ``token_id`` and ``logprob``
-      (nats), one row per summary token.
-    """
-    import pandas as pd
-
-    prefix, conts = scoring_token_pairs(scorer, [context], [query], [[summary]])
-    ids = conts[0][0]
-    (lp,) = scorer.score([(prefix(0, 0), ids)])
-    pieces = [scorer.tokenizer.decode([t]) for t in ids]
-    return pd.DataFrame({"token": pieces, "token_id": ids, "logprob": lp})
+    return [
+        [Summary(r.id, 0, r.context, len(tokenizer(r.context, add_special_tokens=False)["input_ids"]), "full")]
+        for r in records
+    ]

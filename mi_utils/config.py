@@ -34,9 +34,10 @@ from pydantic import (
 )
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams
-from .compress import CONTROLS, EXTRACTIVE, SCORING_PROMPTS, hash_text
+from .compress import CONTROLS, EXTRACTIVE
 from .costs import DEFAULT_PRICES, FLOPS_CONVENTIONS, PriceTable
 from .models import model_family
+from .score import SCORING_PROMPTS, hash_text
 
 __all__ = [
     "ConfigError",
@@ -453,7 +454,7 @@ class ScorerConfig(ModelSpec):
     Attributes:
       prompt: ``proxy`` (the paper's scoring prompt; any LM is a valid critic, the estimate a
         lower bound) or ``own`` (self-scoring: the compression prompt through the chat template,
-        the sampled ids and their stop token; see :mod:`mi_utils.compress`). Only ``own`` with the
+        the sampled ids and their stop token; see :mod:`mi_utils.score`). Only ``own`` with the
         compressor's own ``model`` and ``dtype`` and pure sampling makes ``mi_upper_bits`` an upper
         bound (``upper_is_bound``).
       compressors: score only these compressors' summaries: setting ids (``qwen05``, ``qwen05-s1``) or

@@ -36,6 +36,9 @@ torch/transformers, lazily: importing this module does not.
 
 Dollar costs use a :class:`PriceTable` of USD per 1M input / output tokens; local models
 cost 0.
+
+A model spec's inputs to these counts, read without loading weights: :func:`model_config_of` (its
+config) and :func:`param_count` (``params``, the packaged registry, or counted from the config).
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 __all__ = [
+    "model_config_of",
+    "param_count",
     "config_dict",
     "FORMULA_MODEL_TYPES",
     "estimate_params",
@@ -60,6 +65,7 @@ __all__ = [
     "attention_width",
     "flops_per_token",
     "flops_per_generation",
+    "compression_flops",
     "Price",
     "PriceTable",
     "PriceNotFoundError",
@@ -331,6 +337,57 @@ def active_params(config: Any, params: int | float | None = None) -> float:
 FLOPS_CONVENTIONS = ("paper_text", "authors_code")
 
 
+# ------------------------------------------------------------------- a model spec's config
+# What the runner reads for FLOPs and parameter counts before loading any weights. ``spec`` is a
+# :class:`mi_utils.config.ModelSpec` (``model``, ``tokenizer``, ``hf_config``, ``params``, ``backend``).
+def model_config_of(spec: Any) -> dict:
+    """The config of the model a spec names (for FLOPs and parameter counts), without loading weights.
+
+    Tried in order: ``hf_config`` when set (only it); else ``model`` (a packaged name, folder or hub
+    id) and then ``tokenizer`` (a served model's ``model`` is often just its served name).
+
+    Raises:
+      ValueError: no source could be read; the message names ``hf_config``.
+    """
+    from .models import ModelNotAvailableError, load_model_config
+
+    sources = [spec.hf_config] if spec.hf_config else [s for s in (spec.model, spec.tokenizer) if s]
+    errors = []
+    for source in sources:
+        try:
+            return config_dict(load_model_config(source))
+        except (ModelNotAvailableError, OSError, ValueError) as e:
+            errors.append(f"{source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    raise ValueError(
+        f"the config of model {spec.model!r} ({spec.backend}) cannot be read ({'; '.join(errors)}); "
+        "FLOPs and parameter counts need it: set hf_config to its config.json, a folder or a hub id "
+        "(or params)"
+    )
+
+
+def param_count(spec: Any, cfg: dict | None) -> float:
+    """Parameters of a model: ``params`` when set, the packaged registry, else counted from its config
+    (:func:`mi_utils.costs.count_params`: the llama-family formula, or any architecture on empty weights).
+
+    Raises:
+      ValueError: none of these gives a count (the message names ``params``).
+    """
+    from .models import PACKAGED
+
+    if spec.params is not None:
+        return float(spec.params)
+    if spec.model in PACKAGED:
+        return float(PACKAGED[spec.model].params)
+    if cfg is not None:
+        try:
+            return count_params(cfg)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"cannot count the parameters of {spec.model!r} from its config ({e}); set params"
+            ) from None
+    raise ValueError(f"no parameter count for {spec.model!r}: set params (or hf_config)")
+
+
 def attention_width(config: Any, convention: str = "paper_text") -> int:
     """The factor of ``n_ctx`` in the attention term: ``d_attn`` (``"paper_text"``) or
     ``num_attention_heads`` (``"authors_code"``); see the module docstring.
@@ -403,6 +460,42 @@ def flops_per_generation(
 
 
 # --------------------------------------------------------------------------- dollars
+
+
+def compression_flops(
+    config: Any,
+    summaries: Sequence[Sequence[Any]],
+    record_ids: Sequence[str],
+    *,
+    params: float | None,
+    convention: str = "paper_text",
+    compressor: str = "",
+) -> list[list[float]]:
+    """FLOPs of every sampled summary (:func:`flops_per_generation` of its prompt and output tokens).
+
+    Args:
+      config: the compressor's model config; summaries: ``summaries[i][j]`` with ``prompt_tokens``
+        and ``n_tokens`` (:class:`mi_utils.compress.Summary`); record_ids: record ``i``'s id (messages).
+      params, convention: as for :func:`flops_per_generation`; compressor: its name (messages).
+
+    Raises:
+      ValueError: a summary without a prompt token count (its FLOPs cannot be computed).
+    """
+    out = []
+    for rid, row in zip(record_ids, summaries):
+        for z in row:
+            if z.prompt_tokens is None:
+                raise ValueError(
+                    f"compressor {compressor!r} reported no prompt token count for record {rid!r}; "
+                    "its FLOPs cannot be computed"
+                )
+        out.append(
+            [
+                flops_per_generation(config, z.prompt_tokens, z.n_tokens, params=params, convention=convention)
+                for z in row
+            ]
+        )
+    return out
 
 
 class Price(NamedTuple):

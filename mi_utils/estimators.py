@@ -82,6 +82,7 @@ __all__ = [
     "convert",
     "validate_logp",
     "validate_lengths",
+    "upper_is_bound",
 ]
 
 Unit = Literal["bits", "nats"]
@@ -545,3 +546,49 @@ def estimate_mi(
             stacklevel=2,
         )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# when the leave-one-out value is a bound
+# --------------------------------------------------------------------------------------------
+
+
+def upper_is_bound(
+    *,
+    kind: str,
+    scorer_prompt: str,
+    same_model: bool,
+    same_dtype: bool,
+    exact_ids: bool,
+    pure_sampling: bool,
+) -> bool:
+    """Whether :attr:`MIEstimate.upper` (the leave-one-out value) is an upper bound on the MI.
+
+    The leave-one-out estimator bounds the MI from above in expectation only when every score
+    ``logp[i, j, l]`` is the log-probability with which the summary would have been *sampled*
+    from context ``l`` (see the module docstring). Every condition below is needed for that; when
+    any fails, the scores are a critic's and only the lower estimate keeps its meaning.
+
+    Args:
+      kind: the compressor's kind; must be ``"lm"``. Extractive methods, controls and the full
+        context are not sampled from an LM distribution, so no scorer gives their sampling
+        probabilities.
+      scorer_prompt: must be ``"own"`` (self-scoring). The proxy prompt conditions the summary on a
+        different prompt than the one it was sampled under, so its log-probs are not the sampling
+        probabilities even with the compressor's weights.
+      same_model: the scorer's model is the compressor's. Other weights give another distribution.
+      same_dtype: the scorer's dtype is the compressor's. Another precision changes the logits, so
+        the scores are not the probabilities the samples were drawn with.
+      exact_ids: every summary is scored with the token ids it was sampled as (plus the stop token
+        that ended it) under a rebuilt prompt whose ids hash to the compressor's
+        (:func:`mi_utils.score.own_scoring_exact` true for all). Re-encoded text can tokenise
+        differently, and a changed prompt is another conditional.
+      pure_sampling: every summary was drawn by pure ancestral sampling as applied by the engine
+        (temperature 1, no top-k / top-p / min-p truncation, no penalties:
+        :func:`mi_utils.backends.base.sampling_is_pure`). Otherwise the sampling distribution is not
+        the model's softmax that the scorer returns.
+
+    Returns:
+      ``True`` only when all six hold.
+    """
+    return bool(kind == "lm" and scorer_prompt == "own" and same_model and same_dtype and exact_ids and pure_sampling)

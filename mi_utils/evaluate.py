@@ -12,6 +12,9 @@
   reference answer under a scorer model that reads only the summary and the query.
 * The no-compression baseline: :func:`truncate_context` fits the raw context into a predictor's
   window, warning when it has to cut.
+* One record's grading in the runner (stores passed in; verdicts and perplexities are stored and
+  reused on resume): :func:`judge_answers` (the judge's verdicts, its ``unparsed`` policy and API
+  cost) and :func:`perplexity_outcome` (the reference perplexity row fields).
 
 Errors are loud: empty inputs, non-finite log-probs and unparsed verdicts raise or are marked,
 never turned into a silent NaN.
@@ -22,6 +25,7 @@ The text normaliser :func:`normalize_text` and the judge-reply parser :func:`par
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -34,8 +38,9 @@ import numpy as np
 
 from .answers import normalize_text, parse_verdict
 from .backends.base import SCORER, Generator, SamplingParams, Scorer, require_role
-from .compress import summary_text
-from .prompts import JUDGE_PROMPT, choice_prediction_prefix
+from .prompts import JUDGE_PROMPT, PROMPT_VERSION, choice_prediction_prefix
+from .store import JsonlStore, make_key
+from .summaries import summary_text
 
 __all__ = [
     "mc_correct",
@@ -56,6 +61,8 @@ __all__ = [
     "reference_perplexities",
     "ContextTruncatedWarning",
     "truncate_context",
+    "judge_answers",
+    "perplexity_outcome",
 ]
 
 
@@ -548,3 +555,107 @@ def truncate_context(
         stacklevel=2,
     )
     return out, True
+
+
+# ======================================================================= one record's grading
+# The runner's grading of one record (stores and settings passed in, no runner state): the
+# judge's verdicts on free-form answers, and the reference perplexity of query-agnostic records.
+def judge_answers(
+    judge_backend: Generator, judge, rec, answers: list, store: JsonlStore, prices
+) -> tuple[list[bool], int, float]:
+    """Judge each free-form answer of a record (stored); unparsed verdicts follow the judge's policy.
+
+    Args:
+      judge_backend: the judge model (any backend with ``generate``).
+      judge: its config (:class:`mi_utils.config.JudgeConfig`: ``key_dict()``, ``model``,
+        ``backend``, ``max_new_tokens`` and the ``unparsed`` policy ``match`` / ``wrong`` / ``error``).
+      rec: the record (``id``, ``query``, ``answer``).
+      answers: the parsed answers, one per summary.
+      store: the prediction store; the verdicts are reused from it when they are there.
+      prices: a :class:`mi_utils.costs.PriceTable` for the judge's API cost.
+
+    Returns:
+      ``(correct per answer, number of unparsed verdicts, the judge's API cost in USD)``.
+
+    Raises:
+      ValueError: a verdict could not be read and the policy is ``error``.
+    """
+    params = dataclasses.replace(DEFAULT_JUDGE_PARAMS, max_new_tokens=judge.max_new_tokens)
+    key = make_key(
+        kind="judge",
+        record=rec.id,
+        judge=judge.key_dict(),
+        query=rec.query,
+        reference=rec.answer,
+        answers=answers,
+        params=params.to_dict(),
+        prompt=PROMPT_VERSION,
+        version=2,
+    )
+    row = store.get(key) if key in store else None
+    if row is None:
+        res = judge_many(judge_backend, [(rec.query, rec.answer, a) for a in answers], params)
+        row = {
+            "key": key,
+            "record_id": rec.id,
+            "verdicts": [r.correct for r in res],
+            "replies": [r.raw for r in res],
+            "errors": [r.parse_error for r in res],
+            "usage": [[r.prompt_tokens or 0, r.output_tokens or 0] for r in res],
+        }
+        store.append(row)
+    correct, unparsed = [], 0
+    for a, verdict, reply in zip(answers, row["verdicts"], row["replies"]):
+        if verdict is None:
+            unparsed += 1
+            if judge.unparsed == "error":
+                raise ValueError(
+                    f"the judge's reply for record {rec.id!r} (answer {a!r}) states no verdict: "
+                    f"{reply[:200]!r}; set judge.unparsed to 'match' or 'wrong' to count such replies"
+                )
+            verdict = bool(a) and normalized_match(a, rec.answer) if judge.unparsed == "match" else False
+        correct.append(bool(verdict))
+    tokens = np.sum(row["usage"], axis=0) if row["usage"] else (0, 0)
+    cost = prices.cost(judge.model, int(tokens[0]), int(tokens[1]), local=judge.backend != "openai")
+    return correct, unparsed, cost
+
+
+def perplexity_outcome(backend: Scorer, rec, texts: list[str], store: JsonlStore, pred) -> dict:
+    """Perplexity of a record's reference answer given each summary (stored), averaged.
+
+    Args:
+      backend: the predictor, a scorer.
+      rec: the record (``id``, ``query``, ``answer``, ``dataset``).
+      texts: the summaries' texts.
+      store: the prediction store; the perplexities are reused from it when they are there.
+      pred: the predictor's config (``id``, ``backend``, ``key_dict()``).
+
+    Returns:
+      the row fields ``perplexity`` (mean over summaries), ``cost_usd`` (0) and ``answers`` (None).
+
+    Raises:
+      ValueError: the predictor is a chat API (it cannot score a given continuation).
+    """
+    if pred.backend == "openai":
+        raise ValueError(
+            f"predictor {pred.id!r} is a chat API and cannot score the reference of perplexity "
+            f"task records ({rec.dataset!r}); use a local or vLLM predictor for them"
+        )
+    key = make_key(
+        kind="perplexity",
+        record=rec.id,
+        predictor=pred.key_dict(),
+        query=rec.query,
+        answer=rec.answer,
+        summaries=texts,
+        prompt=PROMPT_VERSION,
+    )
+    row = store.get(key) if key in store else None
+    if row is None:
+        row = {
+            "key": key,
+            "record_id": rec.id,
+            "perplexity": reference_perplexities(backend, texts, rec.query, rec.answer).tolist(),
+        }
+        store.append(row)
+    return {"perplexity": float(np.mean(row["perplexity"])), "cost_usd": 0.0, "answers": None}

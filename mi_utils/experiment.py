@@ -1,27 +1,32 @@
 """The experiment runner: a config in, one tidy results table out (``python -m mi_utils run``).
 
-What lives here: :func:`run`, the runner's stages, and :class:`ModelCache` (backends built from the
-config's model specs, with their configs and parameter counts read for FLOPs). The config schema
+What lives here: :func:`run`, the runner (it orders the stages), and :class:`ModelCache` (backends
+built from the config's model specs; their configs and parameter counts for FLOPs are read by
+:func:`mi_utils.costs.model_config_of` / :func:`~mi_utils.costs.param_count`). The config schema
 is :mod:`mi_utils.config`; the row columns, row building, ``summary.csv`` and ``timings.json`` are
 :mod:`mi_utils.results`; their public names are re-exported here so that
 ``from mi_utils.experiment import load_config, run`` keeps working.
 
-For every data set and seed of the config, :func:`run` does::
+For every data set and seed of the config, :func:`run` orders the stages (each stage's logic is
+in its module; the runner passes it stores and settings, and writes rows)::
 
-    compress (every compressor setting)            compress.compress_records / extractive_summaries
-      -> score (all settings in one matrix)        compress.score_matrix
-      -> estimate I(X;Z|Q) per setting            estimators.estimate_mi
-      -> predict per summary                       predict.predict_choice_records / generate_answers
-      -> aggregate and evaluate                    predict.vote / vote_text, evaluate.mc_correct /
-                                                   normalized_match / judge_many / reference_perplexities
-      -> costs                                     costs.flops_per_generation / PriceTable
-
+    load records                                   data.load_dataset
+    compress (every compressor setting)            compress.compress_records / extractive_summaries /
+                                                   full_context_summaries; costs.compression_flops
+      -> score (all settings in one matrix)        score.score_matrix / own_scoring_exact
+      -> estimate I(X;Z|Q) per setting            estimators.estimate_mi / loo_pointwise_mi / upper_is_bound
+      -> usable information (choice predictors)    predict.choice_outcome (no-summary pass),
+                                                   information.cross_fitted_usable_information
+      -> predict, aggregate and evaluate           predict.predict_outcome (choice_outcome / generate_outcome:
+                                                   vote, evaluate.mc_correct / normalized_match /
+                                                   judge_answers; evaluate.perplexity_outcome)
+      -> row                                       results.row_key / build_row (costs.PriceTable in the outcome)
 and appends one row per (record, configuration) to ``<out>/rows.jsonl`` the moment the row
 exists; ``summary.csv`` (one line per configuration) is written at the end, and the run's
 seconds per stage are appended to ``timings.json``.
 
 Scoring is shared: the summaries of *all* compressor settings of a (data set, seed) are scored
-in one :func:`~mi_utils.compress.score_matrix` call, so each of the ``N^2`` scoring prefixes
+in one :func:`~mi_utils.score.score_matrix` call, so each of the ``N^2`` scoring prefixes
 (context ``x_l`` with query ``q_i``) is encoded once for every compressor instead of once per
 compressor (about 6x less prefill work for the default config). The price: the score store is
 keyed by the whole set of summaries, so adding a compressor to a config re-scores that data
@@ -43,12 +48,11 @@ refused a chat API as scorer by name), and every local or served model's config 
 the model name alone does not lead to its ``config.json``). A broken grid fails there, not hours in.
 
 What an MI row estimates is in its ``mi_estimand`` column (:data:`~mi_utils.results.ESTIMANDS`;
-see :mod:`mi_utils.compress` for ``conditioning``).
+see :mod:`mi_utils.score` for ``conditioning``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import logging
@@ -61,10 +65,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, SamplingParams, require_role
-from .compress import Summary, compress_records, extractive_summaries, own_scoring_exact, score_matrix
+from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, require_role
+from .compress import Summary, compress_records, extractive_summaries, full_context_summaries
 from .config import (
-    RULES,
     CompressorConfig,
     CompressorSetting,
     DatasetConfig,
@@ -77,27 +80,19 @@ from .config import (
     short_name,
     slug,
 )
-from .costs import DEFAULT_PRICES, PriceTable, config_dict, count_params, flops_per_generation
-from .estimators import estimate_mi, loo_pointwise_mi
-from .evaluate import (
-    DEFAULT_JUDGE_PARAMS,
-    judge_many,
-    mc_correct,
-    normalized_match,
-    reference_perplexities,
-    truncate_context,
-)
+from .costs import DEFAULT_PRICES, PriceTable, compression_flops, model_config_of, param_count
+from .estimators import estimate_mi, loo_pointwise_mi, upper_is_bound
+from .evaluate import truncate_context
+from .information import cross_fitted_usable_information
 from .locking import folder_lock
-from .models import PACKAGED, ModelNotAvailableError, model_family
-from .predict import generate_answers, parse_answer, predict_choice_records, vote, vote_text
-from .prompts import PROMPT_VERSION
+from .models import model_family
+from .predict import choice_outcome, predict_outcome
 from .results import (
     CONFIG_COLUMNS,
     ESTIMANDS,
     MI_REQUIRED,
     REQUIRED_NUMERIC,
     ROW_COLUMNS,
-    ROWS_VERSION,
     CompressionCost,
     MIResult,
     ModelMeta,
@@ -105,9 +100,11 @@ from .results import (
     StageTimer,
     append_timings,
     build_row,
+    row_key,
     summarize,
 )
-from .store import JsonlStore, make_key
+from .score import own_scoring_exact, score_matrix
+from .store import JsonlStore
 
 __all__ = [  # the config and results names users import from here (their homes: config, results)
     "ExperimentConfig",
@@ -188,52 +185,6 @@ def make_backend(spec: ModelSpec) -> Any:
             kw["api_key_env"] = spec.api_key_env
         return OpenAIChatBackend(spec.model, **kw)
     raise ValueError(f"unknown backend {spec.backend!r}")
-
-
-def model_config_of(spec: ModelSpec) -> dict:
-    """The config of the model a spec names (for FLOPs and parameter counts), without loading weights.
-
-    Tried in order: ``hf_config`` when set (only it); else ``model`` (a packaged name, folder or hub
-    id) and then ``tokenizer`` (a served model's ``model`` is often just its served name).
-
-    Raises:
-      ValueError: no source could be read; the message names ``hf_config``.
-    """
-    from .models import load_model_config
-
-    sources = [spec.hf_config] if spec.hf_config else [s for s in (spec.model, spec.tokenizer) if s]
-    errors = []
-    for source in sources:
-        try:
-            return config_dict(load_model_config(source))
-        except (ModelNotAvailableError, OSError, ValueError) as e:
-            errors.append(f"{source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-    raise ValueError(
-        f"the config of model {spec.model!r} ({spec.backend}) cannot be read ({'; '.join(errors)}); "
-        "FLOPs and parameter counts need it: set hf_config to its config.json, a folder or a hub id "
-        "(or params)"
-    )
-
-
-def param_count(spec: ModelSpec, cfg: dict | None) -> float:
-    """Parameters of a model: ``params`` when set, the packaged registry, else counted from its config
-    (:func:`mi_utils.costs.count_params`: the llama-family formula, or any architecture on empty weights).
-
-    Raises:
-      ValueError: none of these gives a count (the message names ``params``).
-    """
-    if spec.params is not None:
-        return float(spec.params)
-    if spec.model in PACKAGED:
-        return float(PACKAGED[spec.model].params)
-    if cfg is not None:
-        try:
-            return count_params(cfg)
-        except (TypeError, ValueError) as e:
-            raise ValueError(
-                f"cannot count the parameters of {spec.model!r} from its config ({e}); set params"
-            ) from None
-    raise ValueError(f"no parameter count for {spec.model!r}: set params (or hf_config)")
 
 
 # ================================================================================= run
@@ -336,6 +287,10 @@ class _Runner:
     def store(self, dataset: DatasetConfig, name: str) -> JsonlStore:
         return JsonlStore(self.out / "stores" / dataset.id / f"{slug(name)}.jsonl")
 
+    def prediction_store(self, dataset: DatasetConfig, pred: PredictorConfig) -> JsonlStore:
+        """The store of a predictor's outcomes (option scores, replies, verdicts, perplexities)."""
+        return self.store(dataset, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
+
     def model_meta(self, spec: ModelSpec) -> ModelMeta:
         """Family, parameter count and (for FLOPs) config of a model, read without loading it.
 
@@ -401,46 +356,6 @@ class _Runner:
             raise ValueError("extractive compressors need a tokenizer: set 'tokenizer' in the config")
         return self.models.get(spec).tokenizer
 
-    def row_key(
-        self,
-        ds: DatasetConfig,
-        N: int,
-        seed: int,
-        setting: CompressorSetting,
-        pred: PredictorConfig | None,
-        scorer: ScorerConfig | None,
-        record_id: str,
-    ) -> str:
-        c = self.cfg
-        return make_key(
-            kind="row",
-            dataset=ds.name,
-            kwargs=ds.kwargs,
-            record=record_id,
-            N=N,
-            M=c.M,
-            seed=seed,
-            compressor=setting.key_dict(),
-            score_mi=setting.score_mi,
-            predictor=None
-            if pred is None
-            else {
-                **pred.key_dict(),
-                "mode": pred.mode,
-                "rule": pred.rule,
-                "max_new_tokens": pred.max_new_tokens,
-                "max_context_tokens": pred.max_context_tokens,
-            },
-            scorer=None if scorer is None else scorer.key_dict(),
-            conditioning=c.conditioning,
-            n_boot=c.n_boot,
-            judge=None if c.judge is None else c.judge.key_dict(),
-            prompt=PROMPT_VERSION,
-            rows_version=ROWS_VERSION,
-            # the default's rows keep the keys they had before the option existed
-            **({} if c.flops_convention == "paper_text" else {"flops_convention": c.flops_convention}),
-        )
-
     def predictors(self, task: str) -> list[PredictorConfig | None]:
         """The predictors that answer ``task`` records (``[None]`` when none does)."""
         return [p for p in self.cfg.predictors if p.handles(task)] or [None]
@@ -500,7 +415,7 @@ class _Runner:
         cfg, N, task = self.cfg, len(records), records[0].task
         settings = [s for s in cfg.settings() if s.kind != "full" or self.predictors(task) != [None]]
         keys = {
-            (s.id, i, pi, si): self.row_key(ds, N, seed, s, p, sc, r.id)
+            (s.id, i, pi, si): row_key(cfg, ds, N, seed, s, p, sc, r.id)
             for s in settings
             for i, r in enumerate(records)
             for pi, si, p, sc in self.combos(s, task)
@@ -545,14 +460,7 @@ class _Runner:
             with self.timer.stage("extractive", dataset=ds.name, seed=seed, compressor=s.id):
                 tok = self.reference_tokenizer()
                 if s.config.method == "full":
-                    sums = [
-                        [
-                            Summary(
-                                r.id, 0, r.context, len(tok(r.context, add_special_tokens=False)["input_ids"]), "full"
-                            )
-                        ]
-                        for r in records
-                    ]
+                    sums = full_context_summaries(records, tok)
                 else:
                     sums = extractive_summaries(records, s.config.method, s.config.k or 1, tok, M=M, seed=seed)
             return sums, [[CompressionCost.free()] * len(row) for row in sums]
@@ -564,29 +472,15 @@ class _Runner:
             sums = compress_records(
                 backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
             )
-        out = []
-        for rec, row in zip(records, sums):
-            for z in row:
-                if z.prompt_tokens is None:
-                    raise ValueError(
-                        f"compressor {s.id!r} reported no prompt token count for record {rec.id!r}; "
-                        "its FLOPs cannot be computed"
-                    )
-            out.append(
-                [
-                    CompressionCost(
-                        flops_per_generation(
-                            meta.config,
-                            z.prompt_tokens,
-                            z.n_tokens,
-                            params=meta.params,
-                            convention=self.cfg.flops_convention,
-                        ),
-                        z.prompt_tokens,
-                    )
-                    for z in row
-                ]
-            )
+        flops = compression_flops(
+            meta.config,
+            sums,
+            [r.id for r in records],
+            params=meta.params,
+            convention=self.cfg.flops_convention,
+            compressor=s.id,
+        )
+        out = [[CompressionCost(f, z.prompt_tokens) for f, z in zip(fr, row)] for fr, row in zip(flops, sums)]
         return sums, out
 
     # ------------------------------------------------------------------ score
@@ -619,7 +513,7 @@ class _Runner:
         if estimand != ESTIMANDS["one_question"]:
             log.warning(
                 "%s: every record has its own question, so the MI estimate is %s, not I(X;Z|Q) "
-                "(see mi_utils.compress); a data set with one shared question gives I(X;Z|Q)",
+                "(see mi_utils.score); a data set with one shared question gives I(X;Z|Q)",
                 ds.name,
                 estimand,
             )
@@ -655,13 +549,13 @@ class _Runner:
                 own = np.argmax(lp, axis=2) == np.arange(N)[:, None]
                 # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
                 rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in summaries[s.id]]))
-                bound = bool(
-                    s.kind == "lm"
-                    and sc.prompt == "own"
-                    and sc.model == s.config.model
-                    and sc.dtype == s.config.dtype
-                    and exact[:, a:b].all()
-                    and all(z.sampling_is_pure for row in summaries[s.id] for z in row)
+                bound = upper_is_bound(
+                    kind=s.kind,
+                    scorer_prompt=sc.prompt,
+                    same_model=sc.model == s.config.model,
+                    same_dtype=sc.dtype == s.config.dtype,
+                    exact_ids=bool(exact[:, a:b].all()),
+                    pure_sampling=all(z.sampling_is_pure for row in summaries[s.id] for z in row),
                 )
                 out[(s.id, sc.id)] = MIResult(
                     est, loo, own.mean(axis=1), lengths[:, a:b].mean(axis=1), rate_tokens, bound, estimand
@@ -684,14 +578,12 @@ class _Runner:
         """Cross-fitted usable information (bits) of every (setting, record) for one predictor.
 
         Needs every setting's option scores (from the prediction store when they exist) and the
-        predictor's no-summary pass; see :func:`mi_utils.analysis.information.cross_fitted_usable_information`.
+        predictor's no-summary pass; see :func:`mi_utils.information.cross_fitted_usable_information`.
         The summed option log-probs are used whatever ``rule`` ranks the options (a sum is a
         log-likelihood; a per-token mean is not).
         """
-        from .analysis.information import cross_fitted_usable_information
-
         backend = self.models.get(pred)
-        store = self.store(ds, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
+        store = self.prediction_store(ds, pred)
         with self.timer.stage("prediction", dataset=ds.name, predictor=pred.id):
             scores = {
                 s.id: [
@@ -702,7 +594,7 @@ class _Runner:
                 ]
                 for s in settings
             }
-            base = [self._choice(backend, rec, [""], store, pred) for rec in records]  # no-summary pass
+            base = [choice_outcome(backend, rec, [""], rule=pred.rule, store=store) for rec in records]  # no summary
         with self.timer.stage("usable_information", dataset=ds.name, predictor=pred.id):
             correct = [list(rec.options).index(rec.answer) for rec in records]
             cf = cross_fitted_usable_information(scores, [b["option_logprobs"][0] for b in base], correct)
@@ -710,9 +602,7 @@ class _Runner:
         for s in settings:
             for i, b in enumerate(base):
                 out[(s.id, pred.id, i)] = {
-                    "usable_info_bits": float(cf.bits[s.id][i]),
-                    "usable_info_temperature": float(cf.temperature[i]),
-                    "usable_info_null": cf.null[i],
+                    **cf.record(s.id, i),
                     "baseline_option_logprobs": b["option_logprobs"][0],
                     "baseline_correct": b["correct_sum"],
                 }
@@ -793,172 +683,16 @@ class _Runner:
             # a chat API has no local tokenizer: its budget is counted in the reference tokenizer
             tok = backend.tokenizer if SCORER in backend.roles else self.reference_tokenizer()
             texts = [truncate_context(tok, t, pred.max_context_tokens)[0] for t in texts]
-        store = self.store(ds, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
-        if rec.task == "perplexity":
-            return self._perplexity(backend, rec, texts, store, pred)
-        if pred.mode == "choice":
-            if not rec.options:
-                raise ValueError(
-                    f"predictor {pred.id!r} is in 'choice' mode but record {rec.id!r} of {ds.name!r} "
-                    "has no options; use mode 'generate' for free-form data"
-                )
-            return self._choice(backend, rec, texts, store, pred)
-        return self._generate(backend, rec, texts, store, pred)
-
-    def _choice(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
-        """Log-likelihood choice from each summary, majority vote under both rules (``predict``), graded by
-        :func:`~mi_utils.evaluate.mc_correct`."""
-        (res,) = predict_choice_records(backend, [rec], [texts], rule=pred.rule, store=store, progress=False)
-        votes = {
-            rule: vote([sc.index(rule) for sc in res.scores], [sc.scores(rule) for sc in res.scores]) for rule in RULES
-        }  # the row reports the vote under both rules; res has pred.rule's
-        return {
-            "vote_index": res.prediction,
-            "vote_answer": rec.options[res.prediction] if res.prediction is not None else None,
-            "correct": bool(res.correct),
-            "correct_sum": mc_correct(votes["sum"], rec),
-            "correct_mean": mc_correct(votes["mean"], rec),
-            "per_summary_accuracy": float(np.mean(res.per_summary_correct)),
-            "per_summary_correct": res.per_summary_correct,
-            "answers": [rec.options[c] for c in res.choices],
-            "cost_usd": 0.0,
-            "option_logprobs": [sc.sum_logprobs.tolist() for sc in res.scores],
-        }
-
-    def _generate(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
-        """Generated answers (stored), parsed (``predict``), voted and graded (``evaluate`` or the judge)."""
-        params = SamplingParams(temperature=0.0, max_new_tokens=pred.max_new_tokens)
-        key = make_key(
-            kind="generate",
-            record=rec.id,
-            predictor=pred.key_dict(),
-            query=rec.query,
-            options=list(rec.options or []),
-            summaries=texts,
-            params=params.to_dict(),
-            prompt=PROMPT_VERSION,
-        )
-        row = store.get(key) if key in store else None
-        if row is None:
-            answers = generate_answers(backend, texts, rec.query, list(rec.options) if rec.options else None, params)
-            usage = [
-                [int(a.generation.prompt_tokens or 0), int(a.generation.output_tokens or 0)]
-                if a.generation is not None
-                else [0, 0]
-                for a in answers
-            ]
-            row = {"key": key, "record_id": rec.id, "replies": [a.text for a in answers], "usage": usage}
-            store.append(row)
-        replies, usage = row["replies"], row["usage"]
-        in_tok = sum(u[0] for u in usage)
-        out_tok = sum(u[1] for u in usage)
-        cost = self.prices.cost(pred.model, in_tok, out_tok, local=pred.backend != "openai")
-        parsed = [parse_answer(t, list(rec.options) if rec.options else None) for t in replies]
-        tokens = {"predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok}
-        if rec.options:
-            idx = [p.index for p in parsed]
-            v = vote(idx)
-            per = [mc_correct(i, rec) for i in idx]
-            return {
-                "vote_index": v,
-                "vote_answer": rec.options[v] if v is not None else None,
-                "correct": mc_correct(v, rec),
-                "per_summary_accuracy": float(np.mean(per)),
-                "per_summary_correct": per,
-                "answers": [p.answer for p in parsed],
-                "cost_usd": cost,
-                **tokens,
-            }
-        answers = [p.answer for p in parsed]
-        unparsed, judge_cost = 0, 0.0
-        if self.cfg.judge is not None:
-            per, unparsed, judge_cost = self._judge(store, rec, answers)
-        else:
-            per = [bool(a) and normalized_match(a, rec.answer) for a in answers]
-        j = vote_text(answers)
-        return {
-            "vote_index": j,
-            "vote_answer": answers[j] if j is not None else None,
-            "correct": bool(per[j]) if j is not None else False,
-            "per_summary_accuracy": float(np.mean(per)),
-            "per_summary_correct": per,
-            "answers": answers,
-            "cost_usd": cost + judge_cost,
-            **tokens,
-            "judge_unparsed": unparsed,
-        }
-
-    def _judge(self, store: JsonlStore, rec, answers: list) -> tuple[list[bool], int, float]:
-        """Judge each answer; unparsed verdicts follow the judge's ``unparsed`` policy.
-
-        Returns:
-          ``(correct per answer, number of unparsed verdicts, the judge's API cost in USD)``.
-
-        Raises:
-          ValueError: a verdict could not be read and the policy is ``error``.
-        """
+        store = self.prediction_store(ds, pred)
         j = self.cfg.judge
-        params = dataclasses.replace(DEFAULT_JUDGE_PARAMS, max_new_tokens=j.max_new_tokens)
-        key = make_key(
-            kind="judge",
-            record=rec.id,
-            judge=j.key_dict(),
-            query=rec.query,
-            reference=rec.answer,
-            answers=answers,
-            params=params.to_dict(),
-            prompt=PROMPT_VERSION,
-            version=2,
+        return predict_outcome(
+            backend,
+            rec,
+            texts,
+            store,
+            pred,
+            self.prices,
+            dataset=ds.name,
+            judge=j,
+            judge_backend=self.models.get(j) if j is not None else None,
         )
-        row = store.get(key) if key in store else None
-        if row is None:
-            res = judge_many(self.models.get(j), [(rec.query, rec.answer, a) for a in answers], params)
-            row = {
-                "key": key,
-                "record_id": rec.id,
-                "verdicts": [r.correct for r in res],
-                "replies": [r.raw for r in res],
-                "errors": [r.parse_error for r in res],
-                "usage": [[r.prompt_tokens or 0, r.output_tokens or 0] for r in res],
-            }
-            store.append(row)
-        correct, unparsed = [], 0
-        for a, verdict, reply in zip(answers, row["verdicts"], row["replies"]):
-            if verdict is None:
-                unparsed += 1
-                if j.unparsed == "error":
-                    raise ValueError(
-                        f"the judge's reply for record {rec.id!r} (answer {a!r}) states no verdict: "
-                        f"{reply[:200]!r}; set judge.unparsed to 'match' or 'wrong' to count such replies"
-                    )
-                verdict = bool(a) and normalized_match(a, rec.answer) if j.unparsed == "match" else False
-            correct.append(bool(verdict))
-        tokens = np.sum(row["usage"], axis=0) if row["usage"] else (0, 0)
-        cost = self.prices.cost(j.model, int(tokens[0]), int(tokens[1]), local=j.backend != "openai")
-        return correct, unparsed, cost
-
-    def _perplexity(self, backend, rec, texts, store, pred: PredictorConfig) -> dict:
-        """Perplexity of the reference answer given each summary (``evaluate``), averaged."""
-        if pred.backend == "openai":
-            raise ValueError(
-                f"predictor {pred.id!r} is a chat API and cannot score the reference of perplexity "
-                f"task records ({rec.dataset!r}); use a local or vLLM predictor for them"
-            )
-        key = make_key(
-            kind="perplexity",
-            record=rec.id,
-            predictor=pred.key_dict(),
-            query=rec.query,
-            answer=rec.answer,
-            summaries=texts,
-            prompt=PROMPT_VERSION,
-        )
-        row = store.get(key) if key in store else None
-        if row is None:
-            row = {
-                "key": key,
-                "record_id": rec.id,
-                "perplexity": reference_perplexities(backend, texts, rec.query, rec.answer).tolist(),
-            }
-            store.append(row)
-        return {"perplexity": float(np.mean(row["perplexity"])), "cost_usd": 0.0, "answers": None}

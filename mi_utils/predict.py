@@ -18,6 +18,12 @@ paper: :func:`vote` over option indices (multiple choice), :func:`vote_text` ove
 answers. :func:`predict_choice_records` runs the choice mode over a data set; its correctness is
 :func:`mi_utils.evaluate.mc_correct`.
 
+The runner's prediction stage for one record is :func:`predict_outcome` (stores and settings are
+passed in): :func:`choice_outcome` (choice, votes under both rules), :func:`generate_outcome`
+(replies generated once and stored by :func:`stored_replies`, parsed, voted, graded by
+:mod:`mi_utils.evaluate`), or the reference perplexity of :func:`mi_utils.evaluate.perplexity_outcome`.
+Each returns the row fields of the outcome.
+
 Parsing the replies (:func:`parse_answer`, :func:`match_option`, :func:`extract_json_objects`,
 :class:`ParsedAnswer`) lives in :mod:`mi_utils.answers` and is re-exported here; model output is
 data there, parsed with ``json`` and regular expressions, never evaluated or executed.
@@ -35,10 +41,10 @@ from tqdm.auto import tqdm
 
 from .answers import ParsedAnswer, extract_json_objects, match_option, normalize_text, parse_answer
 from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
-from .compress import summary_text
-from .evaluate import mc_correct
+from .evaluate import judge_answers, mc_correct, normalized_match, perplexity_outcome
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
+from .summaries import summary_text
 
 __all__ = [
     "RULES",
@@ -58,6 +64,10 @@ __all__ = [
     "generate_answers",
     "summary_text",
     "DEFAULT_PREDICTION_PARAMS",
+    "choice_outcome",
+    "stored_replies",
+    "generate_outcome",
+    "predict_outcome",
 ]
 
 Rule = Literal["sum", "mean"]
@@ -482,3 +492,156 @@ def generate_answer(
       The raw reply, the :class:`ParsedAnswer` and the backend's generation.
     """
     return generate_answers(backend, [summary], query, options, params)[0]
+
+
+# ======================================================================= one record's outcome
+# The runner's prediction stage for one record (stores and settings passed in, no runner state):
+# the answers from each summary, their vote and grading, as row fields.
+def choice_outcome(backend: Scorer, rec, texts: list[str], *, rule: str, store: JsonlStore | None) -> dict:
+    """Log-likelihood choice from each summary, majority vote under both rules, graded by
+    :func:`~mi_utils.evaluate.mc_correct`.
+
+    Args:
+      backend: the predictor, a scorer.
+      rec: a multiple-choice record.
+      texts: the summaries' texts (``[""]`` for the no-summary pass).
+      rule: the rule the prediction uses (``correct``, ``vote_index``); the votes under both
+        rules are reported too (``correct_sum``, ``correct_mean``).
+      store: the prediction store (option scores are reused from it).
+
+    Returns:
+      the row fields of the prediction (with ``option_logprobs``, the summed option log-probs per summary).
+    """
+    (res,) = predict_choice_records(backend, [rec], [texts], rule=rule, store=store, progress=False)
+    votes = {
+        r: vote([sc.index(r) for sc in res.scores], [sc.scores(r) for sc in res.scores]) for r in RULES
+    }  # the row reports the vote under both rules; res has rule's
+    return {
+        "vote_index": res.prediction,
+        "vote_answer": rec.options[res.prediction] if res.prediction is not None else None,
+        "correct": bool(res.correct),
+        "correct_sum": mc_correct(votes["sum"], rec),
+        "correct_mean": mc_correct(votes["mean"], rec),
+        "per_summary_accuracy": float(np.mean(res.per_summary_correct)),
+        "per_summary_correct": res.per_summary_correct,
+        "answers": [rec.options[c] for c in res.choices],
+        "cost_usd": 0.0,
+        "option_logprobs": [sc.sum_logprobs.tolist() for sc in res.scores],
+    }
+
+
+def stored_replies(backend: Generator, rec, texts: list[str], store: JsonlStore, pred) -> tuple[list[str], list]:
+    """The predictor's greedy replies to a record from each summary, generated once and stored.
+
+    Returns:
+      ``(replies, usage)``: one reply per summary and its ``[prompt tokens, output tokens]``.
+    """
+    params = SamplingParams(temperature=0.0, max_new_tokens=pred.max_new_tokens)
+    key = make_key(
+        kind="generate",
+        record=rec.id,
+        predictor=pred.key_dict(),
+        query=rec.query,
+        options=list(rec.options or []),
+        summaries=texts,
+        params=params.to_dict(),
+        prompt=PROMPT_VERSION,
+    )
+    row = store.get(key) if key in store else None
+    if row is None:
+        answers = generate_answers(backend, texts, rec.query, list(rec.options) if rec.options else None, params)
+        usage = [
+            [int(a.generation.prompt_tokens or 0), int(a.generation.output_tokens or 0)]
+            if a.generation is not None
+            else [0, 0]
+            for a in answers
+        ]
+        row = {"key": key, "record_id": rec.id, "replies": [a.text for a in answers], "usage": usage}
+        store.append(row)
+    return row["replies"], row["usage"]
+
+
+def generate_outcome(
+    backend: Generator, rec, texts: list[str], store: JsonlStore, pred, prices, *, judge=None, judge_backend=None
+) -> dict:
+    """Generated answers (:func:`stored_replies`), parsed, voted and graded: options by
+    :func:`~mi_utils.evaluate.mc_correct`; free form by the judge (:func:`mi_utils.evaluate.judge_answers`)
+    when one is given, else :func:`~mi_utils.evaluate.normalized_match`.
+
+    Args:
+      backend, rec, texts, store: the predictor, the record, the summaries' texts, the prediction store.
+      pred: the predictor's config (``model``, ``backend``, ``key_dict()``, ``max_new_tokens``).
+      prices: a :class:`mi_utils.costs.PriceTable` (API cost of the predictor and the judge).
+      judge, judge_backend: the judge's config and model, or ``None`` (normalized match).
+
+    Returns:
+      the row fields of the prediction, with its token counts and cost.
+    """
+    replies, usage = stored_replies(backend, rec, texts, store, pred)
+    in_tok = sum(u[0] for u in usage)
+    out_tok = sum(u[1] for u in usage)
+    cost = prices.cost(pred.model, in_tok, out_tok, local=pred.backend != "openai")
+    parsed = [parse_answer(t, list(rec.options) if rec.options else None) for t in replies]
+    tokens = {"predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok}
+    if rec.options:
+        idx = [p.index for p in parsed]
+        v = vote(idx)
+        per = [mc_correct(i, rec) for i in idx]
+        return {
+            "vote_index": v,
+            "vote_answer": rec.options[v] if v is not None else None,
+            "correct": mc_correct(v, rec),
+            "per_summary_accuracy": float(np.mean(per)),
+            "per_summary_correct": per,
+            "answers": [p.answer for p in parsed],
+            "cost_usd": cost,
+            **tokens,
+        }
+    answers = [p.answer for p in parsed]
+    unparsed, judge_cost = 0, 0.0
+    if judge is not None:
+        per, unparsed, judge_cost = judge_answers(judge_backend, judge, rec, answers, store, prices)
+    else:
+        per = [bool(a) and normalized_match(a, rec.answer) for a in answers]
+    j = vote_text(answers)
+    return {
+        "vote_index": j,
+        "vote_answer": answers[j] if j is not None else None,
+        "correct": bool(per[j]) if j is not None else False,
+        "per_summary_accuracy": float(np.mean(per)),
+        "per_summary_correct": per,
+        "answers": answers,
+        "cost_usd": cost + judge_cost,
+        **tokens,
+        "judge_unparsed": unparsed,
+    }
+
+
+def predict_outcome(
+    backend, rec, texts: list[str], store: JsonlStore, pred, prices, *, dataset: str, judge=None, judge_backend=None
+) -> dict:
+    """One record's prediction outcome (row fields) from its summaries' texts, by task and mode:
+    reference perplexity (:func:`mi_utils.evaluate.perplexity_outcome`) for ``perplexity`` records,
+    else :func:`choice_outcome` (``mode: choice``) or :func:`generate_outcome`.
+
+    Args:
+      backend: the predictor; rec: the record; texts: its summaries' texts (already truncated for
+        the full-context baseline); store: the prediction store.
+      pred: the predictor's config (``id``, ``mode``, ``rule``, ``model``, ``backend``, ...).
+      prices: a :class:`mi_utils.costs.PriceTable`.
+      dataset: the data set's name (for messages).
+      judge, judge_backend: the free-form judge's config and model, or ``None``.
+
+    Raises:
+      ValueError: a ``choice`` predictor on a record without options, or a chat API asked for perplexity.
+    """
+    if rec.task == "perplexity":
+        return perplexity_outcome(backend, rec, texts, store, pred)
+    if pred.mode == "choice":
+        if not rec.options:
+            raise ValueError(
+                f"predictor {pred.id!r} is in 'choice' mode but record {rec.id!r} of {dataset!r} "
+                "has no options; use mode 'generate' for free-form data"
+            )
+        return choice_outcome(backend, rec, texts, rule=pred.rule, store=store)
+    return generate_outcome(backend, rec, texts, store, pred, prices, judge=judge, judge_backend=judge_backend)

@@ -3,7 +3,8 @@
 What lives here: the row columns (:data:`ROW_COLUMNS`, with the meaning of each group below
 :data:`ROWS_VERSION`), the columns that must never be NaN, the columns that identify a
 configuration, the typed outputs of the runner's stages that a row is built from
-(:class:`ModelMeta`, :class:`CompressionCost`, :class:`MIResult`), :func:`build_row`,
+(:class:`ModelMeta`, :class:`CompressionCost`, :class:`MIResult`), :func:`row_key` (what identifies
+a row on resume), :func:`build_row`,
 :func:`summarize` (``summary.csv``: one line per configuration), the run's stage timer and
 ``timings.json``, and :class:`RunResult`. Nothing here loads a model or runs a stage.
 """
@@ -22,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .compress import Summary
 from .config import CompressorSetting, PredictorConfig, ScorerConfig
 from .estimators import SATURATION_THRESHOLD, MIEstimate
 from .prompts import PROMPT_VERSION
+from .store import make_key
+from .summaries import Summary
 
 __all__ = [
     "ROWS_VERSION",
@@ -40,6 +42,7 @@ __all__ = [
     "RunResult",
     "StageTimer",
     "append_timings",
+    "row_key",
     "build_row",
     "summarize",
 ]
@@ -81,7 +84,7 @@ ESTIMANDS = {
 #: ``usable_info_bits`` (choice predictors, multiple-choice records): information about the
 #: answer the predictor can use, log2 p_T(y*|z,q) - log2 p0(y*|q) averaged over the record's
 #: summaries, with the softmax temperature T fitted on the other records and p0 the better of the
-#: no-summary predictor and the uniform guess (:mod:`mi_utils.analysis.information`);
+#: no-summary predictor and the uniform guess (:mod:`mi_utils.information`);
 #: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
 #: ``baseline_correct`` those of the no-summary pass.
 #: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
@@ -181,6 +184,54 @@ class MIResult:
 
 
 # =========================================================================== rows
+def row_key(
+    cfg,
+    ds,
+    N: int,
+    seed: int,
+    setting: CompressorSetting,
+    pred: PredictorConfig | None,
+    scorer: ScorerConfig | None,
+    record_id: str,
+) -> str:
+    """The key of one row: everything that determines it (a resumed run reuses a row with this key).
+
+    Args:
+      cfg: the run's :class:`~mi_utils.config.ExperimentConfig`; ds: the data set's config;
+      N, seed: the group's record count and seed; setting, pred, scorer: the row's configuration
+        (``None`` where the row has no predictor or scorer); record_id: the record.
+    """
+    c = cfg
+    return make_key(
+        kind="row",
+        dataset=ds.name,
+        kwargs=ds.kwargs,
+        record=record_id,
+        N=N,
+        M=c.M,
+        seed=seed,
+        compressor=setting.key_dict(),
+        score_mi=setting.score_mi,
+        predictor=None
+        if pred is None
+        else {
+            **pred.key_dict(),
+            "mode": pred.mode,
+            "rule": pred.rule,
+            "max_new_tokens": pred.max_new_tokens,
+            "max_context_tokens": pred.max_context_tokens,
+        },
+        scorer=None if scorer is None else scorer.key_dict(),
+        conditioning=c.conditioning,
+        n_boot=c.n_boot,
+        judge=None if c.judge is None else c.judge.key_dict(),
+        prompt=PROMPT_VERSION,
+        rows_version=ROWS_VERSION,
+        # the default's rows keep the keys they had before the option existed
+        **({} if c.flops_convention == "paper_text" else {"flops_convention": c.flops_convention}),
+    )
+
+
 def build_row(
     *,
     run_name: str,

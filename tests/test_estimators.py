@@ -24,6 +24,7 @@ from mi_utils.estimators import (
     estimate_mi,
     loo_pointwise_mi,
     pointwise_mi,
+    upper_is_bound,
 )
 
 LN2 = math.log(2.0)
@@ -435,3 +436,45 @@ def test_bad_lengths(lengths, match):
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
         estimate_mi(np.zeros((3, 2, 3)), **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# upper_is_bound: one test per condition (all six hold -> a bound; any one fails -> not)
+# --------------------------------------------------------------------------------------------
+BOUND = dict(kind="lm", scorer_prompt="own", same_model=True, same_dtype=True, exact_ids=True, pure_sampling=True)
+
+
+def test_upper_is_bound_when_every_condition_holds():
+    assert upper_is_bound(**BOUND) is True
+
+
+@pytest.mark.parametrize("kind", ["extractive", "control", "full"])
+def test_upper_is_not_bound_for_a_compressor_that_does_not_sample(kind):
+    assert upper_is_bound(**{**BOUND, "kind": kind}) is False
+
+
+def test_upper_is_not_bound_under_the_proxy_prompt():
+    assert upper_is_bound(**{**BOUND, "scorer_prompt": "proxy"}) is False
+
+
+def test_upper_is_not_bound_with_another_model():
+    assert upper_is_bound(**{**BOUND, "same_model": False}) is False
+
+
+def test_upper_is_not_bound_with_another_dtype():
+    assert upper_is_bound(**{**BOUND, "same_dtype": False}) is False
+
+
+def test_upper_is_not_bound_without_the_sampled_ids_and_prompt():
+    assert upper_is_bound(**{**BOUND, "exact_ids": False}) is False
+
+
+def test_upper_is_not_bound_after_impure_sampling():
+    assert upper_is_bound(**{**BOUND, "pure_sampling": False}) is False
+
+
+def test_upper_is_bound_takes_numpy_booleans_and_returns_a_bool():
+    out = upper_is_bound(**{**BOUND, "exact_ids": np.bool_(True)})
+    assert out is True
+    with pytest.raises(TypeError):
+        upper_is_bound("lm", "own", True, True, True, True)  # keywords only: the conditions are named

@@ -776,3 +776,14 @@ def test_scorer_compressors_must_name_scored_settings(tmp_path, fake_data):
     cfg["scorers"][0]["compressors"] = ["full"]
     with pytest.raises(ValueError, match=r"selects no setting whose MI is scored"):
         parse_config(cfg)
+
+
+def test_the_runner_does_not_import_the_analysis_layer():
+    """The runner orders stages; the usable-information estimator it needs lives beside the
+    estimators (``mi_utils.information``), so importing it loads no ``mi_utils.analysis`` module."""
+    import subprocess
+    import sys
+
+    code = "import sys, mi_utils.experiment; print(sorted(m for m in sys.modules if m.startswith('mi_utils.analysis')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

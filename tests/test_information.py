@@ -440,3 +440,24 @@ def test_cross_fitted_bad_inputs():
         cross_fitted_usable_information({}, list(base), list(y))
     with pytest.raises(ValueError, match=r"must lie in \[0, 4\]"):
         cross_fitted_usable_information({"a": noise}, list(base), [5] + list(y[1:]))
+
+
+def test_analysis_information_re_exports_the_estimator():
+    """The estimator's home is ``mi_utils.information`` (beside the estimators); the analysis module
+    gives the very same objects, so analysis code keeps its imports."""
+    import mi_utils.analysis as analysis
+    import mi_utils.analysis.information as old
+    import mi_utils.information as new
+
+    for name in new.__all__:
+        assert getattr(old, name) is getattr(new, name), name
+    assert analysis.cross_fitted_usable_information is new.cross_fitted_usable_information
+
+
+def test_cross_fitted_record_gives_the_row_fields():
+    cf = cross_fitted_usable_information({"a": [[[1.0, 0.0]], [[0.0, 2.0]], [[3.0, 0.0]]]}, [[0.0, 0.0]] * 3, [0, 1, 0])
+    assert cf.record("a", 1) == {
+        "usable_info_bits": float(cf.bits["a"][1]),
+        "usable_info_temperature": float(cf.temperature[1]),
+        "usable_info_null": cf.null[1],
+    }

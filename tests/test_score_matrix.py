@@ -185,3 +185,19 @@ def test_bad_input_is_refused_by_name():
 
     with pytest.raises(TypeError, match="cannot score prompts for MI scoring"):
         score_matrix(ChatAPI(), CONTEXTS, "q", SUMMARIES, progress=False)
+
+
+def test_compress_re_exports_the_score_stage():
+    """The scoring names moved to ``mi_utils.score`` (the summary record to ``mi_utils.summaries``);
+    ``mi_utils.compress`` still gives the very same objects."""
+    import mi_utils.compress as compress
+    import mi_utils.score as score
+    import mi_utils.summaries as summaries
+
+    for name in score.__all__:
+        assert getattr(compress, name) is getattr(score, name), name
+        assert name in compress.__all__
+    for name in summaries.__all__:
+        assert getattr(compress, name) is getattr(summaries, name), name
+    assert compress.Summary.__module__ == "mi_utils.summaries"
+    assert not hasattr(compress, "_exact_ids")  # the scoring internals live in score only

@@ -16,7 +16,8 @@ Modules (one concept each):
   mixed-effects models (``mixed_effects``).
 * :mod:`~mi_utils.analysis.meta`: random-effects meta-analysis (``meta_analysis``).
 * :mod:`~mi_utils.analysis.information`: usable (predictive V-) information about the answer
-  (``usable_information``), with cross-fitted temperature calibration.
+  (``usable_information``), with cross-fitted temperature calibration (re-exported from
+  :mod:`mi_utils.information`, its home beside the estimators).
 * :mod:`~mi_utils.analysis.simulate`: a simulated results table on the paper's grid
   (``simulate_grid``), every row marked ``simulated=True``.
 """
