@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -168,14 +169,20 @@ def load_table(
             )
         return with_rate(load_results(CPU_RESULTS_PATH)), "CPU grid (SmolLM2-135M, Gemma 3 270M)"
     if str(source) == "ladder":
-        missing = [(t, p) for t, p in LADDER_RESULTS_PATHS.items() if not p.exists()]
-        if missing:
-            t, p = missing[0]
+        present = {t: p for t, p in LADDER_RESULTS_PATHS.items() if p.exists()}
+        if not present:
             raise FileNotFoundError(
-                f"{p} is missing: run `make ladder` and `python -m mi_utils run configs/ladder_{t}_cpu.yaml "
-                f"--out {p.parent}` to produce it"
+                "no ladder table: run `make ladder`, then `python -m mi_utils run configs/ladder_<task>_cpu.yaml "
+                f"--out data/results/ladder_<task>_cpu` for a task in {sorted(LADDER_RESULTS_PATHS)}"
             )
-        rows = pd.concat([load_results(p) for p in LADDER_RESULTS_PATHS.values()], ignore_index=True)
+        for t, p in LADDER_RESULTS_PATHS.items():
+            if t not in present:
+                warnings.warn(
+                    f"load_table('ladder'): {p} is missing, so the {t} task is left out; produce it with "
+                    f"`python -m mi_utils run configs/ladder_{t}_cpu.yaml --out {p.parent}`",
+                    stacklevel=2,
+                )
+        rows = pd.concat([load_results(p) for p in present.values()], ignore_index=True)
         return with_rate(rows), "real CPU ladder (Qwen2.5-Coder 0.5B/1.5B, SmolLM2-135M)"
     path = Path(source)
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
