@@ -183,7 +183,7 @@ def load_table(
                     stacklevel=2,
                 )
         rows = pd.concat([load_results(p) for p in present.values()], ignore_index=True)
-        return with_rate(rows), "real CPU ladder (Qwen2.5-Coder 0.5B/1.5B, SmolLM2-135M)"
+        return with_rate(rows), "real CPU ladder"
     path = Path(source)
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
 
