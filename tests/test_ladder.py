@@ -86,6 +86,9 @@ def test_committed_ladder_table_is_this_configs_run(task):
         assert set(rows["query"]) == {SHARED_QUERY} and set(s["mi_estimand"]) == {"I(X;Z|Q)"}
     else:
         assert set(s["mi_estimand"]) != {"I(X;Z|Q)"}
+        # the filings' text is data, never committed: the whole-context rows carry a marker instead
+        full = rows[rows["compressor"] == "full"]
+        assert len(full) and all(t[0].startswith("[the record's whole context") for t in full["summary_texts"])
 
 
 def test_ladder_table_loads_as_one():
