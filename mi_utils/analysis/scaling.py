@@ -516,6 +516,22 @@ def scaling_ratios(
     return pd.DataFrame(rows, columns=cols)
 
 
+def _with_units(sub: pd.DataFrame, metric: str, unit_cols: Sequence[str], fn: str) -> pd.DataFrame:
+    """``sub`` with ``metric`` as float and a ``_unit`` column naming each record (the bootstrap unit)."""
+    sub = sub.copy()
+    sub[metric] = numeric_column(sub, metric, fn)
+    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
+    return sub
+
+
+def _mean_interval(diff: np.ndarray, n_boot: int, rng: np.random.Generator, level: float) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of paired per-record differences (NaN without resamples)."""
+    if not n_boot or not len(diff):
+        return np.nan, np.nan
+    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
+    return percentile_interval(diff[idx].mean(axis=1), level)
+
+
 def scaling_gains(
     df: pd.DataFrame,
     *,
@@ -561,9 +577,7 @@ def scaling_gains(
     if sub.empty:
         known = sorted(df[family_col].dropna().astype(str).unique())
         raise ValueError(f"scaling_gains: no rows of family {family!r}; families in the table: {known}")
-    sub[metric] = numeric_column(sub, metric, "scaling_gains")
-    sub = sub.dropna(subset=[metric])
-    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
+    sub = _with_units(sub, metric, unit_cols, "scaling_gains").dropna(subset=[metric])
     comp_sizes = sorted(sub[compressor_col].unique())
     pred_sizes = sorted(sub[predictor_col].unique())
     if len(comp_sizes) < 2 and len(pred_sizes) < 2:
@@ -589,10 +603,7 @@ def scaling_gains(
                 if not len(paired):
                     continue
                 diff = paired[:, 1] - paired[:, 0]
-                lo = hi = np.nan
-                if n_boot:
-                    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
-                    lo, hi = percentile_interval(diff[idx].mean(axis=1), level)
+                lo, hi = _mean_interval(diff, n_boot, rng, level)
                 mean_a, mean_b = paired[:, 0].mean(), paired[:, 1].mean()
                 out.append(
                     {
@@ -656,16 +667,12 @@ def compressor_or_predictor(
             f"compressor_or_predictor: family {family!r} needs two compressor and two predictor sizes, "
             f"has {len(comp)} and {len(pred)}"
         )
-    sub[metric] = numeric_column(sub, metric, "compressor_or_predictor")
-    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
+    sub = _with_units(sub, metric, unit_cols, "compressor_or_predictor")
     a = sub[(sub[compressor_col] == comp[-1]) & (sub[predictor_col] == pred[0])].groupby("_unit")[metric].mean()
     b = sub[(sub[compressor_col] == comp[0]) & (sub[predictor_col] == pred[-1])].groupby("_unit")[metric].mean()
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1).dropna()
     diff = (both["a"] - both["b"]).to_numpy()
-    lo = hi = np.nan
-    if n_boot and len(diff):
-        idx = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
-        lo, hi = percentile_interval(diff[idx].mean(axis=1), level)
+    lo, hi = _mean_interval(diff, n_boot, np.random.default_rng(seed), level)
     return {
         "large_compressor": float(both["a"].mean()),
         "large_predictor": float(both["b"].mean()),
