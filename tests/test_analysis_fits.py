@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -833,16 +831,6 @@ def test_forest_plot_draws_one_marker_per_study():
         plt.close(fig)
     with pytest.raises(ValueError, match="meta_analysis"):
         forest_plot(object())
-
-
-def test_fit_modules_import_no_model_code():
-    code = (
-        "import sys, mi_utils.analysis as a; a.fit_scaling; a.scaling_ratios; a.fit_rate_distortion; "
-        "a.partial_correlation; a.meta_analysis; import mi_utils.analysis.meta as m; m.per_group_slopes; "
-        "bad = [x for x in ('torch', 'transformers', 'matplotlib') if x in sys.modules]; "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_fit_rate_distortion_groups_fits_each_group_and_skips_thin_ones():

@@ -1,8 +1,7 @@
 """The config schema (mi_utils.config): pydantic underneath, the project's messages on top.
 
-tests/test_experiment.py checks one message per bad field; these check what the schema adds:
-every bad field named at once, types refused rather than coerced, literals and typed ranges, and
-plain-data round trips.
+The shipped configs parse; one table of bad fields, each with the message that names it (ranges,
+choices, types refused rather than coerced); every bad field named at once; plain-data round trips.
 """
 
 from __future__ import annotations
@@ -17,9 +16,130 @@ from mi_utils.config import CompressorConfig, ExperimentConfig, load_config, par
 
 from conftest import REPO
 
+CONFIGS = REPO / "configs"
+
 
 def _base() -> dict:
-    return yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
+    return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
+
+
+def _set(d: dict, path: list, value) -> dict:
+    """A copy of config ``d`` with the field at ``path`` (keys and list indices) set to ``value``."""
+    d = copy.deepcopy(d)
+    node = d
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "paper_grid", "grid_cpu"])
+def test_shipped_configs_parse(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    kinds = {s.kind for s in cfg.settings()}
+    assert {"control", "extractive", "lm", "full"} <= kinds
+    assert cfg.scorers and cfg.predictors
+
+
+def test_default_config_has_the_baselines():
+    cfg = load_config(CONFIGS / "default.yaml")
+    methods = {c.method for c in cfg.compressors}
+    assert {"shared_prefix", "first_k", "bm25_top_k", "random_k", "full"} <= methods
+    ids = [s.id for s in cfg.settings()]
+    assert "smollm2" in ids and "smollm2-1sent" in ids
+    assert all(s.score_mi for s in cfg.settings() if s.kind != "full")
+
+
+#: One bad field each -> the message that names it (the field, what is allowed, what was given):
+#: range and choice checks, then types refused rather than coerced.
+BAD_FIELDS = [
+    (["compressors", 2, "temperature"], -0.5, r"compressors\[2\]\.temperature must be >= 0"),
+    (
+        ["compressors", 2, "temprature"],
+        1.0,
+        r"compressors\[2\]\.temprature is not a known key \(did you mean 'temperature'\?\)",
+    ),
+    (["seed"], 1, r"^seed is not a known key \(did you mean 'seeds'\?\)"),
+    (["compressors", 2, "top_p"], 0.0, r"compressors\[2\]\.top_p must be in \(0, 1\]"),
+    (
+        ["compressors", 2, "sentences"],
+        [None, 0],
+        r"compressors\[2\]\.sentences\[1\] must be null or an integer >= 1",
+    ),
+    (["compressors", 2, "max_new_tokens"], "20", r"compressors\[2\]\.max_new_tokens must be an integer"),
+    (["compressors", 1, "k"], 0, r"compressors\[1\]\.k must be an integer >= 1"),
+    (["compressors", 1, "temperature"], 1.0, r"compressors\[1\]\.temperature applies only to LM compressors"),
+    (["compressors", 1, "method"], "bm26_top_k", r"compressors\[1\]\.method must be one of"),
+    (["compressors", 2, "backend"], "vllm", r"compressors\[2\]\.urls is required for backend 'vllm'"),
+    (["predictors", 0, "mode"], "guess", r"predictors\[0\]\.mode must be one of \['choice', 'generate'\]"),
+    (["predictors", 0, "backend"], "openai", r"predictors\[0\]\.mode 'choice' needs log-probs"),
+    (
+        ["scorers", 0, "backend"],
+        "openai",
+        r"scorers\[0\]\.backend 'openai' cannot be a scorer: it is a generator only \(a chat API returns no "
+        r"log-probs for prompt tokens and has no local tokenizer\); use one of \['hf', 'vllm', 'sglang'\]",
+    ),
+    (["compressors", 2, "backend"], "openai", r"compressors\[2\]\.backend 'openai' cannot be a compressor"),
+    (
+        ["scorers", 0, "backend"],
+        "tgi",
+        r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang', 'openai'\]",
+    ),
+    (["scorers", 0, "prompt"], "self", r"scorers\[0\]\.prompt must be one of \['proxy', 'own'\]"),
+    (["datasets", 0, "name"], "synthetic_clinicl", r"datasets\[0\]\.name must be one of"),
+    (["datasets", 0, "limit"], 1, r"datasets\[0\]\.limit must be >= 2"),
+    (["N"], 1, r"^N must be >= 2"),
+    (["seeds"], [0, 0], r"^seeds lists a seed twice"),
+    (["conditioning"], "joint", r"^conditioning must be 'shared' or 'paired'"),
+    (["flops_convention"], "code", r"^flops_convention must be 'paper_text' or 'authors_code', got 'code'$"),
+    (["compressors"], [], r"^compressors must be a non-empty list"),
+    (["predictors", 0, "dtype"], "fp32", r"predictors\[0\]\.dtype must be float32"),
+    (["N"], "8", r"^N must be an integer, got '8'$"),
+    (["N"], True, r"^N must be an integer, got True$"),
+    (["n_boot"], 2.5, r"^n_boot must be an integer, got 2.5$"),
+    (["compressors", 2, "temperature"], "hot", r"compressors\[2\]\.temperature must be a number, got 'hot'"),
+    (["compressors", 3, "score_mi"], "yes", r"compressors\[3\]\.score_mi must be true or false, got 'yes'"),
+    (["compressors", 2, "model"], None, r"compressors\[2\]\.model must not be null"),
+    (["judge"], 5, r"^judge must be a mapping of keys to values, got int"),
+    (["predictors"], {"model": "x"}, r"^predictors must be a list, got a mapping"),
+    (
+        ["predictors", 0, "tasks"],
+        ["free_form", "essay"],
+        r"predictors\[0\]\.tasks\[1\] must be multiple_choice, free_form or perplexity, got 'essay'",
+    ),
+    (["datasets", 0, "kwargs"], ["path"], r"datasets\[0\]\.kwargs must be a mapping, got a list"),
+    (["threads"], 0, r"^threads must be >= 1 or null, got 0"),
+    (["compressors", 2, "urls"], "http://127.0.0.1:8000", r"compressors\[2\]\.urls is only for vllm/sglang"),
+    (["compressors", 2, "max_new_tokens"], 0, r"compressors\[2\]\.max_new_tokens must be >= 1, got 0"),
+    (["predictors", 0, "max_context_tokens"], 0, r"predictors\[0\]\.max_context_tokens must be >= 1 or null"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", BAD_FIELDS)
+def test_bad_configs_name_the_field(path, value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_config(_set(_base(), path, value))
+
+
+def test_bad_config_file_names_file_and_field(tmp_path):
+    bad = _set(_base(), ["compressors", 2, "temperature"], -1)
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match=r"bad\.yaml: compressors\[2\]\.temperature must be >= 0"):
+        load_config(p)
+
+
+def test_duplicate_ids_and_missing_prices_are_refused():
+    cfg = _base()
+    cfg["compressors"].append({"method": "bm25_top_k", "k": 1})
+    with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top1' of compressors\[1\]"):
+        parse_config(cfg)
+    cfg = _base()
+    cfg["predictors"].append({"model": "gpt-5-imaginary", "backend": "openai", "mode": "generate"})
+    with pytest.raises(ValueError, match=r"predictors\[1\]\.model 'gpt-5-imaginary' has no API price"):
+        parse_config(cfg)
+    cfg["prices"] = {"gpt-5-imaginary": [1.0, 2.0]}
+    assert parse_config(cfg).predictors[1].handles("multiple_choice")
 
 
 def test_every_bad_field_is_named_at_once():
@@ -40,39 +160,6 @@ def test_every_bad_field_is_named_at_once():
     assert any(
         line.startswith("scorers[0].dtype must be float32, bfloat16, float16 or auto, got 'fp8'") for line in lines
     )
-
-
-@pytest.mark.parametrize(
-    "path, value, message",
-    [
-        (["N"], "8", r"^N must be an integer, got '8'$"),
-        (["N"], True, r"^N must be an integer, got True$"),
-        (["n_boot"], 2.5, r"^n_boot must be an integer, got 2.5$"),
-        (["compressors", 2, "temperature"], "hot", r"compressors\[2\]\.temperature must be a number, got 'hot'"),
-        (["compressors", 3, "score_mi"], "yes", r"compressors\[3\]\.score_mi must be true or false, got 'yes'"),
-        (["compressors", 2, "model"], None, r"compressors\[2\]\.model must not be null"),
-        (["judge"], 5, r"^judge must be a mapping of keys to values, got int"),
-        (["predictors"], {"model": "x"}, r"^predictors must be a list, got a mapping"),
-        (
-            ["predictors", 0, "tasks"],
-            ["free_form", "essay"],
-            r"predictors\[0\]\.tasks\[1\] must be multiple_choice, free_form or perplexity, got 'essay'",
-        ),
-        (["datasets", 0, "kwargs"], ["path"], r"datasets\[0\]\.kwargs must be a mapping, got a list"),
-        (["threads"], 0, r"^threads must be >= 1 or null, got 0"),
-        (["compressors", 2, "urls"], "http://127.0.0.1:8000", r"compressors\[2\]\.urls is only for vllm/sglang"),
-        (["compressors", 2, "max_new_tokens"], 0, r"compressors\[2\]\.max_new_tokens must be >= 1, got 0"),
-        (["predictors", 0, "max_context_tokens"], 0, r"predictors\[0\]\.max_context_tokens must be >= 1 or null"),
-    ],
-)
-def test_types_are_refused_not_coerced(path, value, message):
-    d = copy.deepcopy(_base())
-    node = d
-    for p in path[:-1]:
-        node = node[p]
-    node[path[-1]] = value
-    with pytest.raises(ValueError, match=message):
-        parse_config(d)
 
 
 def test_unknown_keys_get_a_hint_and_the_allowed_list():

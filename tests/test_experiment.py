@@ -1,8 +1,7 @@
-"""The experiment runner: configs, the end-to-end smoke run, resuming after an interruption."""
+"""The experiment runner: the end-to-end smoke run, resuming after an interruption (configs: test_config.py)."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import math
@@ -19,7 +18,6 @@ from mi_utils.experiment import (
     ROW_COLUMNS,
     ModelCache,
     _Runner,
-    load_config,
     make_backend,
     parse_config,
     run,
@@ -33,117 +31,8 @@ CONFIGS = REPO / "configs"
 GOLDEN = REPO / "tests" / "golden"  # configs/smoke.yaml's tables before the runner was refactored (README there)
 
 
-# =============================================================================== configs
 def _base() -> dict:
     return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
-
-
-@pytest.mark.parametrize("name", ["default", "smoke", "paper_grid", "grid_cpu"])
-def test_shipped_configs_parse(name):
-    cfg = load_config(CONFIGS / f"{name}.yaml")
-    kinds = {s.kind for s in cfg.settings()}
-    assert {"control", "extractive", "lm", "full"} <= kinds
-    assert cfg.scorers and cfg.predictors
-
-
-def test_paper_grid_is_the_papers_grid():
-    cfg = load_config(CONFIGS / "paper_grid.yaml")
-    lm = {c.model for c in cfg.compressors if c.method is None}
-    assert len(lm) == 10 and all(c.backend == "vllm" and c.urls for c in cfg.compressors if c.method is None)
-    assert {"Qwen/Qwen2.5-14B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-3-12b-it"} <= lm
-    assert [d.name for d in cfg.datasets] == ["longhealth", "financebench", "qasper", "wildchat", "fineweb"]
-    gpt = next(p for p in cfg.predictors if p.model == "gpt-4o")
-    assert gpt.handles("free_form") and not gpt.handles("perplexity")
-
-
-def test_default_config_has_the_baselines():
-    cfg = load_config(CONFIGS / "default.yaml")
-    methods = {c.method for c in cfg.compressors}
-    assert {"shared_prefix", "first_k", "bm25_top_k", "random_k", "full"} <= methods
-    ids = [s.id for s in cfg.settings()]
-    assert "smollm2" in ids and "smollm2-1sent" in ids
-    assert all(s.score_mi for s in cfg.settings() if s.kind != "full")
-
-
-def _set(d: dict, path: list, value) -> dict:
-    d = copy.deepcopy(d)
-    node = d
-    for p in path[:-1]:
-        node = node[p]
-    node[path[-1]] = value
-    return d
-
-
-@pytest.mark.parametrize(
-    "path, value, message",
-    [
-        (["compressors", 2, "temperature"], -0.5, r"compressors\[2\]\.temperature must be >= 0"),
-        (
-            ["compressors", 2, "temprature"],
-            1.0,
-            r"compressors\[2\]\.temprature is not a known key \(did you mean 'temperature'\?\)",
-        ),
-        (["seed"], 1, r"^seed is not a known key \(did you mean 'seeds'\?\)"),
-        (["compressors", 2, "top_p"], 0.0, r"compressors\[2\]\.top_p must be in \(0, 1\]"),
-        (
-            ["compressors", 2, "sentences"],
-            [None, 0],
-            r"compressors\[2\]\.sentences\[1\] must be null or an integer >= 1",
-        ),
-        (["compressors", 2, "max_new_tokens"], "20", r"compressors\[2\]\.max_new_tokens must be an integer"),
-        (["compressors", 1, "k"], 0, r"compressors\[1\]\.k must be an integer >= 1"),
-        (["compressors", 1, "temperature"], 1.0, r"compressors\[1\]\.temperature applies only to LM compressors"),
-        (["compressors", 1, "method"], "bm26_top_k", r"compressors\[1\]\.method must be one of"),
-        (["compressors", 2, "backend"], "vllm", r"compressors\[2\]\.urls is required for backend 'vllm'"),
-        (["predictors", 0, "mode"], "guess", r"predictors\[0\]\.mode must be one of \['choice', 'generate'\]"),
-        (["predictors", 0, "backend"], "openai", r"predictors\[0\]\.mode 'choice' needs log-probs"),
-        (
-            ["scorers", 0, "backend"],
-            "openai",
-            r"scorers\[0\]\.backend 'openai' cannot be a scorer: it is a generator only \(a chat API returns no "
-            r"log-probs for prompt tokens and has no local tokenizer\); use one of \['hf', 'vllm', 'sglang'\]",
-        ),
-        (["compressors", 2, "backend"], "openai", r"compressors\[2\]\.backend 'openai' cannot be a compressor"),
-        (
-            ["scorers", 0, "backend"],
-            "tgi",
-            r"scorers\[0\]\.backend must be one of \['hf', 'vllm', 'sglang', 'openai'\]",
-        ),
-        (["scorers", 0, "prompt"], "self", r"scorers\[0\]\.prompt must be one of \['proxy', 'own'\]"),
-        (["datasets", 0, "name"], "synthetic_clinicl", r"datasets\[0\]\.name must be one of"),
-        (["datasets", 0, "limit"], 1, r"datasets\[0\]\.limit must be >= 2"),
-        (["N"], 1, r"^N must be >= 2"),
-        (["seeds"], [0, 0], r"^seeds lists a seed twice"),
-        (["conditioning"], "joint", r"^conditioning must be 'shared' or 'paired'"),
-        (["flops_convention"], "code", r"^flops_convention must be 'paper_text' or 'authors_code', got 'code'$"),
-        (["compressors"], [], r"^compressors must be a non-empty list"),
-        (["predictors", 0, "dtype"], "fp32", r"predictors\[0\]\.dtype must be float32"),
-    ],
-)
-def test_bad_configs_name_the_field(path, value, message):
-    with pytest.raises(ValueError, match=message):
-        parse_config(_set(_base(), path, value))
-
-
-def test_bad_config_file_names_file_and_field(tmp_path):
-    bad = _set(_base(), ["compressors", 2, "temperature"], -1)
-    p = tmp_path / "bad.yaml"
-    p.write_text(yaml.safe_dump(bad))
-    with pytest.raises(ValueError, match=r"bad\.yaml: compressors\[2\]\.temperature must be >= 0"):
-        load_config(p)
-
-
-def test_duplicate_ids_and_missing_prices_are_refused():
-    cfg = _base()
-    cfg["compressors"].append({"method": "bm25_top_k", "k": 1})
-    with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top1' of compressors\[1\]"):
-        parse_config(cfg)
-    cfg = _base()
-    cfg["predictors"].append({"model": "gpt-5-imaginary", "backend": "openai", "mode": "generate"})
-    with pytest.raises(ValueError, match=r"predictors\[1\]\.model 'gpt-5-imaginary' has no API price"):
-        parse_config(cfg)
-    cfg["prices"] = {"gpt-5-imaginary": [1.0, 2.0]}
-    assert parse_config(cfg).predictors[1].handles("multiple_choice")
 
 
 # =========================================================================== end to end

@@ -132,10 +132,20 @@ def test_paper_grid_builds_every_backend_and_reaches_the_first_request(stubbed, 
     assert not (tmp_path / "rows.jsonl").exists()
 
 
-def test_paper_grid_refuses_a_chat_api_scorer_by_name_before_anything_loads():
+def test_paper_grid_config_is_the_papers_grid():
+    """The grid itself (ten LM compressors on vLLM, the five data sets, GPT-4o generating only), and a
+    chat API named as its scorer refused when the config is parsed, before anything loads."""
     import yaml
 
-    from mi_utils.experiment import parse_config
+    from mi_utils.experiment import load_config, parse_config
+
+    cfg = load_config(CONFIG)
+    lm = {c.model for c in cfg.compressors if c.method is None}
+    assert len(lm) == 10 and all(c.backend == "vllm" and c.urls for c in cfg.compressors if c.method is None)
+    assert {"Qwen/Qwen2.5-14B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-3-12b-it"} <= lm
+    assert [d.name for d in cfg.datasets] == ["longhealth", "financebench", "qasper", "wildchat", "fineweb"]
+    gpt = next(p for p in cfg.predictors if p.model == "gpt-4o")
+    assert gpt.handles("free_form") and not gpt.handles("perplexity")
 
     data = yaml.safe_load(CONFIG.read_text())
     data["scorers"] = [{"model": "gpt-4o", "backend": "openai"}]
