@@ -107,44 +107,12 @@ def partial_correlation(
       UserWarning: rows with a missing value in a used column were dropped (how many).
     """
     fn = "partial_correlation"
-    require_frame(df, fn)
-    covs = as_columns(covariates, "covariates")
-    methods = as_columns(method, "method")
-    if not methods:
-        raise ValueError(f"{fn}: method must be 'pearson', 'spearman' or both")
-    unknown = [m for m in methods if m not in _METHODS]
-    if unknown:
-        raise ValueError(f"{fn}: unknown method(s) {unknown}; use 'pearson' and/or 'spearman'")
-    for c in covs:
-        if c in (x, y):
-            raise ValueError(f"{fn}: covariate {c!r} is also x or y; partialling it out leaves nothing")
+    covs, methods, level, n_boot = _check_arguments(df, x, y, covariates, method, ci, n_boot, fn)
     cols = list(dict.fromkeys([x, y, *covs]))
-    require_columns(df, cols, fn)
-    level = check_level(ci, fn)
-    n_boot = check_n_boot(n_boot, fn, minimum=0)
-
-    block = np.column_stack([numeric_column(df, c, fn) for c in cols])
-    if np.isinf(block).any():
-        bad = [c for j, c in enumerate(cols) if np.isinf(block[:, j]).any()]
-        raise ValueError(f"{fn}: column(s) {bad} hold infinite values; drop or clip those rows first")
-    usable = ~np.isnan(block).any(axis=1)
-    n_drop = int((~usable).sum())
-    if n_drop:
-        warnings.warn(f"{fn}: dropped {n_drop} of {len(df)} rows with a missing value in {cols}", stacklevel=2)
-    block = block[usable]
-    n = len(block)
-    k = len(covs)
-    if n < 4 + k:
-        raise ValueError(
-            f"{fn}: {n} usable rows; need at least {4 + k} (4 + number of covariates) "
-            "for a correlation with an interval"
-        )
-    for j, c in enumerate(cols):
-        if np.ptp(block[:, j]) == 0:
-            raise ValueError(f"{fn}: column {c!r} is constant over the usable rows; a correlation needs variation")
+    block = _usable_block(df, cols, len(covs), fn)
+    n, k = len(block), len(covs)
     ix, iy = cols.index(x), cols.index(y)
     icov = [cols.index(c) for c in covs]
-    z_crit = stats.norm.ppf(0.5 + level / 2)
     rng = np.random.default_rng(seed)
 
     out: list[dict[str, Any]] = []
@@ -159,37 +127,11 @@ def partial_correlation(
                     f"{fn}: {x!r} or {y!r} is (almost) a linear function of the covariates {covs}; "
                     "the partial correlation is undefined, drop the redundant covariate"
                 )
-            dof = n - 2 - kk
-            if abs(r) >= 1.0:
-                p = 0.0
-            else:
-                tstat = r * np.sqrt(dof / (1.0 - r * r))
-                p = float(2.0 * stats.t.sf(abs(tstat), dof))
             if n_boot == 0:
-                with np.errstate(divide="ignore"):
-                    zr = np.arctanh(r)
-                half = z_crit / np.sqrt(n - 3 - kk)
-                lo, hi = float(np.tanh(zr - half)), float(np.tanh(zr + half))
-                ci_method = "fisher"
+                (lo, hi), ci_method = _fisher_interval(r, n, kk, level), "fisher"
             else:
-                reps = []
-                for _ in range(n_boot):
-                    idx = rng.integers(0, n, size=n)
-                    tb = _transform(block[idx], m)
-                    Zb = np.column_stack([np.ones(n), tb[:, icov]]) if kk else None
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        rb = _corr(tb[:, ix], tb[:, iy], Zb)
-                    if rb is not None:
-                        reps.append(rb)
-                if len(reps) < n_boot:
-                    warnings.warn(
-                        f"{fn}: {n_boot - len(reps)} of {n_boot} bootstrap resamples were degenerate "
-                        "(no variance) and left out",
-                        stacklevel=2,
-                    )
-                if len(reps) < 2:
-                    raise ValueError(f"{fn}: fewer than 2 usable bootstrap resamples; use n_boot=0 (Fisher z)")
-                lo, hi = percentile_interval(np.asarray(reps), level)
+                cov_idx = icov if kk else None
+                lo, hi = _bootstrap_interval(block, m, ix, iy, cov_idx, n_boot, level, rng, fn)
                 ci_method = "bootstrap"
             out.append(
                 dict(
@@ -200,7 +142,7 @@ def partial_correlation(
                     r=r,
                     ci_low=lo,
                     ci_high=hi,
-                    p_value=p,
+                    p_value=_p_value(r, n - 2 - kk),
                     n=n,
                     covariates=",".join(covs) if kk else "",
                     r2=r * r,
@@ -208,6 +150,95 @@ def partial_correlation(
                 )
             )
     return pd.DataFrame(out)
+
+
+def _check_arguments(df, x, y, covariates, method, ci, n_boot, fn: str) -> tuple[list[str], list[str], float, int]:
+    """:func:`partial_correlation`'s arguments checked: ``(covariates, methods, level, n_boot)``."""
+    require_frame(df, fn)
+    covs = as_columns(covariates, "covariates")
+    methods = as_columns(method, "method")
+    if not methods:
+        raise ValueError(f"{fn}: method must be 'pearson', 'spearman' or both")
+    unknown = [m for m in methods if m not in _METHODS]
+    if unknown:
+        raise ValueError(f"{fn}: unknown method(s) {unknown}; use 'pearson' and/or 'spearman'")
+    for c in covs:
+        if c in (x, y):
+            raise ValueError(f"{fn}: covariate {c!r} is also x or y; partialling it out leaves nothing")
+    require_columns(df, list(dict.fromkeys([x, y, *covs])), fn)
+    return covs, methods, check_level(ci, fn), check_n_boot(n_boot, fn, minimum=0)
+
+
+def _usable_block(df: pd.DataFrame, cols: list[str], k: int, fn: str) -> np.ndarray:
+    """The numeric ``cols`` of ``df`` without rows missing a value (warned); enough rows, each column varying."""
+    block = np.column_stack([numeric_column(df, c, fn) for c in cols])
+    if np.isinf(block).any():
+        bad = [c for j, c in enumerate(cols) if np.isinf(block[:, j]).any()]
+        raise ValueError(f"{fn}: column(s) {bad} hold infinite values; drop or clip those rows first")
+    usable = ~np.isnan(block).any(axis=1)
+    n_drop = int((~usable).sum())
+    if n_drop:
+        warnings.warn(f"{fn}: dropped {n_drop} of {len(df)} rows with a missing value in {cols}", stacklevel=3)
+    block = block[usable]
+    n = len(block)
+    if n < 4 + k:
+        raise ValueError(
+            f"{fn}: {n} usable rows; need at least {4 + k} (4 + number of covariates) "
+            "for a correlation with an interval"
+        )
+    for j, c in enumerate(cols):
+        if np.ptp(block[:, j]) == 0:
+            raise ValueError(f"{fn}: column {c!r} is constant over the usable rows; a correlation needs variation")
+    return block
+
+
+def _p_value(r: float, dof: int) -> float:
+    """Two-sided p-value of ``r`` (H0: r = 0) from the t distribution with ``dof`` degrees of freedom."""
+    if abs(r) >= 1.0:
+        return 0.0
+    tstat = r * np.sqrt(dof / (1.0 - r * r))
+    return float(2.0 * stats.t.sf(abs(tstat), dof))
+
+
+def _fisher_interval(r: float, n: int, k: int, level: float) -> tuple[float, float]:
+    """``tanh(atanh(r) +- z_{(1+level)/2} / sqrt(n-3-k))``."""
+    z_crit = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore"):
+        zr = np.arctanh(r)
+    half = z_crit / np.sqrt(n - 3 - k)
+    return float(np.tanh(zr - half)), float(np.tanh(zr + half))
+
+
+def _bootstrap_interval(
+    block: np.ndarray,
+    method: str,
+    ix: int,
+    iy: int,
+    icov: list[int] | None,
+    n_boot: int,
+    level: float,
+    rng: np.random.Generator,
+    fn: str,
+) -> tuple[float, float]:
+    """Percentile interval of the correlation over row resamples (ranks recomputed in each; degenerate ones warned)."""
+    n = len(block)
+    reps = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        tb = _transform(block[idx], method)
+        Zb = np.column_stack([np.ones(n), tb[:, icov]]) if icov is not None else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rb = _corr(tb[:, ix], tb[:, iy], Zb)
+        if rb is not None:
+            reps.append(rb)
+    if len(reps) < n_boot:
+        warnings.warn(
+            f"{fn}: {n_boot - len(reps)} of {n_boot} bootstrap resamples were degenerate (no variance) and left out",
+            stacklevel=3,
+        )
+    if len(reps) < 2:
+        raise ValueError(f"{fn}: fewer than 2 usable bootstrap resamples; use n_boot=0 (Fisher z)")
+    return percentile_interval(np.asarray(reps), level)
 
 
 def length_baseline(
