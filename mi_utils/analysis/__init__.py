@@ -8,7 +8,9 @@ Modules (one concept each):
 
 * :mod:`~mi_utils.analysis.tables`: read results tables, the paper's reported numbers.
 * :mod:`~mi_utils.analysis.scaling`: accuracy / length / MI against model size (``fit_scaling``,
-  ``scaling_ratios``, ``scaling_gains``).
+  ``scaling_ratios``).
+* :mod:`~mi_utils.analysis.gains`: compressor scaling against predictor scaling, paired over records
+  (``scaling_gains``, ``compressor_or_predictor``).
 * :mod:`~mi_utils.analysis.rate_distortion`: ``D(R) = C exp(-b R) + D0`` (``fit_rate_distortion``).
 * :mod:`~mi_utils.analysis.correlation`: Pearson / Spearman with and without covariates
   (``partial_correlation``).
@@ -30,8 +32,8 @@ from typing import Any
 _EXPORTS = {
     "fit_scaling": "scaling",
     "scaling_ratios": "scaling",
-    "scaling_gains": "scaling",
-    "compressor_or_predictor": "scaling",
+    "scaling_gains": "gains",
+    "compressor_or_predictor": "gains",
     "ScalingFit": "scaling",
     "fit_rate_distortion": "rate_distortion",
     "RateDistortionFit": "rate_distortion",

@@ -297,16 +297,7 @@ def meta_analysis(
         and positive, duplicate labels, missing columns, an unknown method, a bad ``ci``,
         ``tol`` or ``maxiter``.
     """
-    fn = "meta_analysis"
-    if method not in METHODS:
-        raise ValueError(
-            f"{fn}: method must be one of {', '.join(f'{m!r} ({n})' for m, n in METHODS.items())}, got {method!r}"
-        )
-    level = check_level(ci, fn)
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"{fn}: tol must be a positive number, got {tol!r}")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
-        raise ValueError(f"{fn}: maxiter must be a positive integer, got {maxiter!r}")
+    level = _check_options(method, ci, tol, maxiter)
     labels, eff, ses = _parse(effects, effect, se, label)
     k = len(eff)
     var = ses**2
@@ -330,17 +321,7 @@ def meta_analysis(
     estimate = float(w_re @ eff) / float(w_re.sum())
     se_re = float(np.sqrt(1.0 / np.sum(w_re)))
     z = float(stats.norm.ppf(0.5 + level / 2))
-    table = pd.DataFrame(
-        {
-            "label": labels,
-            "effect": eff,
-            "se": ses,
-            "ci_low": eff - z * ses,
-            "ci_high": eff + z * ses,
-            "weight": w_re / w_re.sum(),
-            "weight_fixed": w_fe / sw,
-        }
-    )
+    table = _study_table(labels, eff, ses, z, w_re, w_fe)
     return MetaAnalysisResult(
         estimate=estimate,
         ci_low=estimate - z * se_re,
@@ -362,6 +343,38 @@ def meta_analysis(
         level=level,
         tau2_se=float(tau2_se),
         iterations=int(iterations),
+    )
+
+
+def _check_options(method: str, ci: float, tol: float, maxiter: int) -> float:
+    """:func:`meta_analysis`'s options checked; returns the confidence level."""
+    fn = "meta_analysis"
+    if method not in METHODS:
+        raise ValueError(
+            f"{fn}: method must be one of {', '.join(f'{m!r} ({n})' for m, n in METHODS.items())}, got {method!r}"
+        )
+    level = check_level(ci, fn)
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"{fn}: tol must be a positive number, got {tol!r}")
+    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
+        raise ValueError(f"{fn}: maxiter must be a positive integer, got {maxiter!r}")
+    return level
+
+
+def _study_table(
+    labels, eff: np.ndarray, ses: np.ndarray, z: float, w_re: np.ndarray, w_fe: np.ndarray
+) -> pd.DataFrame:
+    """One row per study: its effect, normal interval and random- and fixed-effect weights (each summing to 1)."""
+    return pd.DataFrame(
+        {
+            "label": labels,
+            "effect": eff,
+            "se": ses,
+            "ci_low": eff - z * ses,
+            "ci_high": eff + z * ses,
+            "weight": w_re / w_re.sum(),
+            "weight_fixed": w_fe / w_fe.sum(),
+        }
     )
 
 

@@ -409,14 +409,53 @@ def _fit_one(
     p, flat, zero_var = _fit_scaled((rp - rate_min) / spread, yp, wp, n_starts=5)
     C, b, D0 = _unscale(p, rate_min, spread)
     D_rate_min = float(p[0] + p[2])
+    r2 = _weighted_r2(p, rp, yp, wp, rate_min, spread, flat, zero_var)
+    notes, warn = _fit_notes(p, rp, rate_min, spread, flat, zero_var, n_rates, n_boot, min_rates_ci)
+
+    boot = np.empty((0, 4))
+    ci: dict[str, tuple[float, float]] = {}
+    dropped = 0
+    if n_boot > 0 and n_rates >= min_rates_ci:
+        boot, ci, dropped = _bootstrap(rp, yp, wp, rate_min, n_boot, seed)
+        if dropped:
+            notes.append(f"{dropped} of {n_boot} bootstrap resamples had < {_MIN_RATES_FIT} distinct rates (dropped)")
+    fit = RateDistortionFit(
+        C=C,
+        b=b,
+        D0=D0,
+        ci=ci,
+        r2=float(r2),
+        n=len(r),
+        rate=r,
+        distortion=y,
+        weights=w,
+        boot=boot,
+        n_rates=n_rates,
+        rate_min=rate_min,
+        D_rate_min=D_rate_min,
+        flat=flat,
+        boot_dropped=dropped,
+        notes=tuple(notes),
+    )
+    return fit, warn
+
+
+def _weighted_r2(p, rp, yp, wp, rate_min: float, spread: float, flat: bool, zero_var: bool) -> float:
+    """Weighted r2 of the fitted curve (scaled parameters ``p``); NaN for flat data (no variance to explain)."""
+    if zero_var:
+        return float("nan")
     ybar = float(wp @ yp) / float(wp.sum())
     ss_tot = float(np.sum(wp * (yp - ybar) ** 2))
-    if zero_var:
-        r2 = float("nan")
-    else:
-        pred = np.full(len(yp), p[2]) if flat else p[0] * np.exp(-p[1] * (rp - rate_min) / spread) + p[2]
-        r2 = 1.0 - float(np.sum(wp * (pred - yp) ** 2)) / ss_tot
+    pred = np.full(len(yp), p[2]) if flat else p[0] * np.exp(-p[1] * (rp - rate_min) / spread) + p[2]
+    return 1.0 - float(np.sum(wp * (pred - yp) ** 2)) / ss_tot
 
+
+def _fit_notes(
+    p, rp, rate_min: float, spread: float, flat: bool, zero_var: bool, n_rates: int, n_boot: int, min_rates_ci: int
+) -> tuple[list[str], list[str]]:
+    """What to read with care in a fit (its notes), and the keys of the warnings it calls for."""
+    C, b, _ = _unscale(p, rate_min, spread)
+    D_rate_min = float(p[0] + p[2])
     notes: list[str] = []
     warn: list[str] = []
     if zero_var:
@@ -446,62 +485,46 @@ def _fit_one(
             notes.append(
                 "a step: the drop is over by the second-smallest rate (or b is at its bound); b is only a lower bound"
             )
+    return notes, warn
 
-    boot = np.empty((0, 4))
-    ci: dict[str, tuple[float, float]] = {}
+
+def _bootstrap(
+    rp: np.ndarray, yp: np.ndarray, wp: np.ndarray, rate_min: float, n_boot: int, seed: int | None
+) -> tuple[np.ndarray, dict[str, tuple[float, float]], int]:
+    """Point resamples refitted: ``(replicates (C, b, D0, D_rate_min), intervals, resamples dropped)``."""
+    rng = np.random.default_rng(seed)
+    reps, steps = [], []  # steps: (b unbounded above, C unbounded above) per replicate
     dropped = 0
-    if n_boot > 0 and n_rates >= min_rates_ci:
-        rng = np.random.default_rng(seed)
-        reps, steps = [], []  # steps: (b unbounded above, C unbounded above) per replicate
-        m = len(rp)
-        for _ in range(n_boot):
-            idx = rng.integers(0, m, size=m)
-            rb, yb, wb = rp[idx], yp[idx], wp[idx]
-            if len(np.unique(rb)) < _MIN_RATES_FIT:
-                dropped += 1
-                continue
-            lo = float(rb.min())
-            sp = float(rb.max() - lo)
-            pb, _, _ = _fit_scaled((rb - lo) / sp, yb, wb, n_starts=1)
-            # a resample without the smallest rate extrapolates back to it: clip to a distortion's range
-            d_min = min(max(_curve_at(pb, lo, sp, rate_min), 0.0), 1.0)
-            reps.append((*_unscale(pb, lo, sp), d_min))
-            step = _is_step(pb, (rb - lo) / sp)
-            steps.append((step, step and lo > 0))
-        boot = np.asarray(reps, dtype=float).reshape(-1, 4)
-        if len(boot) < 2:
-            raise ValueError(
-                f"fit_rate_distortion: fewer than 2 usable bootstrap resamples ({dropped} of {n_boot} had "
-                f"< {_MIN_RATES_FIT} distinct rates); raise n_boot or add points at more rates"
-            )
-        if dropped:
-            notes.append(f"{dropped} of {n_boot} bootstrap resamples had < {_MIN_RATES_FIT} distinct rates (dropped)")
-        # a resample fitted by a step bounds b, and C when its rates are > 0, only from below
-        unbounded = np.asarray(steps, dtype=bool).reshape(-1, 2)
-        for j, name in enumerate(_PARAMS):
-            col = boot[:, j]
-            if name in ("b", "C"):
-                col = np.where(unbounded[:, 0 if name == "b" else 1], np.inf, col)
-            ci[name] = _interval(col)
-    fit = RateDistortionFit(
-        C=C,
-        b=b,
-        D0=D0,
-        ci=ci,
-        r2=float(r2),
-        n=len(r),
-        rate=r,
-        distortion=y,
-        weights=w,
-        boot=boot,
-        n_rates=n_rates,
-        rate_min=rate_min,
-        D_rate_min=D_rate_min,
-        flat=flat,
-        boot_dropped=dropped,
-        notes=tuple(notes),
-    )
-    return fit, warn
+    m = len(rp)
+    for _ in range(n_boot):
+        idx = rng.integers(0, m, size=m)
+        rb, yb, wb = rp[idx], yp[idx], wp[idx]
+        if len(np.unique(rb)) < _MIN_RATES_FIT:
+            dropped += 1
+            continue
+        lo = float(rb.min())
+        sp = float(rb.max() - lo)
+        pb, _, _ = _fit_scaled((rb - lo) / sp, yb, wb, n_starts=1)
+        # a resample without the smallest rate extrapolates back to it: clip to a distortion's range
+        d_min = min(max(_curve_at(pb, lo, sp, rate_min), 0.0), 1.0)
+        reps.append((*_unscale(pb, lo, sp), d_min))
+        step = _is_step(pb, (rb - lo) / sp)
+        steps.append((step, step and lo > 0))
+    boot = np.asarray(reps, dtype=float).reshape(-1, 4)
+    if len(boot) < 2:
+        raise ValueError(
+            f"fit_rate_distortion: fewer than 2 usable bootstrap resamples ({dropped} of {n_boot} had "
+            f"< {_MIN_RATES_FIT} distinct rates); raise n_boot or add points at more rates"
+        )
+    # a resample fitted by a step bounds b, and C when its rates are > 0, only from below
+    unbounded = np.asarray(steps, dtype=bool).reshape(-1, 2)
+    ci: dict[str, tuple[float, float]] = {}
+    for j, name in enumerate(_PARAMS):
+        col = boot[:, j]
+        if name in ("b", "C"):
+            col = np.where(unbounded[:, 0 if name == "b" else 1], np.inf, col)
+        ci[name] = _interval(col)
+    return boot, ci, dropped
 
 
 def _emit(keys: list[str], fn: str, min_rates_ci: int, stacklevel: int) -> None:

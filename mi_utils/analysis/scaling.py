@@ -6,10 +6,10 @@
 * :func:`scaling_ratios`: large/small ratios of per-size means (accuracy, summary length, bits per
   token, FLOPs) within each compressor family, and the relative accuracy gain of scaling the
   compressor versus scaling the predictor.
-* :func:`scaling_gains`: compressor scaling against predictor scaling within one family, each change
-  with an interval that resamples records (the paper's Fig. 3); :func:`compressor_or_predictor`, the
-  one contrast that answers "spend the larger model on the compressor or on the predictor?".
 * :class:`ScalingFit`: the per-group result of :func:`fit_scaling`.
+
+:func:`scaling_gains` and :func:`compressor_or_predictor` (paired changes with record-resampling
+intervals) live in :mod:`mi_utils.analysis.gains` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ._util import (
     unit_codes,
     unit_count_blocks,
 )
+from .gains import compressor_or_predictor, scaling_gains
 
 __all__ = ["ScalingFit", "compressor_or_predictor", "fit_scaling", "scaling_gains", "scaling_ratios"]
 
@@ -172,7 +173,37 @@ def fit_scaling(
     unit_cols = as_columns(unit, "unit")
     require_columns(df, [metric, size, *by_cols, *unit_cols], fn)
     n_boot = check_n_boot(n_boot, fn)
+    data = _scaling_rows(df, metric, size, [*by_cols, *unit_cols], fn)
 
+    groups = data.groupby(by_cols, sort=True, dropna=False) if by_cols else [((), data)]
+    fits: list[ScalingFit] = []
+    skipped: list[str] = []
+    for key, g in groups:
+        label = group_label(key, by_cols)
+        keys = dict(zip(by_cols, key if isinstance(key, tuple) else (key,)))
+        n_sizes = int(g["_x"].nunique())
+        if n_sizes < 2:
+            skipped.append(f"{label} ({n_sizes} size)")
+            continue
+        fit = _fit_group(g, label, keys, metric, unit_cols, n_boot, seed, fn)
+        if isinstance(fit, str):
+            skipped.append(fit)
+        else:
+            fits.append(fit)
+    if not fits:
+        raise ValueError(
+            f"{fn}: no group can be fitted: every group needs at least two distinct values "
+            f"of {size!r} (groups: {skipped}); group more coarsely (by=None) or add sizes"
+        )
+    if skipped:
+        warnings.warn(f"{fn}: skipped group(s) with fewer than two distinct {size!r}: {skipped}", stacklevel=2)
+    out = pd.DataFrame([f.to_dict() for f in fits])
+    out.attrs["fits"] = fits
+    return out
+
+
+def _scaling_rows(df: pd.DataFrame, metric: str, size: str, keep_cols: Sequence[str], fn: str) -> pd.DataFrame:
+    """The rows with both a metric and a size (others dropped, warned): ``keep_cols``, ``_x = log2(size)``, ``_y``."""
     y_all = numeric_column(df, metric, fn)
     s_all = numeric_column(df, size, fn)
     bad = np.isinf(s_all) | (s_all <= 0)
@@ -187,90 +218,82 @@ def fit_scaling(
         warnings.warn(
             f"{fn}: dropped {int(no_size.sum())} of {len(df)} rows without a {size!r} "
             "(baselines such as extractive / full-context rows have no model size)",
-            stacklevel=2,
+            stacklevel=3,
         )
     no_metric = np.isnan(y_all) & ~no_size
     if no_metric.any():
-        warnings.warn(f"{fn}: dropped {int(no_metric.sum())} of {len(df)} rows with a missing {metric!r}", stacklevel=2)
+        warnings.warn(f"{fn}: dropped {int(no_metric.sum())} of {len(df)} rows with a missing {metric!r}", stacklevel=3)
     keep = ~(no_size | no_metric)
-    data = df.loc[keep, [*by_cols, *unit_cols]].copy()
+    data = df.loc[keep, list(keep_cols)].copy()
     data["_x"] = np.log2(s_all[keep])
     data["_y"] = y_all[keep]
     if len(data) == 0:
         raise ValueError(f"{fn}: no row has both a {metric!r} and a {size!r}; check the column names")
 
-    groups = data.groupby(by_cols, sort=True, dropna=False) if by_cols else [((), data)]
-    fits: list[ScalingFit] = []
-    skipped: list[str] = []
-    for key, g in groups:
-        label = group_label(key, by_cols)
-        keys = dict(zip(by_cols, key if isinstance(key, tuple) else (key,)))
-        n_sizes = int(g["_x"].nunique())
-        if n_sizes < 2:
-            skipped.append(f"{label} ({n_sizes} size)")
-            continue
-        x = g["_x"].to_numpy()
-        y = g["_y"].to_numpy()
-        xm = x.mean()
-        xc = x - xm
-        codes = unit_codes(g, unit_cols or None)
-        n_units = int(codes.max()) + 1
-        stats = _line_stats(xc, y, codes, n_units)
-        slope, icpt_c, _ = _line_from_sums(stats.sum(axis=0))
-        slope, intercept = float(slope), float(icpt_c - slope * xm)
-        resid = y - (intercept + slope * x)
-        ss_tot = float(((y - y.mean()) ** 2).sum())
-        ss_res = float((resid**2).sum())
-        r2 = (1.0 - ss_res / ss_tot) if ss_tot > 0 else (1.0 if ss_res <= 1e-24 else 0.0)
+    return data
 
-        rng = group_rng(seed, label)
-        slopes, icpts = [], []
-        for counts in unit_count_blocks(n_units, n_boot, rng):
-            b_slope, b_icpt_c, ok = _line_from_sums(counts @ stats)
-            slopes.append(b_slope[ok])
-            icpts.append((b_icpt_c - b_slope * xm)[ok])
-        b_slopes = np.concatenate(slopes)
-        b_icpts = np.concatenate(icpts)
-        n_ok = len(b_slopes)
-        if n_ok < n_boot:
-            warnings.warn(
-                f"{fn}: group {label!r}: {n_boot - n_ok} of {n_boot} bootstrap resamples held a "
-                "single size and were left out of the intervals (few units span several sizes)",
-                stacklevel=2,
-            )
-        if n_ok < 2:
-            skipped.append(f"{label} (no bootstrap resample with two sizes)")
-            continue
-        s_lo, s_hi = percentile_interval(b_slopes)
-        i_lo, i_hi = percentile_interval(b_icpts)
-        fits.append(
-            ScalingFit(
-                group=label,
-                metric=metric,
-                slope=slope,
-                intercept=intercept,
-                slope_low=s_lo,
-                slope_high=s_hi,
-                intercept_low=i_lo,
-                intercept_high=i_hi,
-                r2=float(r2),
-                n_sizes=n_sizes,
-                n_rows=len(g),
-                n_units=n_units,
-                n_boot=n_ok,
-                keys=keys,
-            )
+
+def _fit_group(
+    g: pd.DataFrame,
+    label: str,
+    keys: dict,
+    metric: str,
+    unit_cols: Sequence[str],
+    n_boot: int,
+    seed: int | None,
+    fn: str,
+) -> ScalingFit | str:
+    """One group's line and its unit-bootstrap intervals; the reason it is skipped when no resample has two sizes."""
+    n_sizes = int(g["_x"].nunique())
+    x = g["_x"].to_numpy()
+    y = g["_y"].to_numpy()
+    xm = x.mean()
+    xc = x - xm
+    codes = unit_codes(g, unit_cols or None)
+    n_units = int(codes.max()) + 1
+    stats = _line_stats(xc, y, codes, n_units)
+    slope, icpt_c, _ = _line_from_sums(stats.sum(axis=0))
+    slope, intercept = float(slope), float(icpt_c - slope * xm)
+    resid = y - (intercept + slope * x)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    ss_res = float((resid**2).sum())
+    r2 = (1.0 - ss_res / ss_tot) if ss_tot > 0 else (1.0 if ss_res <= 1e-24 else 0.0)
+
+    rng = group_rng(seed, label)
+    slopes, icpts = [], []
+    for counts in unit_count_blocks(n_units, n_boot, rng):
+        b_slope, b_icpt_c, ok = _line_from_sums(counts @ stats)
+        slopes.append(b_slope[ok])
+        icpts.append((b_icpt_c - b_slope * xm)[ok])
+    b_slopes = np.concatenate(slopes)
+    b_icpts = np.concatenate(icpts)
+    n_ok = len(b_slopes)
+    if n_ok < n_boot:
+        warnings.warn(
+            f"{fn}: group {label!r}: {n_boot - n_ok} of {n_boot} bootstrap resamples held a "
+            "single size and were left out of the intervals (few units span several sizes)",
+            stacklevel=3,
         )
-    if not fits:
-        raise ValueError(
-            f"{fn}: no group can be fitted: every group needs at least two distinct values "
-            f"of {size!r} (groups: {skipped}); group more coarsely (by=None) or add sizes"
-        )
-    if skipped:
-        warnings.warn(f"{fn}: skipped group(s) with fewer than two distinct {size!r}: {skipped}", stacklevel=2)
-    out = pd.DataFrame([f.to_dict() for f in fits])
-    out.attrs["fits"] = fits
-    return out
+    if n_ok < 2:
+        return f"{label} (no bootstrap resample with two sizes)"
+    s_lo, s_hi = percentile_interval(b_slopes)
+    i_lo, i_hi = percentile_interval(b_icpts)
+    return ScalingFit(
+        group=label,
+        metric=metric,
+        slope=slope,
+        intercept=intercept,
+        slope_low=s_lo,
+        slope_high=s_hi,
+        intercept_low=i_lo,
+        intercept_high=i_hi,
+        r2=float(r2),
+        n_sizes=n_sizes,
+        n_rows=len(g),
+        n_units=n_units,
+        n_boot=n_ok,
+        keys=keys,
+    )
 
 
 def _nearest_size(sizes: np.ndarray, target: float | None, default: float, tol: float = 0.10) -> float | None:
@@ -281,9 +304,9 @@ def _nearest_size(sizes: np.ndarray, target: float | None, default: float, tol: 
     return float(sizes[j]) if abs(sizes[j] - target) <= tol * abs(target) else None
 
 
-def _ratio(mean_small: float, mean_large: float, what: str, fn: str) -> float:
+def _ratio(mean_small: float, mean_large: float, what: str, fn: str, stacklevel: int = 4) -> float:
     if mean_small == 0:
-        warnings.warn(f"{fn}: {what}: the small-size mean is 0, the ratio is undefined (NaN)", stacklevel=3)
+        warnings.warn(f"{fn}: {what}: the small-size mean is 0, the ratio is undefined (NaN)", stacklevel=stacklevel)
         return float("nan")
     return mean_large / mean_small
 
@@ -362,8 +385,53 @@ def scaling_ratios(
       ValueError: missing columns, non-positive sizes, or no family with two usable sizes.
     """
     fn = "scaling_ratios"
-    require_frame(df, fn)
     metrics = as_columns(metric_cols, "metric_cols")
+    base = _ratio_base(df, metrics, family_col, size_col, predictor_col, small, large, accuracy_col, fn)
+
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for fam, g in base.groupby("_family", sort=True):
+        fam_sizes = np.sort(g["_size"].unique())
+        if len(fam_sizes) < 2:
+            skipped.append(f"{fam} (one size)")
+            continue
+        s_small = _nearest_size(fam_sizes, small, float(fam_sizes[0]))
+        s_large = _nearest_size(fam_sizes, large, float(fam_sizes[-1]))
+        if s_small is None or s_large is None or s_small == s_large:
+            skipped.append(
+                f"{fam} (no distinct sizes within 10% of small={small}, large={large}; sizes {fam_sizes.tolist()})"
+            )
+            continue
+        rows += _compressor_ratio_rows(g, fam, metrics, s_small, s_large, fn)
+        if accuracy_col is not None:
+            rows += _relative_gain_rows(g, fam, accuracy_col, predictor_col is not None, s_small, s_large, fn)
+    if not rows:
+        raise ValueError(
+            f"{fn}: no compressor family has two usable sizes in {size_col!r} "
+            f"(skipped: {skipped}); check family_col / size_col or small / large"
+        )
+    if skipped:
+        warnings.warn(f"{fn}: skipped famil(ies): {skipped}", stacklevel=2)
+    return pd.DataFrame(rows, columns=_RATIO_COLUMNS)
+
+
+_RATIO_COLUMNS = "kind axis family metric small large mean_small mean_large value n_small n_large".split()  # noqa: SIM905
+
+
+def _ratio_base(
+    df: pd.DataFrame,
+    metrics: list[str],
+    family_col: str,
+    size_col: str,
+    predictor_col: str | None,
+    small: float | None,
+    large: float | None,
+    accuracy_col: str | None,
+    fn: str,
+) -> pd.DataFrame:
+    """:func:`scaling_ratios`' input checked, as ``_family``, ``_size``, the metrics and ``_pred``
+    (the predictor size, when the predictor-axis gain is asked for), rows with a family and size only."""
+    require_frame(df, fn)
     if not metrics and accuracy_col is None:
         raise ValueError(f"{fn}: nothing to compute; pass metric_cols and/or accuracy_col")
     need = [family_col, size_col, *metrics]
@@ -390,295 +458,93 @@ def scaling_ratios(
         base[c] = numeric_column(df, c, fn)
     if accuracy_col is not None and predictor_col is not None:
         base["_pred"] = numeric_column(df, predictor_col, fn)
-    base = base[base["_family"].notna() & np.isfinite(base["_size"])]
+    return base[base["_family"].notna() & np.isfinite(base["_size"])]
 
-    rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    for fam, g in base.groupby("_family", sort=True):
-        fam_sizes = np.sort(g["_size"].unique())
-        if len(fam_sizes) < 2:
-            skipped.append(f"{fam} (one size)")
-            continue
-        s_small = _nearest_size(fam_sizes, small, float(fam_sizes[0]))
-        s_large = _nearest_size(fam_sizes, large, float(fam_sizes[-1]))
-        if s_small is None or s_large is None or s_small == s_large:
-            skipped.append(
-                f"{fam} (no distinct sizes within 10% of small={small}, large={large}; sizes {fam_sizes.tolist()})"
-            )
-            continue
-        at_s = g[g["_size"] == s_small]
-        at_l = g[g["_size"] == s_large]
-        for m in metrics:
-            vs, vl = at_s[m].dropna(), at_l[m].dropna()
-            if len(vs) == 0 or len(vl) == 0:
-                warnings.warn(
-                    f"{fn}: family {fam!r}: no {m!r} values at size {s_small:g} or {s_large:g}; row left out",
-                    stacklevel=2,
-                )
-                continue
-            ms, ml = float(vs.mean()), float(vl.mean())
-            rows.append(
-                dict(
-                    kind="compressor_ratio",
-                    axis="compressor",
-                    family=fam,
-                    metric=m,
-                    small=s_small,
-                    large=s_large,
-                    mean_small=ms,
-                    mean_large=ml,
-                    value=_ratio(ms, ml, f"family {fam!r} metric {m!r}", fn),
-                    n_small=len(vs),
-                    n_large=len(vl),
-                )
-            )
-        if accuracy_col is None:
-            continue
-        acc = g[g[accuracy_col].notna()]
-        pred = "_pred" if predictor_col is not None else None
-        if pred is not None:
-            acc = acc[np.isfinite(acc["_pred"])]
-        res = _cell_average(acc, "_size", pred, s_small, s_large, accuracy_col)
-        if res is None:
+
+def _compressor_ratio_rows(
+    g: pd.DataFrame, fam: Any, metrics: list[str], s_small: float, s_large: float, fn: str
+) -> list[dict[str, Any]]:
+    """One family's ``compressor_ratio`` rows: each metric's mean at the large size over its mean at the small."""
+    at_s = g[g["_size"] == s_small]
+    at_l = g[g["_size"] == s_large]
+    rows = []
+    for m in metrics:
+        vs, vl = at_s[m].dropna(), at_l[m].dropna()
+        if len(vs) == 0 or len(vl) == 0:
             warnings.warn(
-                f"{fn}: family {fam!r}: no predictor was run with both compressor sizes; compressor-axis gain left out",
-                stacklevel=2,
-            )
-        else:
-            a_s, a_l, n_s, n_l = res
-            rows.append(
-                dict(
-                    kind="relative_gain",
-                    axis="compressor",
-                    family=fam,
-                    metric=accuracy_col,
-                    small=s_small,
-                    large=s_large,
-                    mean_small=a_s,
-                    mean_large=a_l,
-                    value=_ratio(a_s, a_l, f"family {fam!r} compressor gain", fn) - 1.0,
-                    n_small=n_s,
-                    n_large=n_l,
-                )
-            )
-        if pred is None:
-            continue
-        p_sizes = np.sort(acc["_pred"].unique())
-        if len(p_sizes) < 2:
-            warnings.warn(
-                f"{fn}: family {fam!r} was run with {len(p_sizes)} predictor size(s); predictor-axis gain left out",
-                stacklevel=2,
+                f"{fn}: family {fam!r}: no {m!r} values at size {s_small:g} or {s_large:g}; row left out",
+                stacklevel=3,
             )
             continue
-        res = _cell_average(acc, "_pred", "_size", float(p_sizes[0]), float(p_sizes[-1]), accuracy_col)
-        if res is None:
-            warnings.warn(
-                f"{fn}: family {fam!r}: no compressor was run with both predictor sizes; predictor-axis gain left out",
-                stacklevel=2,
-            )
-            continue
-        a_s, a_l, n_s, n_l = res
+        ms, ml = float(vs.mean()), float(vl.mean())
         rows.append(
             dict(
-                kind="relative_gain",
-                axis="predictor",
+                kind="compressor_ratio",
+                axis="compressor",
                 family=fam,
-                metric=accuracy_col,
-                small=float(p_sizes[0]),
-                large=float(p_sizes[-1]),
-                mean_small=a_s,
-                mean_large=a_l,
-                value=_ratio(a_s, a_l, f"family {fam!r} predictor gain", fn) - 1.0,
-                n_small=n_s,
-                n_large=n_l,
+                metric=m,
+                small=s_small,
+                large=s_large,
+                mean_small=ms,
+                mean_large=ml,
+                value=_ratio(ms, ml, f"family {fam!r} metric {m!r}", fn),
+                n_small=len(vs),
+                n_large=len(vl),
             )
         )
-    if not rows:
-        raise ValueError(
-            f"{fn}: no compressor family has two usable sizes in {size_col!r} "
-            f"(skipped: {skipped}); check family_col / size_col or small / large"
+    return rows
+
+
+def _relative_gain_rows(
+    g: pd.DataFrame, fam: Any, accuracy_col: str, by_predictor: bool, s_small: float, s_large: float, fn: str
+) -> list[dict[str, Any]]:
+    """One family's ``relative_gain`` rows: along the compressor axis and (``by_predictor``) the predictor axis."""
+    acc = g[g[accuracy_col].notna()]
+    pred = "_pred" if by_predictor else None
+    if pred is not None:
+        acc = acc[np.isfinite(acc["_pred"])]
+    rows = []
+    res = _cell_average(acc, "_size", pred, s_small, s_large, accuracy_col)
+    if res is None:
+        warnings.warn(
+            f"{fn}: family {fam!r}: no predictor was run with both compressor sizes; compressor-axis gain left out",
+            stacklevel=3,
         )
-    if skipped:
-        warnings.warn(f"{fn}: skipped famil(ies): {skipped}", stacklevel=2)
-    cols = [
-        "kind",
-        "axis",
-        "family",
-        "metric",
-        "small",
-        "large",
-        "mean_small",
-        "mean_large",
-        "value",
-        "n_small",
-        "n_large",
-    ]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _with_units(sub: pd.DataFrame, metric: str, unit_cols: Sequence[str], fn: str) -> pd.DataFrame:
-    """``sub`` with ``metric`` as float and a ``_unit`` column naming each record (the bootstrap unit)."""
-    sub = sub.copy()
-    sub[metric] = numeric_column(sub, metric, fn)
-    sub["_unit"] = sub[list(unit_cols)].astype(str).agg("|".join, axis=1)
-    return sub
-
-
-def _mean_interval(diff: np.ndarray, n_boot: int, rng: np.random.Generator, level: float) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of paired per-record differences (NaN without resamples)."""
-    if not n_boot or not len(diff):
-        return np.nan, np.nan
-    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
-    return percentile_interval(diff[idx].mean(axis=1), level)
-
-
-def scaling_gains(
-    df: pd.DataFrame,
-    *,
-    family: str,
-    metric: str = "correct",
-    family_col: str = "compressor_family",
-    compressor_col: str = "compressor_params",
-    predictor_col: str = "predictor_params",
-    unit_cols: Sequence[str] = ("dataset", "record_id"),
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Compressor scaling against predictor scaling, with intervals over records (the paper's Fig. 3).
-
-    Within one compressor family, for every pair of neighbouring compressor sizes and every predictor
-    size: the change of ``metric`` when the compressor grows and the predictor stays (``axis =
-    "compressor"``); and for every pair of neighbouring predictor sizes and every compressor size of
-    the family: the change when the predictor grows and the compressor stays (``axis = "predictor"``).
-    Each change is a difference of means over the same records (both ends answer the same questions),
-    and its interval resamples records (``unit_cols``) with replacement, paired: a record's rows at
-    both ends move together.
-
-    Args:
-      df: results table (rows of other families are ignored; rows with a missing metric are dropped).
-      family: the compressor family whose sizes form the compressor axis.
-      metric: the outcome (default: correctness, so the change is in accuracy points).
-      unit_cols: what identifies a record (the bootstrap unit).
-      n_boot: bootstrap resamples (0: no interval).
-
-    Returns:
-      One row per comparison: ``axis``, ``fixed`` (the size of the model that stays), ``size_from``,
-      ``size_to``, ``mean_from``, ``mean_to``, ``change`` (``mean_to - mean_from``), ``relative``
-      (``change / mean_from``; NaN when ``mean_from`` is 0), ``ci_low``, ``ci_high``, ``n_records``.
-
-    Raises:
-      ValueError: missing columns, an unknown family, or fewer than two sizes on both axes.
-    """
-    require_frame(df, "scaling_gains")
-    require_columns(df, [family_col, compressor_col, predictor_col, metric, *unit_cols], "scaling_gains")
-    check_n_boot(n_boot, "scaling_gains", minimum=0)
-    sub = df[df[family_col] == family].copy()
-    if sub.empty:
-        known = sorted(df[family_col].dropna().astype(str).unique())
-        raise ValueError(f"scaling_gains: no rows of family {family!r}; families in the table: {known}")
-    sub = _with_units(sub, metric, unit_cols, "scaling_gains").dropna(subset=[metric])
-    comp_sizes = sorted(sub[compressor_col].unique())
-    pred_sizes = sorted(sub[predictor_col].unique())
-    if len(comp_sizes) < 2 and len(pred_sizes) < 2:
-        raise ValueError(
-            f"scaling_gains: family {family!r} has one compressor size and one predictor size; nothing scales"
+    else:
+        rows.append(_gain_row(fam, "compressor", accuracy_col, s_small, s_large, res, fn))
+    if pred is None:
+        return rows
+    p_sizes = np.sort(acc["_pred"].unique())
+    if len(p_sizes) < 2:
+        warnings.warn(
+            f"{fn}: family {fam!r} was run with {len(p_sizes)} predictor size(s); predictor-axis gain left out",
+            stacklevel=3,
         )
-    rng = np.random.default_rng(seed)
-    out = []
-    axes = (
-        ("compressor", compressor_col, predictor_col, comp_sizes),
-        ("predictor", predictor_col, compressor_col, pred_sizes),
+        return rows
+    res = _cell_average(acc, "_pred", "_size", float(p_sizes[0]), float(p_sizes[-1]), accuracy_col)
+    if res is None:
+        warnings.warn(
+            f"{fn}: family {fam!r}: no compressor was run with both predictor sizes; predictor-axis gain left out",
+            stacklevel=3,
+        )
+        return rows
+    rows.append(_gain_row(fam, "predictor", accuracy_col, float(p_sizes[0]), float(p_sizes[-1]), res, fn))
+    return rows
+
+
+def _gain_row(fam: Any, axis: str, metric: str, small: float, large: float, res: tuple, fn: str) -> dict[str, Any]:
+    """A ``relative_gain`` row from :func:`_cell_average`'s ``(mean small, mean large, n small, n large)``."""
+    a_s, a_l, n_s, n_l = res
+    return dict(
+        kind="relative_gain",
+        axis=axis,
+        family=fam,
+        metric=metric,
+        small=small,
+        large=large,
+        mean_small=a_s,
+        mean_large=a_l,
+        value=_ratio(a_s, a_l, f"family {fam!r} {axis} gain", fn, stacklevel=5) - 1.0,
+        n_small=n_s,
+        n_large=n_l,
     )
-    for axis, moving, fixed_col, sizes in axes:
-        for fixed in sorted(sub[fixed_col].unique()):
-            at = sub[sub[fixed_col] == fixed]
-            for a, b in zip(sizes[:-1], sizes[1:]):
-                per_unit = at[at[moving].isin([a, b])].pivot_table(
-                    index="_unit", columns=moving, values=metric, aggfunc="mean"
-                )
-                if a not in per_unit or b not in per_unit:
-                    continue
-                paired = per_unit[[a, b]].dropna().to_numpy()
-                if not len(paired):
-                    continue
-                diff = paired[:, 1] - paired[:, 0]
-                lo, hi = _mean_interval(diff, n_boot, rng, level)
-                mean_a, mean_b = paired[:, 0].mean(), paired[:, 1].mean()
-                out.append(
-                    {
-                        "family": family,
-                        "axis": axis,
-                        "fixed": fixed,
-                        "size_from": a,
-                        "size_to": b,
-                        "mean_from": mean_a,
-                        "mean_to": mean_b,
-                        "change": mean_b - mean_a,
-                        "relative": (mean_b - mean_a) / mean_a if mean_a else np.nan,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "n_records": len(diff),
-                    }
-                )
-    return pd.DataFrame(out)
-
-
-def compressor_or_predictor(
-    df: pd.DataFrame,
-    *,
-    family: str,
-    metric: str = "correct",
-    family_col: str = "compressor_family",
-    compressor_col: str = "compressor_params",
-    predictor_col: str = "predictor_params",
-    unit_cols: Sequence[str] = ("dataset", "record_id"),
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """Does scaling the compressor pay more than scaling the predictor? One paired contrast.
-
-    With a small and a large size on both axes, the mean gain of the compressor step minus the mean
-    gain of the predictor step (each averaged over the other axis' two sizes) equals
-    ``metric(large compressor, small predictor) - metric(small compressor, large predictor)``: spend
-    the larger model on the compressor, or on the predictor. Computed over the records both ends
-    answered, with a percentile bootstrap interval that resamples records.
-
-    Args:
-      df: results table; the family's smallest and largest compressor and predictor sizes are used.
-      family: the compressor family (its sizes are the compressor axis; predictors of any family).
-
-    Returns:
-      ``{"large_compressor": mean, "large_predictor": mean, "difference": ..., "ci_low": ...,
-      "ci_high": ..., "n_records": ..., "sizes": (small compressor, large compressor, small predictor,
-      large predictor)}``.
-
-    Raises:
-      ValueError: missing columns, an unknown family, or one size on either axis.
-    """
-    require_frame(df, "compressor_or_predictor")
-    require_columns(df, [family_col, compressor_col, predictor_col, metric, *unit_cols], "compressor_or_predictor")
-    check_n_boot(n_boot, "compressor_or_predictor", minimum=0)
-    sub = df[df[family_col] == family].copy()
-    comp, pred = sorted(sub[compressor_col].dropna().unique()), sorted(sub[predictor_col].dropna().unique())
-    if len(comp) < 2 or len(pred) < 2:
-        raise ValueError(
-            f"compressor_or_predictor: family {family!r} needs two compressor and two predictor sizes, "
-            f"has {len(comp)} and {len(pred)}"
-        )
-    sub = _with_units(sub, metric, unit_cols, "compressor_or_predictor")
-    a = sub[(sub[compressor_col] == comp[-1]) & (sub[predictor_col] == pred[0])].groupby("_unit")[metric].mean()
-    b = sub[(sub[compressor_col] == comp[0]) & (sub[predictor_col] == pred[-1])].groupby("_unit")[metric].mean()
-    both = pd.concat([a.rename("a"), b.rename("b")], axis=1).dropna()
-    diff = (both["a"] - both["b"]).to_numpy()
-    lo, hi = _mean_interval(diff, n_boot, np.random.default_rng(seed), level)
-    return {
-        "large_compressor": float(both["a"].mean()),
-        "large_predictor": float(both["b"].mean()),
-        "difference": float(diff.mean()) if len(diff) else np.nan,
-        "ci_low": lo,
-        "ci_high": hi,
-        "n_records": len(diff),
-        "sizes": (comp[0], comp[-1], pred[0], pred[-1]),
-    }
