@@ -29,7 +29,7 @@ CASES = {
     "analysis-and-plotting": (
         "import importlib, mi_utils.analysis as a, mi_utils.plotting; "
         "[importlib.import_module('mi_utils.analysis.' + m) for m in "
-        "('scaling', 'gains', 'rate_distortion', 'correlation', 'factors', 'meta', 'information', 'simulate', 'tables')]; "
+        "('scaling', 'gains', 'rate_distortion', 'correlation', 'factors', 'mixed', 'meta', 'information', 'simulate', 'tables')]; "
         "[importlib.import_module('mi_utils.plotting.' + m) for m in ('style', 'marks', 'figures')]; "
         "[getattr(a, n) for n in a.__all__]",
         (*MODEL_CODE, "mi_utils.backends", "mi_utils.experiment"),

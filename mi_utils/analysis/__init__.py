@@ -14,8 +14,9 @@ Modules (one concept each):
 * :mod:`~mi_utils.analysis.rate_distortion`: ``D(R) = C exp(-b R) + D0`` (``fit_rate_distortion``).
 * :mod:`~mi_utils.analysis.correlation`: Pearson / Spearman with and without covariates
   (``partial_correlation``).
-* :mod:`~mi_utils.analysis.factors`: logistic GLM factor importance (``rank_factors``) and
-  mixed-effects models (``mixed_effects``).
+* :mod:`~mi_utils.analysis.factors`: logistic GLM factor importance (``rank_factors``).
+* :mod:`~mi_utils.analysis.mixed`: mixed-effects models with a random intercept per question
+  (``mixed_effects``; also importable from ``factors``).
 * :mod:`~mi_utils.analysis.meta`: random-effects meta-analysis (``meta_analysis``).
 * :mod:`~mi_utils.analysis.information`: usable (predictive V-) information about the answer
   (``usable_information``), with cross-fitted temperature calibration (re-exported from
@@ -41,8 +42,8 @@ _EXPORTS = {
     "length_baseline": "correlation",
     "fit_rate_distortion_groups": "rate_distortion",
     "rank_factors": "factors",
-    "mixed_effects": "factors",
-    "MixedEffectsResult": "factors",
+    "mixed_effects": "mixed",
+    "MixedEffectsResult": "mixed",
     "meta_analysis": "meta",
     "per_group_slopes": "meta",
     "MetaAnalysisResult": "meta",
