@@ -192,12 +192,34 @@ def financebench_mc_records(
         DataFormatError: If a question lacks ``financebench_id``, ``doc_name``, ``question``,
             ``answer`` or evidence.
     """
+    _check_options(n_options, max_context_tokens, limit)
+    qs = _checked_questions(questions)
+    pool = [
+        (str(q["answer"]).strip(), shape, str(q["doc_name"]), str(q["financebench_id"]))
+        for q in qs
+        if (shape := answer_shape(q["answer"])) is not None
+    ]
+    keep = [q for q in qs if answer_shape(q["answer"]) is not None and len(q.get("evidence") or []) == 1]
+    if limit is not None:
+        keep = keep[:limit]
+    base = financebench_records(
+        keep, doc_pages, doc_info, max_context_tokens=max_context_tokens, count_tokens=count_tokens
+    )
+    return [_mc_record(r, pool, n_options, seed) for r in base]
+
+
+def _check_options(n_options: Any, max_context_tokens: Any, limit: Any) -> None:
+    """:func:`financebench_mc_records`' options checked."""
     if isinstance(n_options, bool) or not isinstance(n_options, int) or n_options < 2:
         raise ValueError(f"n_options must be an integer >= 2, got {n_options!r}")
     if isinstance(max_context_tokens, bool) or not isinstance(max_context_tokens, int) or max_context_tokens < 1:
         raise ValueError(f"max_context_tokens must be an integer >= 1, got {max_context_tokens!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or an integer >= 0, got {limit!r}")
+
+
+def _checked_questions(questions: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The question dicts sorted by ``financebench_id``, each with its keys and evidence, ids unique."""
     qs = []
     for q in questions:
         missing = [k for k in ("financebench_id", "doc_name", "question", "answer") if k not in q]
@@ -210,52 +232,41 @@ def financebench_mc_records(
     ids = [str(q["financebench_id"]) for q in qs]
     if len(set(ids)) != len(ids):
         raise DataFormatError("FinanceBench questions: duplicate financebench_id")
-    pool = [
-        (str(q["answer"]).strip(), shape, str(q["doc_name"]), str(q["financebench_id"]))
-        for q in qs
-        if (shape := answer_shape(q["answer"])) is not None
-    ]
-    keep = [q for q in qs if answer_shape(q["answer"]) is not None and len(q.get("evidence") or []) == 1]
-    if limit is not None:
-        keep = keep[:limit]
-    base = financebench_records(
-        keep, doc_pages, doc_info, max_context_tokens=max_context_tokens, count_tokens=count_tokens
-    )
-    out = []
-    for r in base:
-        answer = r.answer.strip()
-        shape = answer_shape(answer)
-        assert shape is not None
-        rng = np.random.default_rng([int(seed), _stable_int(r.id)])
-        picked, fallback = _pick_distractors(answer, shape, r.metadata["doc_name"], pool, n_options - 1, rng)
-        if len(picked) < n_options - 1:
-            raise ValueError(
-                f"FinanceBench {r.id}: only {len(picked)} distinct number-like answers from other filings, "
-                f"need {n_options - 1} distractors for n_options={n_options}"
-            )
-        options = [answer, *(p[0] for p in picked)]
-        options = [options[i] for i in rng.permutation(len(options))]
-        out.append(
-            Record(
-                id=r.id,
-                context=r.context,
-                query=r.query,
-                answer=answer,
-                options=tuple(options),
-                task="multiple_choice",
-                dataset="financebench_mc",
-                metadata={
-                    **r.metadata,
-                    "answer_shape": shape,
-                    "distractor_ids": [p[3] for p in picked],
-                    "distractor_docs": [p[2] for p in picked],
-                    "distractor_shapes": [p[1] for p in picked],
-                    "distractor_fallback": fallback,
-                    "seed": int(seed),
-                },
-            )
+    return qs
+
+
+def _mc_record(r: Record, pool: list[tuple[str, str, str, str]], n_options: int, seed: int) -> Record:
+    """One free-form FinanceBench record as a multiple-choice one: its answer among drawn distractors."""
+    answer = r.answer.strip()
+    shape = answer_shape(answer)
+    assert shape is not None
+    rng = np.random.default_rng([int(seed), _stable_int(r.id)])
+    picked, fallback = _pick_distractors(answer, shape, r.metadata["doc_name"], pool, n_options - 1, rng)
+    if len(picked) < n_options - 1:
+        raise ValueError(
+            f"FinanceBench {r.id}: only {len(picked)} distinct number-like answers from other filings, "
+            f"need {n_options - 1} distractors for n_options={n_options}"
         )
-    return out
+    options = [answer, *(p[0] for p in picked)]
+    options = [options[i] for i in rng.permutation(len(options))]
+    return Record(
+        id=r.id,
+        context=r.context,
+        query=r.query,
+        answer=answer,
+        options=tuple(options),
+        task="multiple_choice",
+        dataset="financebench_mc",
+        metadata={
+            **r.metadata,
+            "answer_shape": shape,
+            "distractor_ids": [p[3] for p in picked],
+            "distractor_docs": [p[2] for p in picked],
+            "distractor_shapes": [p[1] for p in picked],
+            "distractor_fallback": fallback,
+            "seed": int(seed),
+        },
+    )
 
 
 def load_financebench_mc(
