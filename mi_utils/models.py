@@ -12,9 +12,12 @@ Two kinds of name:
 * anything else: a Hugging Face hub id (``Qwen/Qwen2.5-7B-Instruct``) or a local folder,
   loaded with transformers as usual.
 
-The registry, :func:`model_family` and :func:`cache_dir` import no torch; :func:`load_model`,
-:func:`load_tokenizer`, :func:`model_dir` (on a first conversion) and :func:`load_model_config` of a
-hub id import transformers.
+Importing this module, the registry, :func:`model_family` and :func:`cache_dir` import no torch.
+:func:`load_model` imports torch and transformers, :func:`load_tokenizer` transformers. A packaged
+model's first use (:func:`model_dir`, and through it :func:`local_model_path`,
+:func:`load_model_config` and :func:`generation_eos_ids`) converts its GGUF with torch and
+transformers; :func:`load_model_config` and :func:`generation_eos_ids` of a hub id import
+transformers.
 """
 
 from __future__ import annotations

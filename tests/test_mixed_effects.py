@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from mi_utils.analysis.factors import mixed_effects
+from mi_utils.analysis.mixed import mixed_effects
 from mi_utils.analysis.simulate import SIMULATION_DEFAULTS, simulate_grid
 
 FAMILY = "compressor_family"

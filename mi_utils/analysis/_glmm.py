@@ -1,6 +1,6 @@
 """Maximum likelihood for a logistic model with one random intercept per cluster.
 
-Private to :mod:`mi_utils.analysis.factors` (``mixed_effects``). The model is::
+Private to :mod:`mi_utils.analysis.mixed` (``mixed_effects``). The model is::
 
     logit P(y_i = 1) = x_i' beta + sigma * z_c(i),    z_c ~ N(0, 1) independently per cluster c
 

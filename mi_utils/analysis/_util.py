@@ -1,6 +1,7 @@
 """Small shared helpers of the fitting modules: input validation and bootstrap over units.
 
-Private to :mod:`mi_utils.analysis` (``scaling``, ``rate_distortion``, ``correlation``, ``meta``).
+Private to :mod:`mi_utils.analysis` (``scaling``, ``gains``, ``rate_distortion``, ``correlation``,
+``meta``, ``mixed`` and the design matrix of ``_design``).
 Everything here is numpy / pandas only and raises ``ValueError`` with a message that names the
 problem and the fix.
 """
