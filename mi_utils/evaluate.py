@@ -1,4 +1,4 @@
-"""Scoring predictions: multiple-choice accuracy, free-form judging, reference perplexity.
+"""Grading predictions: multiple-choice accuracy, free-form judging, reference perplexity.
 
 * Multiple choice: :func:`mc_correct` (the chosen option's text equals the reference answer) is
   the one multiple-choice correctness rule (the predictor and the runner use it), and
@@ -104,7 +104,7 @@ def accuracy(values: Iterable[bool | int | None]) -> float:
     """
     vals = list(values)
     if not vals:
-        raise ValueError("accuracy() got no values; there is nothing to score (empty record list?)")
+        raise ValueError("accuracy() got no values; there is nothing to grade (empty record list?)")
     n_none = sum(v is None for v in vals)
     if n_none:
         raise ValueError(

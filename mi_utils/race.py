@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 
+from .deep_research import race as _race
 from .deep_research.race import *  # noqa: F403
 from .deep_research.race import __all__  # noqa: F401
 
@@ -16,3 +17,7 @@ warnings.warn(
     DeprecationWarning,
     stacklevel=2,
 )
+
+
+def __getattr__(name: str):
+    return getattr(_race, name)  # the renamed RACE names (CriterionScore, ...), with their warning

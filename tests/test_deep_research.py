@@ -309,7 +309,10 @@ def test_end_to_end_two_tasks_stage_outputs_failure_path_and_costs(tmp_path):
     assert small["race_comprehensiveness"] == pytest.approx(7.0) and base["race_readability"] == pytest.approx(5.0)
     assert small["race_coverage"] == 1.0 and base["race_coverage"] == 1.0 and base["race_comparisons"] == 1
     score = res.scores[("ok-task", "small")]
-    assert [c.score for c in score.criteria] == [7.0, 7.0] and [c.reference_score for c in score.criteria] == [5.0, 5.0]
+    assert [c.rating for c in score.criteria] == [7.0, 7.0] and [c.reference_rating for c in score.criteria] == [
+        5.0,
+        5.0,
+    ]
     assert small["judge_tokens_in"] == 2 * 2 * 500 and base["judge_tokens_in"] == 0  # comparisons count with small
     judge_call = _cost(500, 5, (0.15, 0.60))  # judge priced as gpt-4o-mini; kept apart from the pipeline's cost
     assert small["judge_cost_usd"] == pytest.approx(4 * judge_call) and base["judge_cost_usd"] == 0

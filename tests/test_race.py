@@ -1,4 +1,5 @@
-"""RACE scoring: criteria loading, the weighted arithmetic (hand-computed), score parsing, judges on fakes."""
+"""RACE rating: criteria loading, the weighted arithmetic (hand-computed), rating parsing, judges on fakes,
+the old (score) names."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from mi_utils.backends.base import Generation
 from mi_utils.deep_research.race import (
     DIMENSIONS,
     Criterion,
-    CriterionScore,
+    CriterionRating,
     RaceCriteria,
     RaceJudge,
-    RaceScore,
+    RaceRating,
     aggregate,
     load_race_criteria,
-    parse_score,
-    score_report,
+    parse_rating,
+    rate_report,
 )
 
 from conftest import shared_data_dir
@@ -25,7 +26,7 @@ WEIGHTS = {"comprehensiveness": 0.4, "insight": 0.3, "instruction_following": 0.
 
 
 def _cs(dim, w, s, r=None):
-    return CriterionScore(dimension=dim, criterion=f"{dim}-{w}", weight=w, score=s, reference_score=r)
+    return CriterionRating(dimension=dim, criterion=f"{dim}-{w}", weight=w, rating=s, reference_rating=r)
 
 
 def test_aggregate_matches_a_hand_computation():
@@ -78,7 +79,7 @@ def test_pairwise_relative_is_target_over_target_plus_reference():
     assert agg["relative_dimensions"]["readability"] is None
     # the absolute total still uses every target score
     assert agg["total"] == pytest.approx(0.4 * 6 + 0.3 * 3 + 0.2 * 8 + 0.1 * 5)
-    row = RaceScore("t", "j", scores, WEIGHTS).to_row()
+    row = RaceRating("t", "j", scores, WEIGHTS).to_row()
     assert row["race_relative"] == pytest.approx(t / (t + r))
     assert set(row) >= {f"race_{d}" for d in DIMENSIONS} | {"race_total", "race_coverage", "race_unscored"}
 
@@ -125,13 +126,13 @@ def test_deepresearch_bench_criteria_load_with_weights_that_sum_to_one():
         ("0/10 - nothing relevant", 0.0, "fraction"),
     ],
 )
-def test_parse_score_reads_common_forms(text, score, method):
-    assert parse_score(text)[:2] == (score, method)
+def test_parse_rating_reads_common_forms(text, score, method):
+    assert parse_rating(text)[:2] == (score, method)
 
 
 @pytest.mark.parametrize("text", ["", "The report is good.", "12/10", '{"score": 42}', "95% of the criterion"])
-def test_parse_score_rejects_missing_or_out_of_range(text):
-    s, _, err = parse_score(text)
+def test_parse_rating_rejects_missing_or_out_of_range(text):
+    s, _, err = parse_rating(text)
     assert s is None and err
 
 
@@ -174,17 +175,17 @@ def test_generate_judge_scores_each_criterion_and_pairwise_sees_both_reports():
 
     backend = FakeGenerator(reply)
     judge = RaceJudge(backend, max_report_chars=10)
-    res = score_report(judge, _criteria(), "A long report text")
+    res = rate_report(judge, _criteria(), "A long report text")
     assert len(backend.prompts) == 4
     by_dim = {c.dimension: c for c in res.criteria}
-    assert by_dim["insight"].score is None and by_dim["insight"].parse_error
-    assert by_dim["readability"].score == 6.0 and by_dim["readability"].truncated
+    assert by_dim["insight"].rating is None and by_dim["insight"].parse_error
+    assert by_dim["readability"].rating == 6.0 and by_dim["readability"].truncated
     assert "A long rep" in backend.prompts[0] and "A long report" not in backend.prompts[0]
     assert res.total == pytest.approx(6.0) and res.coverage == pytest.approx(0.7)
     assert res.input_tokens == 400 and res.output_tokens == 12
 
-    pair = score_report(RaceJudge(FakeGenerator(reply)), _criteria(), "target", reference="reference")
-    assert all(c.score == 8.0 and c.reference_score == 4.0 for c in pair.criteria)
+    pair = rate_report(RaceJudge(FakeGenerator(reply)), _criteria(), "target", reference="reference")
+    assert all(c.rating == 8.0 and c.reference_rating == 4.0 for c in pair.criteria)
     assert pair.relative == pytest.approx(8 / 12)
     assert all(c.input_tokens == 200 for c in pair.criteria)  # two calls per criterion
 
@@ -212,11 +213,11 @@ class FakeScorer:
 
 
 def test_logprob_judge_returns_the_expected_score_under_the_judge():
-    res = score_report(RaceJudge(FakeScorer(), mode="logprob"), _criteria(), "report")
+    res = rate_report(RaceJudge(FakeScorer(), mode="logprob"), _criteria(), "report")
     p = np.exp(-np.abs(np.arange(11) - 7.0))
     expected = float(np.dot(np.arange(11), p / p.sum()))
     for c in res.criteria:
-        assert c.method == "logprob" and c.score == pytest.approx(expected, abs=1e-5)
+        assert c.method == "logprob" and c.rating == pytest.approx(expected, abs=1e-5)
         assert sum(c.distribution) == pytest.approx(1.0, abs=1e-4)
         assert c.input_tokens == 3 + 22 and c.output_tokens == 0
     assert res.total == pytest.approx(expected, abs=1e-5)
@@ -226,8 +227,40 @@ def test_logprob_mode_refuses_chat_apis_with_a_clear_error():
     from mi_utils.backends import OpenAIChatBackend
 
     with pytest.raises(TypeError, match="mode='generate'"):
-        RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob").score(
+        RaceJudge(OpenAIChatBackend("gpt-4o-mini"), mode="logprob").rate(
             "task", "report", Criterion("insight", "c", 1.0)
         )
     with pytest.raises(ValueError):
         RaceJudge(FakeScorer(), mode="vibes")
+
+
+def test_old_score_names_still_work_and_warn_once_with_the_new_name(monkeypatch):
+    """*score* means log-probs in this package; RACE's marks are ratings. The old names keep working."""
+    import mi_utils.deep_research as dr
+    import mi_utils.deep_research.race as race
+
+    monkeypatch.setattr(race, "_DEPRECATED_WARNED", set())
+    for old, new in race._RENAMED.items():
+        with pytest.warns(DeprecationWarning, match=new):
+            assert getattr(race, old) is getattr(race, new)
+    race._DEPRECATED_WARNED.discard("mi_utils.deep_research.race.RaceScore")
+    with pytest.warns(DeprecationWarning, match="RaceRating"):
+        assert dr.RaceScore is RaceRating
+    # a verdict stored with the old keys loads, warning once; the old fields read the new ones
+    old = {"dimension": "insight", "criterion": "c", "weight": 1.0, "score": 7.0, "reference_score": 5.0}
+    with pytest.warns(DeprecationWarning, match="'rating', 'reference_rating'"):
+        v = CriterionRating.from_dict(old)
+    assert (v.rating, v.reference_rating) == (7.0, 5.0)
+    assert CriterionRating.from_dict(v.to_dict()) == v
+    with pytest.warns(DeprecationWarning, match=r"CriterionRating\.rating"):
+        assert v.score == 7.0
+    judge = RaceJudge(FakeScorer(), mode="logprob")
+    with pytest.warns(DeprecationWarning, match=r"RaceJudge\.rate"):
+        assert judge.score("task", "report", Criterion("insight", "c", 1.0)).rating == pytest.approx(
+            judge.rate("task", "report", Criterion("insight", "c", 1.0)).rating
+        )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        race.parse_score("7/10")  # once per session: no second warning

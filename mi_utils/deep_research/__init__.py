@@ -49,7 +49,7 @@ from .config import DeepResearchConfig, Setting
 from .extract import Extraction, extract, parse_extraction
 from .pipeline import DeepResearchResult, retrieve, run_deep_research, search
 from .plan import Plan, PlanItem, make_plan, parse_plan
-from .race import Criterion, CriterionScore, RaceCriteria, RaceJudge, RaceScore  # noqa: F401  (as the flat module had)
+from .race import Criterion, CriterionRating, RaceCriteria, RaceJudge, RaceRating  # noqa: F401  (as the flat module had)
 from .retrieval import Document, Retriever, Source  # noqa: F401
 from .summary import summarise
 from .synthesise import Report, synthesise
@@ -95,3 +95,12 @@ __all__ = [
     "run_deep_research",
     "summarise",
 ]
+
+
+def __getattr__(name: str):
+    """The RACE types' old names (``CriterionScore``, ``RaceScore``): still importable, warning once."""
+    if name in ("CriterionScore", "RaceScore"):
+        from . import race
+
+        return getattr(race, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,7 +41,7 @@ from .calls import CallRecord, Pricing
 from .config import DeepResearchConfig, Setting
 from .extract import Extraction, extract, kept_findings
 from .plan import Plan, make_plan
-from .race import CriterionScore, RaceJudge, RaceScore, aggregate
+from .race import CriterionRating, RaceJudge, RaceRating, aggregate
 from .retrieval import Retriever, Source
 from .summary import summarise
 from .synthesise import Report, synthesise
@@ -78,7 +78,7 @@ class DeepResearchResult:
       sources: ``{task_id: [[Source per query]]}``.
       extractions: ``{(task_id, setting): [Extraction]}``.
       reports: ``{(task_id, setting): Report}``.
-      scores: ``{(task_id, setting): RaceScore}``.
+      scores: ``{(task_id, setting): RaceRating}``.
       store_path: the JSONL store.
       n_written: rows appended by this run (0 when everything was read back).
       seconds: wall-clock seconds of this run.
@@ -394,19 +394,19 @@ class _Run:
         return row
 
     # ------------------------------------------------------------------- judge
-    def _verdicts(self, task: ResearchTask, setting: str, report: str, reference: str | None) -> list[CriterionScore]:
+    def _verdicts(self, task: ResearchTask, setting: str, report: str, reference: str | None) -> list[CriterionRating]:
         judge = self.judge
         out = []
         for c in tqdm(task.criteria.criteria, desc=f"judge {setting}", disable=not self.progress, leave=False):
             key = judge_key(judge, task.prompt, report, c, reference)
             row = self.cache.get(key)
             if row is None:
-                v = judge.score(task.prompt, report, c, reference)
+                v = judge.rate(task.prompt, report, c, reference)
                 self.cache.put(
                     {"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()}
                 )
             else:
-                v = CriterionScore.from_dict(row["verdict"])
+                v = CriterionRating.from_dict(row["verdict"])
             out.append(v)
         return out
 
@@ -426,9 +426,9 @@ class _Run:
         """One setting's report: its RACE score and the judge's calls and costs, into ``row``."""
         judge = self.judge
         verdicts = self._verdicts(task, sid, self.reports[(task.id, sid)].text, reference)
-        score = RaceScore(task.id, judge.name, verdicts, weights)
-        self.scores[(task.id, sid)] = score
-        row.update(score.to_row())
+        rating = RaceRating(task.id, judge.name, verdicts, weights)
+        self.scores[(task.id, sid)] = rating
+        row.update(rating.to_row())
         calls = [
             CallRecord(
                 "judge",
@@ -452,7 +452,7 @@ class _Run:
         self._calls(task.id, sid, calls)
 
     @staticmethod
-    def _reference_scores(task: ResearchTask, row: dict, ref_scores: list[RaceScore], weights: dict) -> None:
+    def _reference_scores(task: ResearchTask, row: dict, ref_scores: list[RaceRating], weights: dict) -> None:
         """The reference's scores: its side of every comparison, averaged (its judge calls are counted with the others)."""
         totals = [s.reference_total for s in ref_scores if s.reference_total is not None]
         row["race_total"] = float(np.mean(totals)) if totals else None
@@ -461,7 +461,7 @@ class _Run:
             vals = [v for v in vals if v is not None]
             row[f"race_{d}"] = float(np.mean(vals)) if vals else None
         as_target = [
-            dataclasses.replace(c, score=c.reference_score, reference_score=None)
+            dataclasses.replace(c, rating=c.reference_rating, reference_rating=None)
             for s in ref_scores
             for c in s.criteria
         ]
@@ -470,7 +470,7 @@ class _Run:
                 "race_relative": 0.5,
                 "race_comparisons": len(ref_scores),
                 "race_coverage": aggregate(as_target, weights)["coverage"],
-                "race_unscored": sum(c.score is None for c in as_target),
+                "race_unscored": sum(c.rating is None for c in as_target),
                 "judge_cost_usd": 0.0,
                 "judge_seconds": 0.0,
                 "judge_tokens_in": 0,

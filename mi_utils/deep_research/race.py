@@ -1,20 +1,20 @@
-"""RACE-style scoring of research reports (DeepResearch Bench's criteria, any judge model).
+"""RACE-style rating of research reports (DeepResearch Bench's criteria, any judge model).
 
 DeepResearch Bench (Du et al. 2025, arXiv 2506.11763) scores a report with **RACE**: per task, four
 dimensions (comprehensiveness, insight, instruction following, readability) with task-specific
-weights, and per dimension a list of weighted criteria. A judge scores every criterion from 0 to 10
-for the target report *and* a reference report; a dimension's score is the weight-averaged
-criterion score, the total is the dimension-weighted sum, and the final RACE score is relative:
+weights, and per dimension a list of weighted criteria. A judge rates every criterion from 0 to 10
+for the target report *and* a reference report; a dimension's rating is the weight-averaged
+criterion rating, the total is the dimension-weighted sum, and the final RACE score is relative:
 ``target_total / (target_total + reference_total)`` (0.5 = on par with the reference).
 
-This module implements that arithmetic (:func:`aggregate`, :class:`RaceScore`), reads the
-benchmark's criteria (:func:`load_race_criteria`, :class:`RaceCriteria`), and scores with any
-generator backend as judge (:class:`RaceJudge`), in two forms:
+This module implements that arithmetic (:func:`aggregate`, :class:`RaceRating`), reads the
+benchmark's criteria (:func:`load_race_criteria`, :class:`RaceCriteria`), and rates with any
+generator backend as judge (:class:`RaceJudge`, :func:`rate_report`), in two forms:
 
-* **absolute** (no reference): the judge scores the report alone on each criterion; the total
+* **absolute** (no reference): the judge rates the report alone on each criterion; the total
   (0-10) is the number to compare across pipelines that were judged by the same judge;
 * **pairwise** (``reference=`` a report): the judge sees both reports (target as "Report 1",
-  reference as "Report 2") and scores each on each criterion; :attr:`RaceScore.relative` is the
+  reference as "Report 2") and rates each on each criterion; :attr:`RaceRating.relative` is the
   official ``target / (target + reference)`` form. In the offline demo the uncompressed baseline's
   report plays the reference.
 
@@ -22,32 +22,40 @@ generator backend as judge (:class:`RaceJudge`), in two forms:
 
 1. *No reference articles.* The benchmark's expert reference articles were not available; the
    pairwise form takes whatever reference report you pass (the baseline pipeline's report in the
-   demo), so relative scores measure "against our baseline", not "against the benchmark's reference".
+   demo), so relative ratings measure "against our baseline", not "against the benchmark's reference".
 2. *Judge model.* The official scorer uses a Gemini model (Gemini-2.5-Pro in later versions); here
    any :class:`~mi_utils.backends.base.Backend` judges: a hosted API model
    (:class:`~mi_utils.backends.OpenAIChatBackend`, e.g. gpt-4o-mini) or, offline, a packaged model.
-   Scores from different judges are not comparable, and a 135M-parameter judge is close to noise.
+   Ratings from different judges are not comparable, and a 135M-parameter judge is close to noise.
 3. *One call per criterion.* The official prompt asks for all criteria of all dimensions in one
    JSON reply; here each criterion is a separate call (pairwise: two calls, one per report), which
-   small judges can follow and which makes every score traceable to one reply. Expect more judge
+   small judges can follow and which makes every rating traceable to one reply. Expect more judge
    tokens than the official scorer (the report is re-read per criterion).
 4. *Log-probability mode* (``mode="logprob"``, local scorers only): instead of parsing a generated
-   number, the judge's expected score ``sum_k k * p(k)`` over the replies ``"0/10" .. "10/10"``
-   (G-Eval style). It always yields a score, which tiny offline judges otherwise rarely do.
+   number, the judge's expected rating ``sum_k k * p(k)`` over the replies ``"0/10" .. "10/10"``
+   (G-Eval style). It always yields a rating, which tiny offline judges otherwise rarely do.
 5. *Weights.* The task's dimension and criterion weights are used as given. A criterion the judge
-   gave no readable score is left out of its dimension's weighted mean (the official scorer does
-   the same); a dimension with no scored criterion is left out of the total and the remaining
+   gave no readable rating is left out of its dimension's weighted mean (the official scorer does
+   the same); a dimension with no rated criterion is left out of the total and the remaining
    dimension weights are renormalised (the official scorer counts it as 0). ``coverage`` reports
-   the share of the total weight that was scored.
+   the share of the total weight that was rated.
 6. *Reports are cut* at ``max_report_chars`` before judging (recorded in ``truncated``).
 
 Judge replies are data: parsed with ``json`` and regular expressions, never executed.
+
+Words: the benchmark calls a judge's 0-10 mark a "score"; in this package *score* means an LM's
+log-probability (the score stage), so the judge's mark is a **rating** here (:class:`CriterionRating`,
+:class:`RaceRating`, :func:`rate_report`, :meth:`RaceJudge.rate`, :func:`parse_rating`; the ``race_*``
+row columns keep their names). The old names (``CriterionScore``, ``RaceScore``, ``score_report``,
+``parse_score``, ``RaceJudge.score``, the ``score`` / ``reference_score`` fields) still work and warn
+once with the new name; stored verdicts with the old keys still load.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -63,12 +71,12 @@ __all__ = [
     "Criterion",
     "RaceCriteria",
     "load_race_criteria",
-    "CriterionScore",
-    "RaceScore",
+    "CriterionRating",
+    "RaceRating",
     "aggregate",
-    "parse_score",
+    "parse_rating",
     "RaceJudge",
-    "score_report",
+    "rate_report",
     "token_counts",
 ]
 
@@ -201,20 +209,34 @@ def load_race_criteria(path=None, *, ids: Iterable[Any] | None = None) -> dict[s
     return out
 
 
-# =============================================================================== scores
+# =============================================================================== ratings
+_DEPRECATED_WARNED: set[str] = set()
+
+
+def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Warn once per session that ``old`` is now ``new``."""
+    if old not in _DEPRECATED_WARNED:
+        _DEPRECATED_WARNED.add(old)
+        warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+
+
+#: Old field names of stored verdicts -> the new ones (read by :meth:`CriterionRating.from_dict`).
+_OLD_FIELDS = {"score": "rating", "reference_score": "reference_rating"}
+
+
 @dataclass
-class CriterionScore:
+class CriterionRating:
     """The judge's verdict on one criterion (for the target and, pairwise, the reference report).
 
     Attributes:
       dimension, criterion, weight: the criterion.
-      score: the target report's score in [0, 10] (``None``: no readable score).
-      reference_score: the reference report's score (pairwise form only).
-      method: how the score was read: ``"logprob"``, ``"json"``, ``"fraction"`` (``7/10``),
+      rating: the target report's rating in [0, 10] (``None``: no readable rating).
+      reference_rating: the reference report's rating (pairwise form only).
+      method: how the rating was read: ``"logprob"``, ``"json"``, ``"fraction"`` (``7/10``),
         ``"regex"`` (``score: 7``, a leading number) or ``"none"``.
-      parse_error: why no score (or no reference score) was read.
+      parse_error: why no rating (or no reference rating) was read.
       raw: the judge's replies (target, then reference), cut at 500 characters each.
-      distribution: logprob mode: ``p(0..10)`` of the target's score.
+      distribution: logprob mode: ``p(0..10)`` of the target's rating.
       input_tokens, output_tokens, seconds: summed over the judge calls of this criterion.
       truncated: a report was cut at the judge's ``max_report_chars``.
     """
@@ -222,8 +244,8 @@ class CriterionScore:
     dimension: str
     criterion: str
     weight: float
-    score: float | None
-    reference_score: float | None = None
+    rating: float | None
+    reference_rating: float | None = None
     method: str = "none"
     parse_error: str | None = None
     raw: list = field(default_factory=list)
@@ -237,9 +259,26 @@ class CriterionScore:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CriterionScore:
+    def from_dict(cls, d: Mapping[str, Any]) -> CriterionRating:
+        """A verdict from :meth:`to_dict`; one stored with the old keys (``score``, ``reference_score``) too."""
+        old = [k for k in _OLD_FIELDS if k in d and _OLD_FIELDS[k] not in d]
+        if old:
+            _deprecated("a verdict with the keys " + ", ".join(repr(k) for k in old), "'rating', 'reference_rating'")
+            d = {_OLD_FIELDS.get(k, k) if k in old else k: v for k, v in d.items()}
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def score(self) -> float | None:
+        """Deprecated: :attr:`rating`."""
+        _deprecated("CriterionRating.score", "CriterionRating.rating")
+        return self.rating
+
+    @property
+    def reference_score(self) -> float | None:
+        """Deprecated: :attr:`reference_rating`."""
+        _deprecated("CriterionRating.reference_score", "CriterionRating.reference_rating")
+        return self.reference_rating
 
 
 def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
@@ -247,38 +286,38 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
     return sum(w * s for w, s in pairs) / tw if tw > 0 else None
 
 
-def aggregate(scores: Sequence[CriterionScore], dimension_weights: Mapping[str, float]) -> dict:
-    """RACE arithmetic over criterion scores.
+def aggregate(ratings: Sequence[CriterionRating], dimension_weights: Mapping[str, float]) -> dict:
+    """RACE arithmetic over criterion ratings.
 
-    Per dimension d: ``s_d = sum_c w_c s_c / sum_c w_c`` over the criteria of d with a score.
-    Total: ``sum_d W_d s_d / sum_d W_d`` over the dimensions with a score (with every dimension
-    scored and ``sum W_d = 1`` this is the official ``sum_d W_d s_d``). Pairwise (when criteria
-    carry ``reference_score``): the same over the criteria where *both* scores exist, for target
+    Per dimension d: ``s_d = sum_c w_c s_c / sum_c w_c`` over the criteria of d with a rating.
+    Total: ``sum_d W_d s_d / sum_d W_d`` over the dimensions with a rating (with every dimension
+    rated and ``sum W_d = 1`` this is the official ``sum_d W_d s_d``). Pairwise (when criteria
+    carry ``reference_rating``): the same over the criteria where *both* ratings exist, for target
     and reference, and ``relative = t / (t + r)`` overall and per dimension.
 
     Returns:
       ``{"dimensions", "total", "coverage", "reference_dimensions", "reference_total",
-      "relative", "relative_dimensions", "n_scored", "n_criteria"}``; ``coverage`` is the share of
-      the total weight (``sum_d W_d * scored criterion weight of d / criterion weight of d``,
-      over ``sum_d W_d``) that was scored.
+      "relative", "relative_dimensions", "n_scored", "n_criteria"}`` (``n_scored``: criteria with a
+      rating); ``coverage`` is the share of the total weight (``sum_d W_d * rated criterion weight of d
+      / criterion weight of d``, over ``sum_d W_d``) that was rated.
     """
     dims: dict[str, float | None] = {}
     ref_dims: dict[str, float | None] = {}
     rel_dims: dict[str, float | None] = {}
     cov_num = 0.0
-    pairwise = any(s.reference_score is not None for s in scores)
+    pairwise = any(s.reference_rating is not None for s in ratings)
     for d in DIMENSIONS:
-        mine = [s for s in scores if s.dimension == d]
+        mine = [s for s in ratings if s.dimension == d]
         if not mine:
             continue
-        dims[d] = _weighted([(s.weight, s.score) for s in mine if s.score is not None])
+        dims[d] = _weighted([(s.weight, s.rating) for s in mine if s.rating is not None])
         all_w = sum(s.weight for s in mine)
         if all_w > 0:
-            cov_num += dimension_weights.get(d, 0.0) * sum(s.weight for s in mine if s.score is not None) / all_w
+            cov_num += dimension_weights.get(d, 0.0) * sum(s.weight for s in mine if s.rating is not None) / all_w
         if pairwise:
-            both = [s for s in mine if s.score is not None and s.reference_score is not None]
-            t = _weighted([(s.weight, s.score) for s in both])
-            r = _weighted([(s.weight, s.reference_score) for s in both])
+            both = [s for s in mine if s.rating is not None and s.reference_rating is not None]
+            t = _weighted([(s.weight, s.rating) for s in both])
+            r = _weighted([(s.weight, s.reference_rating) for s in both])
             ref_dims[d] = r
             rel_dims[d] = t / (t + r) if t is not None and r is not None and t + r > 0 else None
 
@@ -294,13 +333,13 @@ def aggregate(scores: Sequence[CriterionScore], dimension_weights: Mapping[str, 
         "reference_total": None,
         "relative": None,
         "relative_dimensions": rel_dims if pairwise else None,
-        "n_scored": sum(s.score is not None for s in scores),
-        "n_criteria": len(scores),
+        "n_scored": sum(s.rating is not None for s in ratings),
+        "n_criteria": len(ratings),
     }
     if pairwise:
-        # target and reference over the same criteria: those where both were scored
-        both = [s for s in scores if s.score is not None and s.reference_score is not None]
-        t_dims = {d: _weighted([(s.weight, s.score) for s in both if s.dimension == d]) for d in dims}
+        # target and reference over the same criteria: those where both were rated
+        both = [s for s in ratings if s.rating is not None and s.reference_rating is not None]
+        t_dims = {d: _weighted([(s.weight, s.rating) for s in both if s.dimension == d]) for d in dims}
         t, r = total(t_dims), total(ref_dims)
         out["reference_total"] = r
         out["relative"] = t / (t + r) if t is not None and r is not None and t + r > 0 else None
@@ -308,12 +347,12 @@ def aggregate(scores: Sequence[CriterionScore], dimension_weights: Mapping[str, 
 
 
 @dataclass
-class RaceScore:
-    """A report's RACE score: per-criterion verdicts and their aggregate (:func:`aggregate`)."""
+class RaceRating:
+    """A report's RACE rating: per-criterion verdicts and their aggregate (:func:`aggregate`)."""
 
     task_id: str
     judge: str
-    criteria: list[CriterionScore]
+    criteria: list[CriterionRating]
     dimension_weights: dict
     dimensions: dict = field(init=False)
     total: float | None = field(init=False)
@@ -338,7 +377,7 @@ class RaceScore:
         row: dict[str, Any] = {
             "race_total": self.total,
             "race_coverage": self.coverage,
-            "race_unscored": sum(c.score is None for c in self.criteria),
+            "race_unscored": sum(c.rating is None for c in self.criteria),
             "race_reference_total": self.reference_total,
             "race_relative": self.relative,
         }
@@ -366,14 +405,14 @@ _LABELLED = re.compile(r"score\W{0,3}(?:is|of|=|:)?\s*(\d{1,2}(?:\.\d+)?)(?![\d]
 _LEADING = re.compile(r"^\W{0,3}(\d{1,2}(?:\.\d+)?)(?![\d.]*\s*%)(?!\d)")
 
 
-def parse_score(text: str) -> tuple[float | None, str, str | None]:
-    """Read a 0-10 score from a judge's reply.
+def parse_rating(text: str) -> tuple[float | None, str, str | None]:
+    """Read a 0-10 rating from a judge's reply (the prompt asks for a "score", the benchmark's word).
 
     In order: a JSON object with a ``score`` key; ``7/10`` or ``7 out of 10``; ``score: 7``;
     a number at the very start of the reply. Values outside [0, 10] are rejected.
 
     Returns:
-      ``(score, method, error)``; ``score`` is ``None`` when nothing valid was found.
+      ``(rating, method, error)``; ``rating`` is ``None`` when nothing valid was found.
     """
     if not isinstance(text, str) or not text.strip():
         return None, "none", "empty reply"
@@ -453,13 +492,14 @@ def token_counts(gen) -> tuple[int, int]:
 
 
 class RaceJudge:
-    """A judge model scoring reports criterion by criterion.
+    """A judge model rating reports criterion by criterion.
 
     Args:
       backend: any generator backend (``mode="generate"``), or a local scorer with ``encode``,
         ``encode_chat`` and ``score`` (``mode="logprob"``: HFBackend, VLLMBackend, SGLangBackend).
-      mode: ``"generate"`` (the judge writes ``"<score>/10"``, parsed by :func:`parse_score`) or
-        ``"logprob"`` (expected score under the judge's distribution over ``"0/10" .. "10/10"``).
+      mode: ``"generate"`` (the judge writes ``"<score>/10"``, parsed by :func:`parse_rating`) or
+        ``"logprob"`` (expected rating under the judge's distribution over ``"0/10" .. "10/10"``,
+        scored by the backend).
       params: sampling for ``generate`` (default greedy, 16 new tokens).
       max_report_chars: reports are cut at this many characters before judging.
     """
@@ -542,9 +582,8 @@ class RaceJudge:
             logp = np.array([float(np.sum(lp)) for lp in lps])
             p = np.exp(logp - logp.max())
             p /= p.sum()
-            score = float(np.dot(np.arange(11), p))
             return {
-                "score": score,
+                "rating": float(np.dot(np.arange(11), p)),
                 "method": "logprob",
                 "error": None,
                 "raw": None,
@@ -555,10 +594,10 @@ class RaceJudge:
             }
         gens = self.backend.generate([messages], self.params)
         g = gens[0][0]
-        score, method, err = parse_score(g.text)
+        rating, method, err = parse_rating(g.text)
         n_in, n_out = token_counts(g)
         return {
-            "score": score,
+            "rating": rating,
             "method": method,
             "error": err,
             "raw": g.text[:500],
@@ -568,26 +607,26 @@ class RaceJudge:
             "s": time.perf_counter() - t0,
         }
 
-    def score(
+    def rate(
         self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None
-    ) -> CriterionScore:
-        """Score one criterion: absolute (one call) or, with ``reference``, pairwise (two calls)."""
+    ) -> CriterionRating:
+        """Rate one criterion: absolute (one call) or, with ``reference``, pairwise (two calls)."""
         msgs, cut = self.messages(task_prompt, report, criterion, reference, which=1)
         a = self._ask(msgs)
         asks = [a]
-        ref_score = None
+        ref_rating = None
         if reference is not None:
             msgs2, _ = self.messages(task_prompt, report, criterion, reference, which=2)
             b = self._ask(msgs2)
             asks.append(b)
-            ref_score = b["score"]
+            ref_rating = b["rating"]
         errors = [f"{'reference' if i else 'target'}: {x['error']}" for i, x in enumerate(asks) if x["error"]]
-        return CriterionScore(
+        return CriterionRating(
             dimension=criterion.dimension,
             criterion=criterion.text,
             weight=criterion.weight,
-            score=a["score"],
-            reference_score=ref_score,
+            rating=a["rating"],
+            reference_rating=ref_rating,
             method=a["method"],
             parse_error="; ".join(errors) or None,
             raw=[x["raw"] for x in asks if x["raw"] is not None],
@@ -598,8 +637,15 @@ class RaceJudge:
             truncated=cut,
         )
 
+    def score(
+        self, task_prompt: str, report: str, criterion: Criterion, reference: str | None = None
+    ) -> CriterionRating:
+        """Deprecated: :meth:`rate` (*score* means an LM's log-probability in this package)."""
+        _deprecated("RaceJudge.score", "RaceJudge.rate")
+        return self.rate(task_prompt, report, criterion, reference)
 
-def score_report(
+
+def rate_report(
     judge: RaceJudge,
     criteria: RaceCriteria,
     report: str,
@@ -607,13 +653,13 @@ def score_report(
     reference: str | None = None,
     task_prompt: str | None = None,
     progress: bool = False,
-) -> RaceScore:
-    """Score a report on every criterion of a task (pairwise when ``reference`` is given).
+) -> RaceRating:
+    """Rate a report on every criterion of a task (pairwise when ``reference`` is given).
 
     Args:
       judge: the :class:`RaceJudge`.
       criteria: the task's rubric.
-      report: the report to score.
+      report: the report to rate.
       reference: a reference report (pairwise form), or ``None``.
       task_prompt: the task text shown to the judge (default ``criteria.prompt``).
       progress: show a progress bar over criteria.
@@ -621,8 +667,24 @@ def score_report(
     from tqdm.auto import tqdm
 
     prompt = task_prompt if task_prompt is not None else criteria.prompt
-    scores = [
-        judge.score(prompt, report, c, reference)
+    ratings = [
+        judge.rate(prompt, report, c, reference)
         for c in tqdm(criteria.criteria, desc="judge", disable=not progress, leave=False)
     ]
-    return RaceScore(criteria.task_id, judge.name, scores, dict(criteria.dimension_weights))
+    return RaceRating(criteria.task_id, judge.name, ratings, dict(criteria.dimension_weights))
+
+
+#: Old public names -> new ones: still importable, warning once with the new name.
+_RENAMED = {
+    "CriterionScore": "CriterionRating",
+    "RaceScore": "RaceRating",
+    "parse_score": "parse_rating",
+    "score_report": "rate_report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        _deprecated(f"mi_utils.deep_research.race.{name}", _RENAMED[name])
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
