@@ -15,7 +15,7 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 * :mod:`.retrieval`: stage 2's sources: the ``Retriever`` protocol, offline BM25, a web-search adapter;
 * :mod:`.extract`: stage 3, the compressor's extraction per (query, source);
 * :mod:`.synthesise`: stage 4, the predictor's report and its citations;
-* :mod:`.race`: RACE-style report scoring (DeepResearch Bench's rubrics, any judge model);
+* :mod:`.race`: RACE-style report rating (DeepResearch Bench's rubrics, any judge model);
 * :mod:`.cache`: the resumable store's keys;
 * :mod:`.pipeline`: :func:`run_deep_research`, tasks x settings with a judge, resumable;
 * :mod:`.summary`: :func:`summarise`, one line per setting.

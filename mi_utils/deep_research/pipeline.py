@@ -5,7 +5,7 @@ and one retrieval per query (:func:`search`, ``sources_per_query`` sources each 
 ``max_source_chars``) are shared by every setting; per setting, the compressor's extractions
 (:func:`~mi_utils.deep_research.extract.extract`) and the predictor's report
 (:func:`~mi_utils.deep_research.synthesise.synthesise`), or, for the baseline (``compressor=None``),
-the report from the raw sources. With a judge, reports are scored with RACE
+the report from the raw sources. With a judge, reports are rated with RACE
 (:mod:`mi_utils.deep_research.race`; pairwise against the reference setting's report).
 
 Every stage's output goes to a JSONL store keyed on everything that determines it
@@ -71,7 +71,7 @@ class DeepResearchResult:
 
     Attributes:
       rows: one row per (task, setting): status, costs, tokens, seconds per stage, extraction
-        rate, citations, RACE scores (``pandas.DataFrame``).
+        rate, citations, RACE ratings (``pandas.DataFrame``).
       calls: one row per model call, with ``task_id`` and ``setting`` (the plan's calls appear
         once per setting, as they are counted in each setting's cost).
       plans: ``{task_id: Plan}``.
@@ -123,11 +123,11 @@ def run_deep_research(
     reference: str | None = "baseline",
     progress: bool = True,
 ) -> DeepResearchResult:
-    """Run the pipeline on every task under every setting; score the reports; keep everything in ``store``.
+    """Run the pipeline on every task under every setting; rate the reports; keep everything in ``store``.
 
     For each task: one plan (shared by all settings, as the predictor and seed are the same),
     one retrieval per query (shared), then per setting the extractions (compressor settings) and the
-    report. With a ``judge`` and a task rubric, reports are scored on every criterion:
+    report. With a ``judge`` and a task rubric, reports are rated on every criterion:
 
     * with a ``reference`` setting (RACE's relative form): every other setting's report is judged
       *pairwise* against the reference setting's report; its ``race_total`` is its own total in
@@ -150,8 +150,8 @@ def run_deep_research(
       store: JSONL file (or store) for every stage's output; reused across runs.
       config: pipeline settings (default: the paper's).
       pricing: costs (default: :class:`Pricing` with the default price table).
-      judge: RACE judge, or ``None`` for no scoring.
-      reference: the setting whose report is the pairwise reference (``None``: absolute scores only).
+      judge: RACE judge, or ``None`` for no rating.
+      reference: the setting whose report is the pairwise reference (``None``: absolute ratings only).
       progress: progress bars.
 
     Returns:
@@ -411,7 +411,7 @@ class _Run:
         return out
 
     def judge_task(self, task: ResearchTask, task_rows: list[dict], reference: str | None) -> None:
-        """Score every finished setting's report of one task into its row (pairwise against ``reference`` when it has one)."""
+        """Rate every finished setting's report of one task into its row (pairwise against ``reference`` when it has one)."""
         weights = dict(task.criteria.dimension_weights)
         ok = {r["setting"]: r for r in task_rows if r["status"] == "ok"}
         ref = self.reports.get((task.id, reference)) if reference in ok else None
@@ -423,7 +423,7 @@ class _Run:
             self._reference_scores(task, ok[reference], [self.scores[(task.id, sid)] for sid in compared], weights)
 
     def _judge_setting(self, task: ResearchTask, sid: str, row: dict, weights: dict, reference: str | None) -> None:
-        """One setting's report: its RACE score and the judge's calls and costs, into ``row``."""
+        """One setting's report: its RACE rating and the judge's calls and costs, into ``row``."""
         judge = self.judge
         verdicts = self._verdicts(task, sid, self.reports[(task.id, sid)].text, reference)
         rating = RaceRating(task.id, judge.name, verdicts, weights)
