@@ -10,6 +10,13 @@
 * :func:`per_group_slopes`: its typical input, the OLS slope of a metric on ``log2(size)`` within
   each group (e.g. the per-data-set slope of accuracy per doubling of compressor size) with its
   standard error (clustered by record by default).
+
+Which estimator: DerSimonian-Laird is the classic closed form and the default here (it is
+what the paper-style summaries and most older meta-analyses report), but with few studies it
+tends to underestimate tau^2 when heterogeneity is large. REML (metafor's default) and
+Paule-Mandel (recommended by Veroniki et al. 2016) are the better-behaved iterative choices;
+the notebooks pool with REML so that their numbers can be checked against metafor, and show
+DerSimonian-Laird and Paule-Mandel beside it.
 """
 
 from __future__ import annotations
@@ -270,12 +277,7 @@ def meta_analysis(
       s2) / s2``); and ``i2_q = max(0, (Q - (k-1)) / Q)`` (Higgins and Thompson), which does not
       depend on the estimator. They coincide for DerSimonian-Laird.
 
-    Which estimator: DerSimonian-Laird is the classic closed form and the default here (it is
-    what the paper-style summaries and most older meta-analyses report), but with few studies it
-    tends to underestimate tau^2 when heterogeneity is large. REML (metafor's default) and
-    Paule-Mandel (recommended by Veroniki et al. 2016) are the better-behaved iterative choices;
-    the notebooks pool with REML so that their numbers can be checked against metafor, and show
-    DerSimonian-Laird and Paule-Mandel beside it.
+    Which estimator to choose: see the module docstring.
 
     Args:
       effects: a DataFrame with columns ``effect``, ``se`` and optionally ``label`` (else the index

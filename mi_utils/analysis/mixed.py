@@ -7,6 +7,41 @@ intervals whose coverage is checked by simulation; a variational-Bayes GLMM besi
 comparison, cross-checked by a linear-probability mixed model; returns a
 :class:`MixedEffectsResult`. The design matrix is :mod:`~mi_utils.analysis._design`'s. Also
 importable from :mod:`mi_utils.analysis.factors`.
+
+**The data set is a fixed effect** in the maximum-likelihood fit, sum-to-zero coded, so ``Intercept`` is the
+unweighted mean over the data sets of their intercepts (``dataset_effects`` holds each data
+set's deviation). A data-set *variance* estimated from a handful of data sets (two in the
+paper) is meaningless, and a Wald interval that leans on it is not honest; the price is that
+the intercept's interval is about these data sets, not a population of them. The slopes and
+family contrasts are within-data-set comparisons and do not depend on this choice. With a
+single data set there is no data-set term (warned).
+
+**The intervals** (``fixed``'s ``ci_low`` / ``ci_high``, ``se``, ``p_value``) are 95% Wald
+intervals, ``estimate -/+ 1.96 se``, with ``se`` from the inverse observed information of the
+marginal log-likelihood in ``(beta, sd_question)`` jointly (the uncertainty of the question
+SD is propagated into the fixed effects). They are for the conditional (question-specific)
+log-odds effects, i.e. for a question of average difficulty, not population-averaged ones (a
+plain GLM's are smaller). They are asymptotic in the number of questions and condition on
+the model: normal random intercepts, no random slopes (every configuration
+shifts all questions alike), independent answers given the question, the logit link. In
+300 simulations from this model (``tests/test_mixed_effects.py``: the paper's grid, 120
+questions of 20 answers, question SD 1) they cover the fixed effects 93.3-97.3% of the time
+(the intercept lowest). Known limits: with few questions (fewer than
+:data:`MIN_CLUSTERS`, warned) or near-separation (a level where almost every answer is the
+same) they can be too narrow; if the question SD is estimated as 0 (a boundary fit,
+warned; ``boundary``) they are the plain logistic GLM's, conditional on that 0.
+
+Comparison (``variational=True``): statsmodels' ``BinomialBayesMixedGLM`` fitted by
+mean-field variational Bayes (``fit_vb``) with random intercepts for question *and* data set
+and priors ``beta ~ N(0, fe_p^2)``, ``log sd ~ N(0, vcp_p^2)``: columns ``vb_*`` of ``fixed``
+and the ``"bayes_vb"`` components. Mean-field VB ignores the posterior correlation between
+fixed and random effects, so its SDs are too small (in 40 of the simulations above, 0.32-0.77
+of the ML standard errors, with 40-85% coverage): do not read them as intervals.
+
+Cross-check (``cross_check=True``): a linear-probability mixed model (statsmodels
+``MixedLM``, REML) of the 0/1 response on the same fixed effects, with a random intercept
+per question; the data set enters as a fixed effect (treatment-coded). Its coefficients are
+on the probability scale, so compare signs and relative sizes, not values.
 """
 
 from __future__ import annotations
@@ -134,40 +169,8 @@ def mixed_effects(
     error). Questions are the combination of ``groups[1]`` (data set) and ``groups[0]`` (record
     id), so record ids that repeat across data sets stay distinct.
 
-    **The data set is a fixed effect** in this fit, sum-to-zero coded, so ``Intercept`` is the
-    unweighted mean over the data sets of their intercepts (``dataset_effects`` holds each data
-    set's deviation). A data-set *variance* estimated from a handful of data sets (two in the
-    paper) is meaningless, and a Wald interval that leans on it is not honest; the price is that
-    the intercept's interval is about these data sets, not a population of them. The slopes and
-    family contrasts are within-data-set comparisons and do not depend on this choice. With a
-    single data set there is no data-set term (warned).
-
-    **The intervals** (``fixed``'s ``ci_low`` / ``ci_high``, ``se``, ``p_value``) are 95% Wald
-    intervals, ``estimate -/+ 1.96 se``, with ``se`` from the inverse observed information of the
-    marginal log-likelihood in ``(beta, sd_question)`` jointly (the uncertainty of the question
-    SD is propagated into the fixed effects). They are for the conditional (question-specific)
-    log-odds effects, i.e. for a question of average difficulty, not population-averaged ones (a
-    plain GLM's are smaller). They are asymptotic in the number of questions and condition on
-    the model: normal random intercepts, no random slopes (every configuration
-    shifts all questions alike), independent answers given the question, the logit link. In
-    300 simulations from this model (``tests/test_mixed_effects.py``: the paper's grid, 120
-    questions of 20 answers, question SD 1) they cover the fixed effects 93.3-97.3% of the time
-    (the intercept lowest). Known limits: with few questions (fewer than
-    :data:`MIN_CLUSTERS`, warned) or near-separation (a level where almost every answer is the
-    same) they can be too narrow; if the question SD is estimated as 0 (a boundary fit,
-    warned; ``boundary``) they are the plain logistic GLM's, conditional on that 0.
-
-    Comparison (``variational=True``): statsmodels' ``BinomialBayesMixedGLM`` fitted by
-    mean-field variational Bayes (``fit_vb``) with random intercepts for question *and* data set
-    and priors ``beta ~ N(0, fe_p^2)``, ``log sd ~ N(0, vcp_p^2)``: columns ``vb_*`` of ``fixed``
-    and the ``"bayes_vb"`` components. Mean-field VB ignores the posterior correlation between
-    fixed and random effects, so its SDs are too small (in 40 of the simulations above, 0.32-0.77
-    of the ML standard errors, with 40-85% coverage): do not read them as intervals.
-
-    Cross-check (``cross_check=True``): a linear-probability mixed model (statsmodels
-    ``MixedLM``, REML) of the 0/1 response on the same fixed effects, with a random intercept
-    per question; the data set enters as a fixed effect (treatment-coded). Its coefficients are
-    on the probability scale, so compare signs and relative sizes, not values.
+    How the data set enters, what the intervals are (and their checked coverage), and the variational
+    comparison and linear cross-check beside the fit: see the module docstring.
 
     Args:
       rows: the results table.
@@ -194,16 +197,7 @@ def mixed_effects(
     """
     fn = "mixed_effects"
     gcols = _check_options(response, factors, groups, n_iter, vcp_p, fe_p, fn)
-    df = _as_frame(rows, fn)
-    require_columns(df, gcols, fn)
-    for g in gcols:
-        n_missing = int(df[g].isna().sum())
-        if n_missing:
-            raise ValueError(
-                f"{fn}: grouping column {g!r} is missing in {n_missing} rows; "
-                f"filter them out (rows[rows[{g!r}].notna()])"
-            )
-    d = _design(df, response, factors, fn, reference)
+    d = _design(_grouped_frame(rows, gcols, fn), response, factors, fn, reference)
     q_codes, q_levels, dataset = _questions(d.frame, gcols, fn)
     n_groups = {"question": int(len(q_levels))}
     _check_separation(d, response, fn)
@@ -212,22 +206,9 @@ def mixed_effects(
         n_groups["dataset"] = len(d_levels)
 
     fit = _ml_fit(d, q_codes, len(q_levels), dataset, d_levels, gcols, response, fn)
-    fixed, interval = _ml_fixed_effects(d, fit)
-    if fit.boundary:
-        warnings.warn(
-            f"{fn}: the question random-intercept SD is estimated as 0 (a boundary fit): the "
-            "fixed effects and their intervals are the plain logistic GLM's, conditional on that SD "
-            "being 0; check that questions really do not differ in difficulty",
-            stacklevel=2,
-        )
+    fixed, interval = _ml_fixed_effects(d, fit, fn)
     dataset_effects = _dataset_effects(fit, d.X.shape[1], d_levels, gcols)
     vc_rows = [_ml_component(fit)]
-    method = (
-        f"maximum likelihood (logit link; random intercept: question; adaptive Gauss-Hermite "
-        f"quadrature, {N_AGQ} nodes; "
-        + (f"{gcols[1]}: fixed effect, sum-to-zero coded" if dataset is not None else "no data-set term")
-        + ")"
-    )
     vb_method = ""
     if variational:
         vb_columns, vb_rows, vb_method = _variational_fit(
@@ -245,7 +226,10 @@ def mixed_effects(
         fixed=fixed,
         variance_components=_components_table(vc_rows),
         linear=linear,
-        method=method,
+        method=(
+            f"maximum likelihood (logit link; random intercept: question; adaptive Gauss-Hermite quadrature, "
+            f"{N_AGQ} nodes; " + (f"{gcols[1]}: fixed effect, sum-to-zero coded)" if d_levels else "no data-set term)")
+        ),
         linear_method=linear_method,
         n_obs=int(len(d.y)),
         n_groups=n_groups,
@@ -276,6 +260,20 @@ def _check_options(response: str, factors, groups, n_iter, vcp_p, fe_p, fn: str)
             f"{fn}: grouping column(s) {overlap} are also the response or factors; use them in one role only"
         )
     return gcols
+
+
+def _grouped_frame(rows: Any, gcols: list[str], fn: str) -> pd.DataFrame:
+    """The rows as a table whose grouping columns exist and have no missing value."""
+    df = _as_frame(rows, fn)
+    require_columns(df, gcols, fn)
+    for g in gcols:
+        n_missing = int(df[g].isna().sum())
+        if n_missing:
+            raise ValueError(
+                f"{fn}: grouping column {g!r} is missing in {n_missing} rows; "
+                f"filter them out (rows[rows[{g!r}].notna()])"
+            )
+    return df
 
 
 def _questions(used: pd.DataFrame, gcols: list[str], fn: str) -> tuple[np.ndarray, Any, np.ndarray | None]:
@@ -348,9 +346,18 @@ def _ml_fit(d: _Design, q_codes, n_questions: int, dataset, d_levels: list[str],
         ) from None
 
 
-def _ml_fixed_effects(d: _Design, fit) -> tuple[pd.DataFrame, str]:
-    """The factors' fixed effects of the ML fit with their Wald intervals, and those intervals in words."""
+def _ml_fixed_effects(d: _Design, fit, fn: str) -> tuple[pd.DataFrame, str]:
+    """The factors' fixed effects of the ML fit with their Wald intervals, and those intervals in words
+    (a boundary fit warned)."""
     from scipy import stats
+
+    if fit.boundary:
+        warnings.warn(
+            f"{fn}: the question random-intercept SD is estimated as 0 (a boundary fit): the "
+            "fixed effects and their intervals are the plain logistic GLM's, conditional on that SD "
+            "being 0; check that questions really do not differ in difficulty",
+            stacklevel=3,
+        )
 
     k = d.X.shape[1]
     beta, se = fit.beta[:k], fit.se_beta[:k]
