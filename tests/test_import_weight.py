@@ -1,4 +1,4 @@
-"""The table-only modules import no model code: one subprocess per module group (a fresh interpreter).
+"""Modules that say they import no model code do not: one subprocess per module group (a fresh interpreter).
 
 One table for what used to be five copies of the same subprocess test: each case imports some
 modules, touches the names a user calls, and lists the modules that must then be absent from
@@ -41,6 +41,11 @@ CASES = {
         (*MODEL_CODE, "accelerate"),
     ),
     "estimators-and-channels": ("import mi_utils.estimators, mi_utils.channels", MODEL_CODE),
+    # The module docstrings say so: the data loaders (no `datasets` either), the model registry, prices.
+    "data-models-prices": (
+        "import mi_utils.data, mi_utils.models, mi_utils.prices; mi_utils.data.DATASETS; mi_utils.models.PACKAGED",
+        (*MODEL_CODE, "datasets"),
+    ),
 }
 
 
