@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 MODEL_CODE = ("torch", "transformers")
 
 #: id -> (code that imports and touches the modules, modules that must stay unimported)
@@ -53,6 +53,6 @@ CASES = {
 def test_module_imports_no_model_code(case):
     code, forbidden = CASES[case]
     script = f"import sys; {code}; print(sorted(m for m in {forbidden!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]", f"{case} imported {out.stdout.strip()}"
