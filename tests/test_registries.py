@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from test_experiment import FakeBackend, FakeTokenizer, _records, _write_tiny_llama_config
 
 from mi_utils.backends import registry
 from mi_utils.backends.registry import BACKENDS, backend_entry, build_backend, register_backend
@@ -19,7 +20,6 @@ from mi_utils.experiment import run
 from mi_utils.extractive import METHODS, extractive_summaries, method_entry, register_method
 
 from conftest import REPO
-from test_experiment import FakeBackend, FakeTokenizer, _records, _write_tiny_llama_config
 
 
 class RegisteredFake(FakeBackend):
@@ -192,7 +192,7 @@ def test_old_import_paths_keep_working():
 
     assert vllm.launch_vllm_server is backends.launch_vllm_server is vllm_server.launch_vllm_server
     assert BACKEND_ROLES is backends.BACKEND_ROLES is registry.BACKEND_ROLES
-    assert config.BACKENDS == tuple(BACKENDS) and config.METHODS == tuple(METHODS)
+    assert tuple(BACKENDS) == config.BACKENDS and tuple(METHODS) == config.METHODS
     assert set(compress.CONTROLS) == {"shared_prefix", "constant"}
     assert set(compress.EXTRACTIVE) == set(METHODS) - {"full"}
     for name in config.__all__:
