@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from ..paths import repo_root
 from .base import (
     BACKEND_ROLES,
     Generation,
@@ -77,7 +78,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VLLM_PYTHON = ".venv-vllm/bin/python"
 
 
@@ -346,9 +346,12 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 
 
 def _resolve_python(python: str | os.PathLike) -> Path:
+    """``python`` as given, or, when a relative path is not found from the working directory, inside the
+    clone (``.venv-vllm/bin/python``, which ``scripts/setup_vllm.sh`` creates at the clone's root)."""
     p = Path(python)
-    if not p.is_absolute() and not p.exists() and (REPO_ROOT / p).exists():
-        p = REPO_ROOT / p
+    root = repo_root()
+    if not p.is_absolute() and not p.exists() and root is not None and (root / p).exists():
+        p = root / p
     return p
 
 
