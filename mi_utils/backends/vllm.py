@@ -55,7 +55,6 @@ from .local_tokenizer import LocalTokenizerMixin
 from .registry import BACKEND_ROLES
 from .vllm_server import (  # the launcher's names, importable from here as before
     DEFAULT_VLLM_PYTHON,
-    REPO_ROOT,
     VLLMServer,
     find_free_port,
     launch_vllm_server,
@@ -66,7 +65,6 @@ __all__ = [
     "VLLMBackend",
     "VLLMServer",
     "DEFAULT_VLLM_PYTHON",
-    "REPO_ROOT",
     "find_free_port",
     "launch_vllm_server",
     "vllm_server_command",

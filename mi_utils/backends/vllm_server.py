@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..paths import repo_root
+
 __all__ = [
     "DEFAULT_VLLM_PYTHON",
-    "REPO_ROOT",
     "VLLMServer",
     "find_free_port",
     "launch_vllm_server",
@@ -37,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VLLM_PYTHON = ".venv-vllm/bin/python"
 
 
@@ -49,9 +49,12 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 
 
 def _resolve_python(python: str | os.PathLike) -> Path:
+    """``python`` as given, or, when a relative path is not found from the working directory, inside the
+    clone (``.venv-vllm/bin/python``, which ``scripts/setup_vllm.sh`` creates at the clone's root)."""
     p = Path(python)
-    if not p.is_absolute() and not p.exists() and (REPO_ROOT / p).exists():
-        p = REPO_ROOT / p
+    root = repo_root()
+    if not p.is_absolute() and not p.exists() and root is not None and (root / p).exists():
+        p = root / p
     return p
 
 
