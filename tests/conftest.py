@@ -14,6 +14,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def smoke_config() -> dict:
+    """``configs/smoke.yaml`` as plain data, a fresh copy each call (the base of the config tests)."""
+    import yaml
+
+    return yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
+
+
 def shared_data_dir() -> Path:
     """Real data sets beside the checkout (``$MI_UTILS_SHARED_DATA`` or ``../shared/data``)."""
     return Path(os.environ.get("MI_UTILS_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -14,13 +14,9 @@ import yaml
 
 from mi_utils.config import CompressorConfig, ExperimentConfig, load_config, parse_config
 
-from conftest import REPO
+from conftest import REPO, smoke_config
 
 CONFIGS = REPO / "configs"
-
-
-def _base() -> dict:
-    return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
 
 
 def _set(d: dict, path: list, value) -> dict:
@@ -118,11 +114,11 @@ BAD_FIELDS = [
 @pytest.mark.parametrize("path, value, message", BAD_FIELDS)
 def test_bad_configs_name_the_field(path, value, message):
     with pytest.raises(ValueError, match=message):
-        parse_config(_set(_base(), path, value))
+        parse_config(_set(smoke_config(), path, value))
 
 
 def test_bad_config_file_names_file_and_field(tmp_path):
-    bad = _set(_base(), ["compressors", 2, "temperature"], -1)
+    bad = _set(smoke_config(), ["compressors", 2, "temperature"], -1)
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match=r"bad\.yaml: compressors\[2\]\.temperature must be >= 0"):
@@ -130,11 +126,11 @@ def test_bad_config_file_names_file_and_field(tmp_path):
 
 
 def test_duplicate_ids_and_missing_prices_are_refused():
-    cfg = _base()
+    cfg = smoke_config()
     cfg["compressors"].append({"method": "bm25_top_k", "k": 1})
     with pytest.raises(ValueError, match=r"compressors\[4\] has the id 'bm25_top1' of compressors\[1\]"):
         parse_config(cfg)
-    cfg = _base()
+    cfg = smoke_config()
     cfg["predictors"].append({"model": "gpt-5-imaginary", "backend": "openai", "mode": "generate"})
     with pytest.raises(ValueError, match=r"predictors\[1\]\.model 'gpt-5-imaginary' has no API price"):
         parse_config(cfg)
@@ -143,7 +139,7 @@ def test_duplicate_ids_and_missing_prices_are_refused():
 
 
 def test_every_bad_field_is_named_at_once():
-    d = _base()
+    d = smoke_config()
     d["N"] = 1
     d["compressors"][2]["temperature"] = -1
     d["predictors"][0]["mode"] = "guess"
@@ -163,7 +159,7 @@ def test_every_bad_field_is_named_at_once():
 
 
 def test_unknown_keys_get_a_hint_and_the_allowed_list():
-    d = _base()
+    d = smoke_config()
     d["predictors"][0]["rulee"] = "sum"
     with pytest.raises(
         ValueError,
@@ -176,7 +172,7 @@ def test_unknown_keys_get_a_hint_and_the_allowed_list():
 
 
 def test_single_values_where_lists_are_expected():
-    d = _base()
+    d = smoke_config()
     d["seeds"] = 3
     d["scorers"][0].update(backend="vllm", urls="http://127.0.0.1:8000")
     cfg = parse_config(d)
@@ -188,7 +184,7 @@ def test_financebench_mc_dataset_parses_from_yaml():
         "datasets:\n  - name: financebench-mc\n    limit: 16\n"
         "    kwargs: {max_context_tokens: 900, seed: 1, n_options: 5}\n"
     )
-    cfg = parse_config({**_base(), **raw})
+    cfg = parse_config({**smoke_config(), **raw})
     (d,) = cfg.datasets
     assert d.key == "financebench_mc" and d.limit == 16
     assert d.kwargs == {"max_context_tokens": 900, "seed": 1, "n_options": 5}
@@ -197,7 +193,7 @@ def test_financebench_mc_dataset_parses_from_yaml():
 
 def test_integers_given_for_floats_become_floats():
     """Row and store keys hash the config: ``temperature: 1`` and ``1.0`` must key the same work."""
-    d = _base()
+    d = smoke_config()
     d["compressors"][2]["temperature"] = 1
     d["compressors"][2]["top_p"] = 1
     c = parse_config(d).compressors[2]
@@ -221,4 +217,4 @@ def test_lm_only_fields_are_refused_on_methods_by_what_was_given():
     c = CompressorConfig.model_validate({"method": "first_k", "k": 8})
     assert c.temperature == 1.0 and c.kind == "extractive"
     with pytest.raises(ValueError, match="top_p applies only to LM compressors"):
-        parse_config({**_base(), "compressors": [{"method": "first_k", "k": 8, "top_p": 1.0}]})
+        parse_config({**smoke_config(), "compressors": [{"method": "first_k", "k": 8, "top_p": 1.0}]})

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from mi_utils.backends.base import Generation
 from mi_utils.experiment import (
@@ -23,16 +22,11 @@ from mi_utils.experiment import (
     run,
 )
 
-from conftest import REPO
+from conftest import REPO, smoke_config
 from tolerances import close, tolerance
 
 SMOLLM = "smollm2-135m-instruct"
-CONFIGS = REPO / "configs"
 GOLDEN = REPO / "tests" / "golden"  # configs/smoke.yaml's tables before the runner was refactored (README there)
-
-
-def _base() -> dict:
-    return yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
 
 
 # =========================================================================== end to end
@@ -78,7 +72,7 @@ def counting(hf_backend):
 def test_smoke_config_end_to_end(tmp_path, counting):
     """configs/smoke.yaml with a self-scoring scorer beside its proxy scorer."""
     new_cache, counts, _ = counting
-    data = _base()
+    data = smoke_config()
     data["scorers"].append(
         {"model": SMOLLM, "name": "smollm2-own", "backend": "hf", "dtype": "float32", "prompt": "own"}
     )
@@ -180,7 +174,7 @@ def assert_same_as_golden(rows_path, summary: pd.DataFrame, skip_scorer: str | N
 
 
 def _tiny_config(tmp_path) -> dict:
-    cfg = _base()
+    cfg = smoke_config()
     cfg.update(name="tiny", N=2, M=1, n_boot=0, output_dir=str(tmp_path))
     cfg["compressors"] = [
         {"method": "shared_prefix"},
