@@ -25,8 +25,9 @@ that stage: ``(prompt_tokens + scored_tokens) / prefill + new_tokens / decode``.
 found first used, from ``--throughput`` (a file or flags: how to state a GPU server's speed),
 ``--calibrate`` (:func:`mi_utils.throughput.calibrate`: each local model loaded once, a short prefill,
 decode and scoring timed) or ``--from-timings`` (:func:`mi_utils.recorded.rates_from_timings`: a
-recorded run's stage times); a model without a rate of its own is scaled by parameters from the
-nearest-sized measured one. A model with no rate and no readable size, or a line whose tokens are
+recorded run's stage times); with none of them, the committed rates of the recorded CPU runs
+(:data:`~mi_utils.throughput.DEFAULT_RATES`, written by ``scripts/plan_ratios.py``); a model without a rate of its own is scaled by parameters from the
+measured ones. A model with no rate and no readable size, or a line whose tokens are
 unknown, has its time marked unknown with the reason (the total says how many lines), never a crash.
 Model loads are listed, not timed (seconds each on a CPU: under 1 % of the committed runs). Dollars:
 API models' (chat predictors, the judge) prompt and reply tokens at the config's
@@ -274,19 +275,23 @@ class _Data:
         return self.records is not None or self.context_tokens is not None
 
 
-def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: Any) -> list[list[str]] | None:
-    """LM-free summaries' texts (built: they need no model), or ``None`` for LM settings / absent data."""
-    if s.kind == "lm" or data.records is None:
-        return None
+def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: Any) -> tuple[list | None, str]:
+    """LM-free summaries' texts (built: they need no model), or ``(None, reason)``: an LM setting (its
+    texts do not exist before the run), absent data, or a method that fails on these records (the run
+    would stop there too)."""
+    if s.kind == "lm":
+        return None, ""
+    if data.records is None:
+        return None, "data not here"
     from .compress import extractive_summaries
 
     if s.config.method == "full":
-        return [[r.context] for r in data.records]
+        return [[r.context] for r in data.records], ""
     try:
         sums = extractive_summaries(data.records, s.config.method, s.config.k or 1, ref_tok, M=M, seed=seed)
-    except ValueError:
-        return None
-    return [[z.text for z in row] for row in sums]
+    except ValueError as e:
+        return None, f"{s.id} fails on {data.ds.name}, so the run would stop there: {str(e).split(';')[0]}"
+    return [[z.text for z in row] for row in sums], ""
 
 
 def _placeholder_records(name: str, task: str, n: int, context_tokens: float) -> list:
@@ -371,10 +376,17 @@ class _Counter:
             (m.model for m in [*cfg.scorers, *cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None
         )
         ref_tok = _Tokens(ref, toks).tok if ref else None
-        self.texts = {
+        built = {
             s.id: _summaries(data, s, s.n_samples(cfg.M), seed, ref_tok or _CharTokenizer())
             for s in _settings(cfg, data.task)
         }
+        self.texts = {k: v[0] for k, v in built.items()}
+        self.why = {k: v[1] for k, v in built.items() if v[1]}
+
+    def unknown(self, settings: Sequence[CompressorSetting]) -> str:
+        """Why the tokens of these settings' summaries are unknown ("" when they are known)."""
+        why = sorted({self.why[s.id] for s in settings if s.id in self.why})
+        return f"; tokens unknown: {' and '.join(why)}" if why else ""
 
     def tokens(self, spec: ModelSpec) -> _Tokens:
         return _Tokens(spec.tokenizer or spec.model, self.toks)
@@ -432,7 +444,8 @@ class _Counter:
                 prompt = float(
                     sum(tk.bos() + tk.text(scoring_prefix(recs[l].context, q)) for l in range(N) for q in qsets[l])
                 )
-        return _line("scoring", d, self.seed, sc.id, sc, N, seqs, prompt, 0.0, scored, tk.how)
+        note = tk.how + (self.unknown(settings) if scored is None else "")
+        return _line("scoring", d, self.seed, sc.id, sc, N, seqs, prompt, 0.0, scored, note)
 
     def summary_texts(self, s: CompressorSetting, i: int, tk: _Tokens) -> list[str] | None:
         """Summary texts of record ``i`` where known; an LM summary is ``max_new_tokens`` filler tokens."""
@@ -482,7 +495,8 @@ class _Counter:
                                 new += pred.max_new_tokens
                 if prompt is None:
                     break
-        work = _line("prediction", d, self.seed, pred.id, pred, calls, seqs, prompt, new, scored, tk.how)
+        note = tk.how + (self.unknown(settings) if prompt is None else "")
+        work = _line("prediction", d, self.seed, pred.id, pred, calls, seqs, prompt, new, scored, note)
         j = self.cfg.judge
         if j is None or task != "free_form" or pred.mode != "generate":
             return work, None
@@ -601,7 +615,8 @@ def _cost(w: Work, spec: ModelSpec, prices: PriceTable, rates: Mapping[str, Thro
     if rate is None:
         w.seconds, w.note = None, f"{w.note}; time unknown: {why}"
     elif any(t is None for t in (w.prompt_tokens, w.new_tokens, w.scored_tokens)):
-        w.seconds, w.note = None, f"{w.note}; time unknown: tokens unknown"
+        w.seconds = None
+        w.note = w.note if "tokens unknown" in w.note else f"{w.note}; tokens unknown"
     else:
         w.seconds = rate.seconds(w.prompt_tokens, w.new_tokens, w.scored_tokens)
         w.note = f"{w.note}; {rate.source}"
@@ -623,8 +638,9 @@ def _hms(s: float | None) -> str:
     return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
-def format_plan(p: Plan) -> str:
-    """The plan as a readable table: one line per stage of a model, then totals, loads and notes."""
+def format_plan(p: Plan, *, brief: bool = False) -> str:
+    """The plan as a readable table: one line per stage of a model, then totals, loads and notes
+    (``brief``: without the per-line table, as ``run`` prints it)."""
     head = ("stage", "dataset", "who", "calls", "seqs", "prompt", "new", "scored", "time", "USD")
     rows = [
         (
@@ -644,23 +660,30 @@ def format_plan(p: Plan) -> str:
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head))]
     fmt = "  ".join(f"{{:<{n}}}" if k < 3 else f"{{:>{n}}}" for k, n in enumerate(widths))
     out = [f"plan of {p.name}: {len(p.work)} stage lines, {p.rows} rows, {len(p.loads)} models", ""]
-    out += [fmt.format(*head), *(fmt.format(*r) for r in rows), ""]
+    if not brief:
+        out += [fmt.format(*head), *(fmt.format(*r) for r in rows), ""]
     secs, unknown = p.known_seconds()
-    usd = p.total("usd")
+
+    def known(key: str, show: Any = _n) -> str:  # the known part, "+ ?" where a line's is unknown
+        vals = [getattr(w, key) for w in p.work]
+        return show(sum(v for v in vals if v is not None)) + (" + ?" if None in vals else "")
+
     out.append(
-        f"total: {_n(p.total('prompt_tokens'))} prompt, {_n(p.total('new_tokens'))} generated (at max_new_tokens: "
-        f"an upper bound), {_n(p.total('scored_tokens'))} scored tokens; wall time "
-        + (_hms(secs) if not unknown else f"{_hms(secs)} known + {unknown} line(s) unknown")
-        + f"; API USD {'unknown' if usd is None else f'{usd:.2f}'}"
+        f"total: {known('prompt_tokens')} prompt, {known('new_tokens')} generated (at max_new_tokens: an upper "
+        f"bound), {known('scored_tokens')} scored tokens; wall time "
+        + (_hms(secs) if not unknown else f"{_hms(secs)} + {unknown} line(s) unknown")
+        + f"; API USD {known('usd', lambda x: f'{x:.2f}')}"
     )
     out.append("data: " + "; ".join(d["note"] for d in p.datasets))
     out.append("tokens: " + "; ".join(sorted(set(p.tokens_note.values()))))
     out.append("model loads:")
     for m in p.loads:
-        size = _n(m["params"]) + " params" if m["params"] else m["params_source"]
+        size = (
+            _n(m["params"]).replace("G", "B") + f" params ({m['params_source']})" if m["params"] else m["params_source"]
+        )
         gb = f", {m['weights_gb']} GB of weights" if m["weights_gb"] else ""
         out.append(f"  {m['model']} ({m['backend']}, {m['dtype']}): {size}{gb}; {m['action']}")
-    notes = sorted({w.note.split("; ", 1)[-1] for w in p.work if "; " in w.note})
+    notes = sorted({w.note.rsplit("; ", 1)[-1] for w in p.work if "; " in w.note})
     out.append("time and cost sources:")
     out += [f"  {n}" for n in notes]
     return "\n".join(out)

@@ -18,7 +18,7 @@ from .config import ExperimentConfig, PredictorConfig, ScorerConfig, parse_confi
 from .planning import Work, model_specs, plan
 from .throughput import DECODE_WEIGHT, Throughput, model_size, rate_key
 
-__all__ = ["recorded_run", "measured_seconds", "rates_from_timings"]
+__all__ = ["recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
 
 
 def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
@@ -75,27 +75,56 @@ def measured_seconds(w: Work, timings: dict) -> float:
     )
 
 
-def rates_from_timings(folder: str | Path) -> dict[str, Throughput]:
-    """Rates from a recorded run: each (model, dtype, stage)'s seconds over its planned tokens.
+def rates_from_timings(*folders: str | Path) -> dict[str, Throughput]:
+    """Rates from recorded runs: each (model, dtype, stage)'s seconds over its planned tokens, pooled
+    over the runs given.
 
-    The tokens are the plan of the run's own config (``prompt + scored + DECODE_WEIGHT x new``, a
+    The tokens are the plan of each run's own config (``prompt + scored + DECODE_WEIGHT x new``, a
     generated token weighing :data:`~mi_utils.throughput.DECODE_WEIGHT` prompt tokens); ``decode`` is
     ``prefill / DECODE_WEIGHT``. Keys are ``model@dtype/stage``.
     """
-    cfg, timings = recorded_run(folder)
-    p = plan(cfg)
-    specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
     sums: dict[str, list[float]] = {}
-    for w in p.work:
-        secs = measured_seconds(w, timings)
-        if secs <= 0 or None in (w.prompt_tokens, w.new_tokens, w.scored_tokens):
-            continue
-        acc = sums.setdefault(rate_key(w.model, w.dtype, w.stage), [0.0, 0.0, 0.0])
-        acc[0] += w.prompt_tokens + w.scored_tokens + DECODE_WEIGHT * w.new_tokens
-        acc[1] += secs
-        acc[2] = model_size(specs[(w.model, w.backend, w.dtype)])[0] or 0.0
-    name = Path(folder).name
+    for folder in folders:
+        cfg, timings = recorded_run(folder)
+        specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
+        for w in plan(cfg).work:
+            secs = measured_seconds(w, timings)
+            if secs <= 0 or None in (w.prompt_tokens, w.new_tokens, w.scored_tokens):
+                continue
+            acc = sums.setdefault(rate_key(w.model, w.dtype, w.stage), [0.0, 0.0, 0.0])
+            acc[0] += w.prompt_tokens + w.scored_tokens + DECODE_WEIGHT * w.new_tokens
+            acc[1] += secs
+            acc[2] = model_size(specs[(w.model, w.backend, w.dtype)])[0] or 0.0
+    names = ", ".join(Path(f).name for f in folders)
     return {
-        k: Throughput(tok / s, tok / s / DECODE_WEIGHT, f"rate of recorded run {name}", params or None)
+        k: Throughput(tok / s, tok / s / DECODE_WEIGHT, f"rate of recorded run(s) {names}", params or None)
         for k, (tok, s, params) in sums.items()
+    }
+
+
+def check_plan(target: str | Path, rates: dict[str, Throughput], calibration: str = "") -> dict[str, Any]:
+    """The plan of a recorded run's config against what that run did: rows, continuations scored,
+    samples generated, and the estimated seconds (with ``rates``, e.g. another run's) over the recorded
+    total.
+
+    Returns:
+      a flat record: ``target``, ``calibration``, ``rows_planned`` / ``rows_written``,
+      ``continuations``, ``samples``, ``estimate_s``, ``measured_s``, ``ratio`` (estimate / measured;
+      ``None`` when a line's time is unknown) and ``lines_unknown``.
+    """
+    cfg, timings = recorded_run(target)
+    p = plan(cfg, rates=rates)
+    known, unknown = p.known_seconds()
+    measured = float(timings["total_s"])
+    return {
+        "target": Path(target).name,
+        "calibration": calibration,
+        "rows_planned": p.rows,
+        "rows_written": int(timings.get("rows_written", 0)) + int(timings.get("rows_reused", 0)),
+        "continuations": sum(w.sequences for w in p.work if w.stage == "scoring"),
+        "samples": sum(w.sequences for w in p.work if w.stage == "generation"),
+        "estimate_s": round(known, 1),
+        "measured_s": round(measured, 1),
+        "ratio": round(known / measured, 3) if not unknown else None,
+        "lines_unknown": unknown,
     }

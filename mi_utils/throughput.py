@@ -2,8 +2,9 @@
 
 What lives here: :class:`Throughput` (tokens per second read in parallel, ``prefill``, and generated
 one at a time, ``decode``), the rates mapping's keys (:func:`rate_key`: ``model[@dtype][/stage]``,
-``*`` for any model) and :func:`find_rate` (a model's own rate, else the nearest-sized measured one
-scaled by parameters, else unknown with the reason), :func:`model_size` (a parameter count without
+``*`` for any model) and :func:`find_rate` (a model's own rate, else the geometric mean of the measured
+models' rates in that stage, each scaled by parameters, the same dtype's first; else unknown with the
+reason), :func:`model_size` (a parameter count without
 loading anything: ``params``, the packaged registry, a config readable here, or the size in the name),
 :func:`local_source` (where a model's files are on this machine, never downloading), and two of the
 three sources of rates: :func:`load_throughput` (a file or flags: how to state a GPU server's speed)
@@ -12,8 +13,10 @@ third, a recorded run's stage times, is :func:`mi_utils.planning.rates_from_timi
 of that run's config).
 
 A throughput file (YAML or JSON) maps model names (optionally ``@dtype`` and ``/stage``; ``*`` is any
-other model, scaled by parameters from its ``params``) to tokens per second::
+other model, scaled by parameters from its ``params``) to tokens per second; an optional ``source``
+says where the numbers come from::
 
+    source: vLLM on one H100, measured 2026-12-01
     Qwen/Qwen2.5-7B-Instruct: {prefill: 20000, decode: 2500}
     "*": {prefill: 8000, decode: 1200, params: 7.0e9}
 """
@@ -24,7 +27,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,13 @@ __all__ = [
     "local_source",
     "load_throughput",
     "calibrate",
+    "DEFAULT_RATES",
+    "rates_for",
 ]
+
+#: The committed rates of the recorded CPU runs (``scripts/plan_ratios.py`` writes it): the rates used
+#: when no other source is given.
+DEFAULT_RATES = Path(__file__).resolve().parents[1] / "data" / "results" / "throughput_cpu.yaml"
 
 #: A generated token costs this many prompt tokens when a recorded stage time is split into rates (one
 #: forward pass per generated token; prompts and scored continuations go many tokens per pass).
@@ -52,7 +61,7 @@ DECODE_WEIGHT = 10.0
 class Throughput:
     """A model's speed in tokens per second: ``prefill`` for tokens read in parallel (prompts and
     scored continuations), ``decode`` for tokens generated one at a time; ``params`` is the size of
-    the model it was measured on (a model without a rate of its own is scaled from the nearest size,
+    the model it was measured on (a model without a rate of its own is scaled from the measured ones,
     time ~ parameters), ``source`` says where the numbers come from."""
 
     prefill: float
@@ -142,8 +151,9 @@ def rate_key(model: str, dtype: str | None = None, stage: str | None = None) -> 
 
 
 def find_rate(rates: Mapping[str, Throughput], spec: ModelSpec, stage: str) -> tuple[Throughput | None, str]:
-    """The throughput of ``spec`` in ``stage``: its own (most specific key first), else the nearest-sized
-    measured model's scaled by parameters (same dtype first), else ``(None, reason)``."""
+    """The throughput of ``spec`` in ``stage``: its own (most specific key first), else a ``*`` rate
+    (scaled by parameters when it states ``params``), else the geometric mean of the measured models'
+    rates in that stage scaled by parameters (the same dtype's when there are), else ``(None, reason)``."""
     stage = "prediction" if stage == "judge" else stage
     for key in (
         rate_key(spec.model, spec.dtype, stage),
@@ -163,8 +173,11 @@ def find_rate(rates: Mapping[str, Throughput], spec: ModelSpec, stage: str) -> t
     if not measured:
         return None, "no throughput for it (--throughput, --calibrate or --from-timings)"
     same = [(k, t) for k, t in measured if f"@{spec.dtype}/" in k] or measured
-    _, near = min(same, key=lambda kt: abs(math.log(kt[1].params / params)))
-    return near.scaled(params), ""
+    scaled = [t.scaled(params) for _, t in same]
+    mean = {r: math.exp(sum(math.log(getattr(t, r)) for t in scaled) / len(scaled)) for r in ("prefill", "decode")}
+    names = ", ".join(sorted({k.split("@")[0] for k, _ in same}))
+    source = f"{same[0][1].source}: {names} scaled by parameters"
+    return Throughput(mean["prefill"], mean["decode"], source, params), ""
 
 
 def load_throughput(source: str | Path | Mapping[str, Any]) -> dict[str, Throughput]:
@@ -181,11 +194,17 @@ def load_throughput(source: str | Path | Mapping[str, Any]) -> dict[str, Through
         import yaml
 
         path = Path(source)
-        data, where = yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path)
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        repo = Path(__file__).resolve().parents[1]
+        where = str(path.resolve().relative_to(repo)) if path.resolve().is_relative_to(repo) else str(path)
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected a mapping of model names to {{prefill:, decode:}}")
+    named = isinstance(data.get("source"), str)
+    label = (data["source"] + ("" if isinstance(source, Mapping) else f" ({where})")) if named else f"stated in {where}"
     out = {}
     for key, value in data.items():
+        if key == "source":
+            continue
         if not isinstance(value, Mapping) or set(value) - {"prefill", "decode", "params"} or "prefill" not in value:
             raise ValueError(
                 f"{where}: {key!r} must be {{prefill: tokens/s, decode: tokens/s[, params: count]}}, got {value!r}"
@@ -194,7 +213,7 @@ def load_throughput(source: str | Path | Mapping[str, Any]) -> dict[str, Through
             out[str(key)] = Throughput(
                 float(value["prefill"]),
                 float(value.get("decode", value["prefill"])),
-                f"stated in {where}",
+                label,
                 float(value["params"]) if value.get("params") is not None else None,
             )
         except (TypeError, ValueError) as e:
@@ -247,3 +266,42 @@ def calibrate(
         )
         del backend
     return seen
+
+
+def rates_for(
+    cfg: ExperimentConfig,
+    *,
+    throughput: str | Path | None = None,
+    prefill: float | None = None,
+    decode: float | None = None,
+    params: float | None = None,
+    calibrated: bool = False,
+    from_timings: Sequence[str | Path] = (),
+) -> dict[str, Throughput]:
+    """The rates a plan uses, first source first: stated (``throughput`` file, then ``prefill`` /
+    ``decode`` flags for any model, scaled by ``params`` when given), :func:`calibrate` (``calibrated``),
+    recorded runs (``from_timings``); with none of them :data:`DEFAULT_RATES` (when it exists).
+
+    Raises:
+      ValueError: ``decode`` or ``params`` without ``prefill``, or a bad throughput file.
+    """
+    if prefill is None and (decode is not None or params is not None):
+        raise ValueError("--decode-tps and --params need --prefill-tps (tokens per second read in parallel)")
+    sources: list[dict[str, Throughput]] = []
+    if throughput is not None:
+        sources.append(load_throughput(throughput))
+    if prefill is not None:
+        star = {"prefill": prefill, "decode": decode if decode is not None else prefill / DECODE_WEIGHT}
+        sources.append(load_throughput({"source": "stated on the command line", "*": {**star, "params": params}}))
+    if calibrated:
+        sources.append(calibrate(cfg))
+    if from_timings:
+        from .recorded import rates_from_timings
+
+        sources.append(rates_from_timings(*from_timings))
+    if not sources and DEFAULT_RATES.is_file():
+        sources.append(load_throughput(DEFAULT_RATES))
+    merged: dict[str, Throughput] = {}
+    for rates in reversed(sources):  # the first source wins where two give a model's rate
+        merged.update(rates)
+    return merged
