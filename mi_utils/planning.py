@@ -37,6 +37,7 @@ wall time is not estimated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,6 +167,7 @@ class Plan:
 
 
 # ============================================================================ models
+@functools.lru_cache(maxsize=32)
 def offline_tokenizer(name: str) -> tuple[Any | None, str]:
     """The tokenizer of ``name`` when it can be read here without a download, and how it was found.
 
@@ -185,11 +187,21 @@ def offline_tokenizer(name: str) -> tuple[Any | None, str]:
         return None, f"{name}: tokenizer unreadable ({type(e).__name__}); ~{CHARS_PER_TOKEN:g} characters per token"
 
 
+class _NoTokenizers(dict):
+    """A tokenizer cache that never loads one (``plan(..., tokenizers=False)``)."""
+
+    def __missing__(self, name: str) -> tuple[None, str]:
+        return None, f"{name}: tokenizers not read (tokenizers=False); ~{CHARS_PER_TOKEN:g} characters per token"
+
+
+_NO_TOKENIZERS = _NoTokenizers()
+
+
 class _Tokens:
     """Token counts in one model's tokenizer, or :data:`CHARS_PER_TOKEN` characters per token."""
 
     def __init__(self, name: str, cache: dict) -> None:
-        if name not in cache:
+        if name not in cache and not isinstance(cache, _NoTokenizers):
             cache[name] = offline_tokenizer(name)
         self.tok, self.how = cache[name]
 
@@ -567,6 +579,7 @@ def plan(
     limit: int | None = None,
     rates: Mapping[str, Throughput] | None = None,
     context_tokens: Mapping[str, float] | None = None,
+    tokenizers: bool = True,
 ) -> Plan:
     """The plan of a config: its work lines, rows, model loads, seconds and dollars; loads no model.
 
@@ -578,10 +591,12 @@ def plan(
         time is unknown.
       context_tokens: a typical context length per data set whose files are not here (its tokens are
         otherwise unknown).
+      tokenizers: read the models' tokenizers where they are here (``False``: count
+        :data:`CHARS_PER_TOKEN` characters per token for every model; quicker, less exact).
     """
     rates = rates or {}
     prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
-    toks: dict = {}
+    toks: dict = {} if tokenizers else _NO_TOKENIZERS
     work: list[Work] = []
     datasets, rows = [], 0
     for data in _datasets(cfg, limit, context_tokens or {}):
@@ -601,7 +616,7 @@ def plan(
     specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
     for w in work:
         _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
-    notes = {name: how for name, (_, how) in toks.items()}
+    notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": _NO_TOKENIZERS["*"][1]}
     return Plan(cfg.name, datasets, work, rows, _loads(cfg), notes)
 
 

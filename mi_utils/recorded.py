@@ -18,7 +18,7 @@ from .config import ExperimentConfig, PredictorConfig, ScorerConfig, parse_confi
 from .planning import Work, model_specs, plan
 from .throughput import DECODE_WEIGHT, Throughput, model_size, rate_key
 
-__all__ = ["recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
+__all__ = ["config_from_dump", "recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
 
 
 def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
@@ -30,7 +30,7 @@ def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
       ValueError: no run in ``timings.json`` finished.
     """
     folder = Path(folder)
-    cfg = parse_config(_undump(json.loads((folder / "config.json").read_text(encoding="utf-8"))))
+    cfg = parse_config(config_from_dump(json.loads((folder / "config.json").read_text(encoding="utf-8"))))
     data = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
     runs = [r for r in (data.get("runs", [data]) if isinstance(data, dict) else data) if not r.get("error")]
     if not runs:
@@ -38,7 +38,7 @@ def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
     return cfg, max(runs, key=lambda r: r.get("rows_written", 0))
 
 
-def _undump(data: dict) -> dict:
+def config_from_dump(data: dict) -> dict:
     """A ``config.json`` (every field written out) as a config the validator accepts: each section's
     fields at their defaults left out (a method compressor's default ``temperature`` is refused)."""
     from .config import CompressorConfig, DatasetConfig, JudgeConfig
@@ -75,19 +75,19 @@ def measured_seconds(w: Work, timings: dict) -> float:
     )
 
 
-def rates_from_timings(*folders: str | Path) -> dict[str, Throughput]:
+def rates_from_timings(*folders: str | Path, tokenizers: bool = True) -> dict[str, Throughput]:
     """Rates from recorded runs: each (model, dtype, stage)'s seconds over its planned tokens, pooled
     over the runs given.
 
     The tokens are the plan of each run's own config (``prompt + scored + DECODE_WEIGHT x new``, a
     generated token weighing :data:`~mi_utils.throughput.DECODE_WEIGHT` prompt tokens); ``decode`` is
-    ``prefill / DECODE_WEIGHT``. Keys are ``model@dtype/stage``.
+    ``prefill / DECODE_WEIGHT``. Keys are ``model@dtype/stage``. ``tokenizers``: as :func:`~mi_utils.planning.plan`.
     """
     sums: dict[str, list[float]] = {}
     for folder in folders:
         cfg, timings = recorded_run(folder)
         specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
-        for w in plan(cfg).work:
+        for w in plan(cfg, tokenizers=tokenizers).work:
             secs = measured_seconds(w, timings)
             if secs <= 0 or None in (w.prompt_tokens, w.new_tokens, w.scored_tokens):
                 continue
