@@ -253,6 +253,7 @@ def calibrate(
         read = time.perf_counter() - t
         msgs = [{"role": "user", "content": "Count: one two three four five six seven eight nine ten"}]
         params = SamplingParams(temperature=0.0, max_new_tokens=new_tokens, n=1, seed=0)
+        backend.generate([msgs], SamplingParams(temperature=0.0, max_new_tokens=2, n=1, seed=0))  # warm-up
         t = time.perf_counter()
         ((sample,),) = backend.generate([msgs], params)
         gen = time.perf_counter() - t

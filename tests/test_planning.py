@@ -264,3 +264,12 @@ def test_readme_plan_commands_run(capsys):
         assert f"{float(row['ratio']):.2f}" in section, row  # the README reports every measured ratio
     assert math.isfinite(FACTOR) and f"factor of {FACTOR:g}" in section
     assert check_plan  # the README's numbers come from check_plan (scripts/plan_ratios.py)
+
+
+@pytest.mark.slow
+def test_calibrate_times_each_local_model_once(capsys):
+    """``--calibrate``: the smoke config's one model (compressor, predictor and scorer) loaded and timed once."""
+    assert main(["plan", "configs/smoke.yaml", "--calibrate", "--json", "--limit", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["totals"]["lines_unknown"] == 0 and out["totals"]["seconds"] > 0
+    assert all("calibrated here" in w["note"] for w in out["work"])
