@@ -26,9 +26,10 @@ found first used, from ``--throughput`` (a file or flags: how to state a GPU ser
 ``--calibrate`` (:func:`mi_utils.throughput.calibrate`: each local model loaded once, a short prefill,
 decode and scoring timed) or ``--from-timings`` (:func:`mi_utils.recorded.rates_from_timings`: a
 recorded run's stage times); with none of them, the committed rates of the recorded CPU runs
-(:data:`~mi_utils.throughput.DEFAULT_RATES`, written by ``scripts/plan_ratios.py``); a model without a rate of its own is scaled by parameters from the
-measured ones. A model with no rate and no readable size, or a line whose tokens are
-unknown, has its time marked unknown with the reason (the total says how many lines), never a crash.
+(:data:`~mi_utils.throughput.DEFAULT_RATES`, written by ``scripts/plan_ratios.py``). A model without a
+rate of its own is scaled by parameters from the measured ones. A model with no rate and no readable
+size, or a line whose tokens are unknown, has its time marked unknown with the reason (the total says
+how many lines), never a crash.
 Model loads are listed, not timed (seconds each on a CPU: under 1 % of the committed runs). Dollars:
 API models' (chat predictors, the judge) prompt and reply tokens at the config's
 :class:`~mi_utils.costs.PriceTable` prices, replies at ``max_new_tokens`` (an upper bound); an API's
