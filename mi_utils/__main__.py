@@ -128,14 +128,12 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _estimate(config: str, limit: int | None) -> None:
+def _estimate(cfg, limit: int | None) -> None:
     """``run``'s estimate at start (the plan with the default rates, brief); never stops the run."""
     try:
-        from .config import load_config
         from .planning import format_plan, plan
         from .throughput import rates_for
 
-        cfg = load_config(config)
         print(format_plan(plan(cfg, limit=limit, rates=rates_for(cfg)), brief=True), flush=True)
     except Exception as e:
         print(f"[run] no estimate ({type(e).__name__}: {e})", file=sys.stderr)
@@ -152,10 +150,9 @@ def _run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("mi_utils")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    if not args.quiet:
-        _estimate(args.config, args.limit)
+    estimate = None if args.quiet else (lambda cfg: _estimate(cfg, args.limit))
     try:
-        result = run(args.config, out_dir=args.out, progress=not args.quiet, limit=args.limit)
+        result = run(args.config, out_dir=args.out, progress=not args.quiet, limit=args.limit, on_start=estimate)
     except (ValueError, FileNotFoundError) as e:
         print(f"[run] {e}", file=sys.stderr)
         return 2

@@ -38,7 +38,6 @@ wall time is not estimated.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,8 +53,8 @@ from .config import (
     ScorerConfig,
 )
 from .costs import DEFAULT_PRICES, PriceTable
-from .models import PACKAGED
-from .throughput import Throughput, find_rate, local_source, model_size
+from .throughput import Throughput, find_rate, model_size
+from .token_counts import CHARS_PER_TOKEN, NO_TOKENIZERS, CharTokenizer, TokenCounter
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -65,12 +64,9 @@ __all__ = [
     "Plan",
     "plan",
     "model_specs",
-    "offline_tokenizer",
     "format_plan",
 ]
 
-#: Characters per token when no tokenizer can be read offline (:func:`mi_utils.data.records.approx_token_count`).
-CHARS_PER_TOKEN = 4.0
 #: The stages a plan line can be (the runner's stage names; ``judge`` is timed inside ``prediction``).
 STAGES = ("generation", "scoring", "prediction", "judge")
 #: Each data set's task, for a data set whose files are not here (the loaders' table, :mod:`mi_utils.data`).
@@ -167,94 +163,7 @@ class Plan:
         }
 
 
-# ============================================================================ models
-@functools.lru_cache(maxsize=32)
-def offline_tokenizer(name: str) -> tuple[Any | None, str]:
-    """The tokenizer of ``name`` when it can be read here without a download, and how it was found.
-
-    Returns:
-      ``(tokenizer, "tokenizer of NAME")`` or ``(None, reason)``; the planner then counts
-      :data:`CHARS_PER_TOKEN` characters per token.
-    """
-    source = local_source(name)
-    if source is None:
-        why = "not prepared here (make models)" if name in PACKAGED else "not on this machine"
-        return None, f"{name}: {why}; ~{CHARS_PER_TOKEN:g} characters per token"
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(source), f"tokenizer of {name}"
-    except Exception as e:
-        return None, f"{name}: tokenizer unreadable ({type(e).__name__}); ~{CHARS_PER_TOKEN:g} characters per token"
-
-
-class _NoTokenizers(dict):
-    """A tokenizer cache that never loads one (``plan(..., tokenizers=False)``)."""
-
-    def __missing__(self, name: str) -> tuple[None, str]:
-        return None, f"{name}: tokenizers not read (tokenizers=False); ~{CHARS_PER_TOKEN:g} characters per token"
-
-
-_NO_TOKENIZERS = _NoTokenizers()
-
-
-class _Tokens:
-    """Token counts in one model's tokenizer, or :data:`CHARS_PER_TOKEN` characters per token."""
-
-    def __init__(self, name: str, cache: dict) -> None:
-        if name not in cache and not isinstance(cache, _NoTokenizers):
-            cache[name] = offline_tokenizer(name)
-        self.tok, self.how = cache[name]
-
-    @property
-    def exact(self) -> bool:
-        return self.tok is not None
-
-    def text(self, text: str) -> int:
-        if self.tok is None:
-            return math.ceil(len(text) / CHARS_PER_TOKEN)
-        from .backends.base import encode_with
-
-        return len(encode_with(self.tok, text))
-
-    def bos(self) -> int:
-        if self.tok is None:
-            return 0
-        from .backends.base import bos_ids_of
-
-        return len(bos_ids_of(self.tok))
-
-    def chat(self, messages: Sequence[Mapping[str, str]]) -> int:
-        if self.tok is None:  # the template's markup: a few tokens per message
-            return sum(self.text(m["content"]) + 4 for m in messages) + 2
-        from .backends.base import encode_chat_with
-
-        return len(encode_chat_with(self.tok, messages))
-
-
 # ============================================================================ data
-class _CharTokenizer:
-    """A stand-in tokenizer for LM-free summaries when none can be read: one "token" per
-    :data:`CHARS_PER_TOKEN` characters (``first_k`` then cuts at that many characters)."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.pieces: list[str] = []
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
-        step, out = int(CHARS_PER_TOKEN), []
-        for i in range(0, len(text), step):
-            piece = text[i : i + step]
-            if piece not in self.ids:
-                self.ids[piece] = len(self.pieces)
-                self.pieces.append(piece)
-            out.append(self.ids[piece])
-        return {"input_ids": out}
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.pieces[i] for i in ids)
-
-
 def _load_records(ds: DatasetConfig, N: int) -> tuple[list | None, str]:
     """The records the runner would use (its first ``N``), or ``(None, reason)`` when the files are not here."""
     import inspect
@@ -388,9 +297,9 @@ class _Counter:
         ref = cfg.tokenizer or next(
             (m.model for m in [*cfg.scorers, *cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None
         )
-        ref_tok = _Tokens(ref, toks).tok if ref else None
+        ref_tok = TokenCounter(ref, toks).tok if ref else None
         built = {
-            s.id: _summaries(data, s, s.n_samples(cfg.M), seed, ref_tok or _CharTokenizer())
+            s.id: _summaries(data, s, s.n_samples(cfg.M), seed, ref_tok or CharTokenizer())
             for s in _settings(cfg, data.task)
         }
         self.texts = {k: v[0] for k, v in built.items()}
@@ -401,10 +310,10 @@ class _Counter:
         why = sorted({self.why[s.id] for s in settings if s.id in self.why})
         return f"; tokens unknown: {' and '.join(why)}" if why else ""
 
-    def tokens(self, spec: ModelSpec) -> _Tokens:
-        return _Tokens(spec.tokenizer or spec.model, self.toks)
+    def tokens(self, spec: ModelSpec) -> TokenCounter:
+        return TokenCounter(spec.tokenizer or spec.model, self.toks)
 
-    def summary_lengths(self, s: CompressorSetting, tk: _Tokens, *, own: bool = False) -> list[list[float]] | None:
+    def summary_lengths(self, s: CompressorSetting, tk: TokenCounter, *, own: bool = False) -> list[list[float]] | None:
         """Tokens of every summary of ``s`` as a continuation (``N x n_samples``); LM: ``max_new_tokens``."""
         n, m = self.data.n, s.n_samples(self.cfg.M)
         if s.kind == "lm":
@@ -460,7 +369,7 @@ class _Counter:
         note = tk.how + (self.unknown(settings) if scored is None else "")
         return _line("scoring", d, self.seed, sc.id, sc, N, seqs, prompt, 0.0, scored, note)
 
-    def summary_texts(self, s: CompressorSetting, i: int, tk: _Tokens) -> list[str] | None:
+    def summary_texts(self, s: CompressorSetting, i: int, tk: TokenCounter) -> list[str] | None:
         """Summary texts of record ``i`` where known; an LM summary is ``max_new_tokens`` filler tokens."""
         if s.kind == "lm":
             return [" ".join(["word"] * s.config.max_new_tokens)] * s.n_samples(self.cfg.M)
@@ -597,7 +506,7 @@ def plan(
     """
     rates = rates or {}
     prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
-    toks: dict = {} if tokenizers else _NO_TOKENIZERS
+    toks: dict = {} if tokenizers else NO_TOKENIZERS
     work: list[Work] = []
     datasets, rows = [], 0
     for data in _datasets(cfg, limit, context_tokens or {}):
@@ -617,7 +526,7 @@ def plan(
     specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
     for w in work:
         _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
-    notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": _NO_TOKENIZERS["*"][1]}
+    notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": NO_TOKENIZERS["*"][1]}
     return Plan(cfg.name, datasets, work, rows, _loads(cfg), notes)
 
 

@@ -15,10 +15,11 @@ import pytest
 
 from mi_utils.__main__ import _estimate, main
 from mi_utils.config import load_config, parse_config
-from mi_utils.planning import CHARS_PER_TOKEN, DATASET_TASKS, format_plan, offline_tokenizer, plan
+from mi_utils.planning import DATASET_TASKS, format_plan, plan
 from mi_utils.recorded import check_plan, config_from_dump, measured_seconds, rates_from_timings, recorded_run
 from mi_utils.store import JsonlStore
 from mi_utils.throughput import DEFAULT_RATES, Throughput, find_rate, load_throughput, model_size, rates_for
+from mi_utils.token_counts import CHARS_PER_TOKEN, offline_tokenizer
 
 from conftest import REPO
 from tolerances import EXACT
@@ -247,7 +248,7 @@ def test_plan_of_a_bad_config_exits_2(tmp_path, capsys):
 
 
 def test_run_prints_the_estimate_at_start(capsys):
-    _estimate(str(REPO / "configs" / "smoke.yaml"), 2)
+    _estimate(load_config(REPO / "configs" / "smoke.yaml"), 2)
     out = capsys.readouterr().out
     assert "plan of smoke" in out and "wall time" in out
 
