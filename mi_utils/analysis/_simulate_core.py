@@ -230,7 +230,28 @@ def draw_block(rng: np.random.Generator, block: Block, g: Mapping[str, Any], col
         log_ppl = log0 - slope * mi[:, :, None, None] + (g["ppl_sd"] * e_ppl)[..., None] + q_sd * e_ppl_q
     perplexity = np.exp(log_ppl)
 
-    di, ci, pi, qi = (ix.ravel() for ix in np.indices((D, Cn, P, n_q)))
+    drawn = {
+        "c_size": c_size,
+        "p_size": p_size,
+        "tokens": tokens,
+        "mi": mi,
+        "mi_context": mi_context,
+        "ceiling": ceiling,
+        "rate": rate,
+        "correct": correct,
+        "flops": flops,
+        "usable": usable,
+        "perplexity": perplexity,
+    }
+    return _frame(block, g, drawn, columns)
+
+
+def _frame(block: Block, g: Mapping[str, Any], drawn: Mapping[str, Any], columns: Sequence[str]) -> pd.DataFrame:
+    """One row per (data set, compressor, predictor, question) of a drawn block."""
+    datasets, comps, preds, n_q = block.datasets, block.comps, block.preds, block.n_q
+    c_size, p_size, tokens, mi, rate = (drawn[k] for k in ("c_size", "p_size", "tokens", "mi", "rate"))
+    c_fam = [c["family"] for c in comps]
+    di, ci, pi, qi = (ix.ravel() for ix in np.indices((len(datasets), len(comps), len(preds), n_q)))
     n = di.size
 
     def col(values: Sequence[Any], index: np.ndarray) -> np.ndarray:
@@ -265,14 +286,14 @@ def draw_block(rng: np.random.Generator, block: Block, g: Mapping[str, Any], col
         "conditioning": const("shared"),
         "summary_tokens": tokens[di, ci, qi],
         "mi_bits": mi[di, ci],
-        "mi_context_bits": mi_context[di, ci, qi],
-        "mi_ceiling_bits": np.full(n, ceiling),
+        "mi_context_bits": drawn["mi_context"][di, ci, qi],
+        "mi_ceiling_bits": np.full(n, drawn["ceiling"]),
         "mi_per_token_bits": rate[di, ci],
-        "correct": correct.ravel() if block.scored else const(None),
-        "flops_compressor": flops[di, ci, qi],
+        "correct": drawn["correct"].ravel() if block.scored else const(None),
+        "flops_compressor": drawn["flops"][di, ci, qi],
         "cost_usd": np.zeros(n),
-        "usable_info_bits": usable.ravel() if block.scored else const(None),
-        "perplexity": perplexity.ravel(),
+        "usable_info_bits": drawn["usable"].ravel() if block.scored else const(None),
+        "perplexity": drawn["perplexity"].ravel(),
         "simulated": np.ones(n, dtype=bool),
     }
     return pd.DataFrame(data)[list(columns)]
