@@ -155,3 +155,10 @@ def test_missing_rows_say_what_is_missing(user_rows):
         FIGURES_FROM_ROWS["fig14"](rows[rows["compressor"] != "qwen3-30b-a3b"], source)
     with pytest.raises(ValueError, match="Fig. 5: the table has no LM rows with a sentence-count instruction"):
         FIGURES_FROM_ROWS["fig5"](rows.assign(sentences=None), source)
+
+
+def test_the_rate_is_per_setting_and_rows_without_a_sentence_count_keep_theirs(user_rows):
+    rows, _ = user_rows
+    assert rows["mi_per_token_bits"].notna().all()  # a missing sentence count is a setting, not a dropped key
+    one = rows[(rows["compressor"] == "qwen-7b-refine") & (rows["round"] == 2)]
+    assert np.allclose(one["mi_per_token_bits"], 1.6 / one["summary_tokens"].mean())

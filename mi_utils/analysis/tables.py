@@ -212,7 +212,8 @@ def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.copy()
     keys = [c for c in ESTIMATE_KEYS if c in out.columns]
     tokens = pd.to_numeric(out["summary_tokens"], errors="coerce")
-    mean_tokens = tokens.groupby([out[k].astype(str) for k in keys]).transform("mean") if keys else tokens.mean()
+    by = [out[k].astype(str) for k in keys]  # a missing setting (no sentence count) is a group of its own
+    mean_tokens = tokens.groupby(by, dropna=False).transform("mean") if keys else tokens.mean()
     out["mi_per_token_bits"] = pd.to_numeric(out["mi_bits"], errors="coerce") / mean_tokens
     return out
 

@@ -106,7 +106,8 @@ def _with_units(rows, keys: Sequence[str]):
     if "mi_bits" in out.columns:
         by = [out[k].astype(str) for k in keys if k in out.columns]
         tokens = pd.to_numeric(out["summary_tokens"], errors="coerce")
-        out["bits_per_token"] = pd.to_numeric(out["mi_bits"], errors="coerce") / tokens.groupby(by).transform("mean")
+        mean_tokens = tokens.groupby(by, dropna=False).transform("mean")  # no sentence count: a group too
+        out["bits_per_token"] = pd.to_numeric(out["mi_bits"], errors="coerce") / mean_tokens
     return out
 
 
