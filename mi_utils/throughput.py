@@ -34,6 +34,7 @@ from typing import Any
 
 from .config import ExperimentConfig, ModelSpec
 from .models import PACKAGED
+from .paths import committed_results_dir, repo_root
 
 __all__ = [
     "DECODE_WEIGHT",
@@ -50,7 +51,7 @@ __all__ = [
 
 #: The committed rates of the recorded CPU runs (``scripts/plan_ratios.py`` writes it): the rates used
 #: when no other source is given.
-DEFAULT_RATES = Path(__file__).resolve().parents[1] / "data" / "results" / "throughput_cpu.yaml"
+DEFAULT_RATES = committed_results_dir() / "throughput_cpu.yaml"
 
 #: A generated token costs this many prompt tokens when a recorded stage time is split into rates (one
 #: forward pass per generated token; prompts and scored continuations go many tokens per pass).
@@ -195,8 +196,9 @@ def load_throughput(source: str | Path | Mapping[str, Any]) -> dict[str, Through
 
         path = Path(source)
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        repo = Path(__file__).resolve().parents[1]
-        where = str(path.resolve().relative_to(repo)) if path.resolve().is_relative_to(repo) else str(path)
+        repo = repo_root()
+        inside = repo is not None and path.resolve().is_relative_to(repo)
+        where = str(path.resolve().relative_to(repo)) if inside else str(path)
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected a mapping of model names to {{prefill:, decode:}}")
     named = isinstance(data.get("source"), str)
