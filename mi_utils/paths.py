@@ -15,7 +15,7 @@ The package runs in two layouts:
 inputs are the synthetic benchmark, the public-domain passages, the Deep Research tasks, the paper's
 reported numbers, the committed result tables ``data/results/<name>/`` (their ``rows.jsonl``,
 ``summary.csv``, ``config.json``, ``timings.json`` and other tables, never the git-ignored ``stores/``)
-and the planner's files beside them (``data/results/throughput_cpu.yaml``, ``plan_ratios.csv``);
+and the planner's CPU rates and check (``data/throughput_cpu.yaml``, ``data/plan_ratios.csv``);
 a table committed later under ``data/results/<name>/`` is found (:func:`committed_results`) and packaged
 without a code change.
 
@@ -59,11 +59,10 @@ BUNDLED_PATTERNS: tuple[str, ...] = (
     "README.md",
     "*.jsonl",
     "*.csv",
+    "*.yaml",
     "results/*/*.jsonl",
     "results/*/*.csv",
     "results/*/*.json",
-    "results/*.csv",
-    "results/*.yaml",
 )
 
 FIGURES_ENV = "MI_UTILS_FIGURES"

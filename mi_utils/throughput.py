@@ -34,7 +34,7 @@ from typing import Any
 
 from .config import ExperimentConfig, ModelSpec
 from .models import PACKAGED
-from .paths import committed_results_dir, repo_root
+from .paths import bundled_file, repo_root
 
 __all__ = [
     "DECODE_WEIGHT",
@@ -51,7 +51,7 @@ __all__ = [
 
 #: The committed rates of the recorded CPU runs (``scripts/plan_ratios.py`` writes it): the rates used
 #: when no other source is given.
-DEFAULT_RATES = committed_results_dir() / "throughput_cpu.yaml"
+DEFAULT_RATES = bundled_file("throughput_cpu.yaml")
 
 #: A generated token costs this many prompt tokens when a recorded stage time is split into rates (one
 #: forward pass per generated token; prompts and scored continuations go many tokens per pass).

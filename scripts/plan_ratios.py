@@ -3,8 +3,8 @@
 For every committed run (``data/results/<name>/`` with ``config.json`` and ``timings.json``) and every
 other committed run as calibration, :func:`mi_utils.recorded.check_plan` plans the first with the
 second's recorded rates and compares the estimate with the recorded total; the table goes to
-``data/results/plan_ratios.csv`` (``tests/test_planning.py`` recomputes it). The rates of all the
-committed runs, pooled, go to ``data/results/throughput_cpu.yaml``: the default rates of
+``data/plan_ratios.csv`` (``tests/test_planning.py`` recomputes it). The rates of all the
+committed runs, pooled, go to ``data/throughput_cpu.yaml``: the default rates of
 ``python -m mi_utils plan`` and of ``run``'s estimate at start.
 
     python scripts/plan_ratios.py          # rewrites both files (about a minute: it plans every run)
@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 from mi_utils.recorded import check_plan, rates_from_timings  # noqa: E402
 
 RUNS = ("grid_cpu", "ladder_synthetic_cpu", "ladder_financebench_cpu")
-RATIOS = REPO / "data" / "results" / "plan_ratios.csv"
-RATES = REPO / "data" / "results" / "throughput_cpu.yaml"
+RATIOS = REPO / "data" / "plan_ratios.csv"
+RATES = REPO / "data" / "throughput_cpu.yaml"
 
 
 def ratio_table(results: Path = REPO / "data" / "results") -> list[dict]:

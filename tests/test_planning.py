@@ -123,7 +123,7 @@ def ratio_table():
 
 @pytest.mark.slow
 def test_each_run_estimated_from_another_runs_rates_lands_within_the_stated_factor(ratio_table):
-    committed = list(csv.DictReader((RESULTS / "plan_ratios.csv").open(encoding="utf-8")))
+    committed = list(csv.DictReader((REPO / "data" / "plan_ratios.csv").open(encoding="utf-8")))
     assert len(ratio_table) == len(committed) == len(RUNS) * (len(RUNS) - 1)
     for row, old in zip(ratio_table, committed):
         assert (row["target"], row["calibration"]) == (old["target"], old["calibration"])
@@ -261,7 +261,7 @@ def test_readme_plan_commands_run(capsys):
     for command in commands:  # on a slice of each data set (--limit 3), as the other README command tests
         assert main([*shlex.split(command)[3:], "--limit", "3"]) == 0, command
         assert "plan of" in capsys.readouterr().out
-    for row in csv.DictReader((RESULTS / "plan_ratios.csv").open(encoding="utf-8")):
+    for row in csv.DictReader((REPO / "data" / "plan_ratios.csv").open(encoding="utf-8")):
         assert f"{float(row['ratio']):.2f}" in section, row  # the README reports every measured ratio
     assert math.isfinite(FACTOR) and f"factor of {FACTOR:g}" in section
     assert check_plan  # the README's numbers come from check_plan (scripts/plan_ratios.py)
