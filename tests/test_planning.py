@@ -232,6 +232,7 @@ def test_chars_per_token_fallback_counts_characters():
 
 
 # ------------------------------------------------------------------ the commands
+@pytest.mark.slow  # tokenises the whole smoke data set with the packaged tokenizer (~7 s)
 def test_plan_json_and_table(capsys):
     assert main(["plan", "configs/smoke.yaml", "--json", "--prefill-tps", "100", "--decode-tps", "10"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -253,6 +254,7 @@ def test_run_prints_the_estimate_at_start(capsys):
     assert "plan of smoke" in out and "wall time" in out
 
 
+@pytest.mark.slow  # loads tokenizers for every README command (~5 s)
 def test_readme_plan_commands_run(capsys):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Before you run: plan", 1)[1].split("\n## ", 1)[0]
