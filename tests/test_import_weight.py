@@ -41,6 +41,12 @@ CASES = {
         (*MODEL_CODE, "accelerate"),
     ),
     "estimators-and-channels": ("import mi_utils.estimators, mi_utils.channels", MODEL_CODE),
+    # Reading the backend and method registries (and parsing a config) imports no torch.
+    "registries-and-config": (
+        "import mi_utils.backends.registry, mi_utils.config, mi_utils.extractive; "
+        "from mi_utils.config import parse_config",
+        ("torch",),
+    ),
     # The module docstrings say so: the data loaders (no `datasets` either), the model registry, prices.
     "data-models-prices": (
         "import mi_utils.data, mi_utils.models, mi_utils.prices; mi_utils.data.DATASETS; mi_utils.models.PACKAGED",

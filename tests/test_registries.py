@@ -7,8 +7,6 @@ registries' own checks, the config's messages for unknown names, and the old imp
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 from test_experiment import FakeBackend, FakeTokenizer, _records, _write_tiny_llama_config
@@ -18,8 +16,6 @@ from mi_utils.backends.registry import BACKENDS, backend_entry, build_backend, r
 from mi_utils.config import CompressorConfig, parse_config
 from mi_utils.experiment import run
 from mi_utils.extractive import METHODS, extractive_summaries, method_entry, register_method
-
-from conftest import REPO
 
 
 class RegisteredFake(FakeBackend):
@@ -197,13 +193,3 @@ def test_old_import_paths_keep_working():
     assert set(compress.EXTRACTIVE) == set(METHODS) - {"full"}
     for name in config.__all__:
         assert getattr(config, name) is not None
-
-
-def test_reading_the_registries_imports_no_torch():
-    code = (
-        "import sys, mi_utils.backends.registry, mi_utils.config, mi_utils.extractive;"
-        "from mi_utils.config import parse_config;"
-        "assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
