@@ -66,7 +66,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, require_role
-from .compress import Summary, compress_records, extractive_summaries, full_context_summaries
+from .compress import Summary, compress_records, extractive_summaries, full_context_summaries, refine_records
 from .config import (
     CompressorConfig,
     CompressorSetting,
@@ -380,7 +380,10 @@ class _Runner:
         df = pd.DataFrame([by_key[k] for k in self.keys if k in by_key])
         if df.empty:
             return pd.DataFrame(columns=list(ROW_COLUMNS))
-        return df.reindex(columns=list(ROW_COLUMNS))
+        df = df.reindex(columns=list(ROW_COLUMNS))
+        # rows written before the ``round`` column existed were all of round 1 (refinement came with it)
+        df["round"] = df["round"].fillna(1).astype(int)
+        return df
 
     # ---------------------------------------------------------------------- run
     def run(self) -> None:
@@ -430,7 +433,7 @@ class _Runner:
         summaries: dict[str, list[list[Summary]]] = {}
         costs: dict[str, list[dict]] = {}
         for s in tqdm(settings, desc=f"compress {ds.name} seed={seed}", disable=not self.progress):
-            summaries[s.id], costs[s.id] = self.compress(ds, records, s, seed)
+            summaries[s.id], costs[s.id] = self.compress(ds, records, s, seed, summaries.get(s.previous))
 
         # 2. score all scored settings in one matrix per scorer, 3. estimate MI per setting
         scored = [s for s in settings if s.score_mi]
@@ -453,8 +456,9 @@ class _Runner:
             self.predict_rows(ds, records, seed, s, summaries[s.id], costs[s.id], mi, keys, usable)
 
     # --------------------------------------------------------------- compress
-    def compress(self, ds: DatasetConfig, records: list, s: CompressorSetting, seed: int):
-        """Summaries of every record, and per-summary compressor costs."""
+    def compress(self, ds: DatasetConfig, records: list, s: CompressorSetting, seed: int, previous=None):
+        """Summaries of every record, and per-summary compressor costs (``previous``: the summaries
+        a refinement round rewrites, those of setting ``s.previous``; its costs are this round's)."""
         M = s.n_samples(self.cfg.M)
         if s.kind != "lm":
             with self.timer.stage("extractive", dataset=ds.name, seed=seed, compressor=s.id):
@@ -469,9 +473,15 @@ class _Runner:
         meta = self.model_meta(spec)
         store = self.store(ds, f"summaries-{spec.backend}-{short_name(spec.model)}-{spec.dtype}")
         with self.timer.stage("generation", dataset=ds.name, seed=seed, compressor=s.id):
-            sums = compress_records(
-                backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
-            )
+            if s.round > 1:
+                sums = refine_records(
+                    backend, records, previous, s.sampling(M, seed), round=s.round, sentences=s.sentences,
+                    store=store, progress=self.progress,
+                )  # fmt: skip
+            else:
+                sums = compress_records(
+                    backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
+                )
         flops = compression_flops(
             meta.config,
             sums,

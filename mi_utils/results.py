@@ -87,7 +87,11 @@ ESTIMANDS = {
 #: no-summary predictor and the uniform guess (:mod:`mi_utils.information`);
 #: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
 #: ``baseline_correct`` those of the no-summary pass.
-#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
+#: ``round`` is the round of a compress-and-refine loop the row's summaries come from (1-based; 1 for
+#: every setting that is not refined, ``rounds`` in :class:`~mi_utils.config.CompressorConfig`); a
+#: round's MI is that of its summaries as the channel's output from X (proxy-scored under x and q).
+#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them (not for
+#: ``round``: rows without it are of round 1, and the runner's table says so).
 ROWS_VERSION = 3
 
 # Column tables: grouped by meaning, several to a line.
@@ -95,7 +99,7 @@ ROWS_VERSION = 3
 ROW_COLUMNS: tuple[str, ...] = (
     "key", "run", "dataset", "task", "record_id", "query", "answer",
     "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
-    "compressor_backend", "compressor_dtype", "method", "k", "sentences",
+    "compressor_backend", "compressor_dtype", "method", "k", "sentences", "round",
     "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
     "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
     "predictor_dtype", "predictor_mode", "predictor_rule",
@@ -124,7 +128,7 @@ MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "
 #: Columns that identify a configuration (``summary.csv`` groups by them).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
-    "sentences", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
+    "sentences", "round", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
     "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
     "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
 )
@@ -290,6 +294,7 @@ def build_row(
         "method": c.method,
         "k": c.k,
         "sentences": setting.sentences,
+        "round": setting.round,
         "temperature": c.temperature if lm else None,
         "top_k": c.top_k if lm else None,
         "top_p": c.top_p if lm else None,

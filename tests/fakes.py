@@ -6,6 +6,9 @@
 * :class:`FakeTokenizer`: characters <-> ids (offset 10), a one-line chat template, EOS = 2.
 * :class:`FakeResponse` / :class:`FakeSession`: a ``requests``-like session for clients that
   accept ``session=`` (no socket at all).
+* :class:`FakeLM`, :class:`WordTokenizer`, :func:`fake_records`, :func:`fake_model_cache`: the
+  runner's fake models and data (``mi_utils.experiment.run`` end to end without a model), with
+  :data:`TINY_LLAMA`, the config their FLOPs and parameter counts are read from.
 * :data:`PAIRS`, :func:`expected_logprobs`, :func:`check_local_tokenizer` and
   :func:`check_server_scorer`: the checks every server scorer backend must pass against its fake.
 """
@@ -20,6 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+
+from mi_utils.backends.base import Generation
 
 EOS = 2
 
@@ -209,3 +214,145 @@ def check_local_tokenizer(backend) -> None:
     msgs = [{"role": "user", "content": "hi"}]
     assert backend.encode_chat(msgs) == tok.apply_chat_template(msgs)
     assert backend.tokenizer_name == backend.model_name  # a tokenizer object: named after the model
+
+
+# ============================================================ fake models for the runner
+TINY_LLAMA = {
+    "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 4, "intermediate_size": 128, "tie_word_embeddings": True,
+}  # fmt: skip
+
+
+def write_tiny_llama_config(folder) -> None:
+    """A config.json the fake models' FLOPs and parameter counts are read from."""
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
+
+
+class WordTokenizer:
+    """Whitespace tokenizer with the two calls the extractive compressors make."""
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def _id(self, w):
+        if w not in self.vocab:
+            self.vocab[w] = len(self.words)
+            self.words.append(w)
+        return self.vocab[w]
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [self._id(w) for w in text.split(" ")]}
+
+    def decode(self, ids, **kw):
+        return " ".join(self.words[i] for i in ids)
+
+
+class FakeLM:
+    """Deterministic stand-in for a runner's model: summaries copy the context's fact sentence,
+    refinements (round > 1) append " Again." to the summary they refine; predictors echo the summary."""
+
+    def __init__(self, name, tok, *, api=False, judge=False):
+        self.model_name, self.tokenizer, self.api, self.judge = name, tok, api, judge
+        self.tokenizer_name = name
+        self.roles = frozenset({"generator"} if api else {"generator", "scorer"})
+        self.bos_ids, self.eos_ids = [], [0]
+
+    def encode(self, text, special=False):
+        return self.tokenizer(text)["input_ids"]
+
+    def encode_chat(self, messages):
+        return self.encode(" ".join(m["content"] for m in messages))
+
+    def score(self, pairs):
+        return [np.array([-1.0 - 0.1 * ((sum(p) + t) % 5) for t in c]) for p, c in pairs]
+
+    def generate(self, prompts, params):
+        out = []
+        for msgs in prompts:
+            content = msgs[-1]["content"]
+            if self.judge:
+                text = '{"correct": true, "reason": "same"}'
+            elif "Current summary:\n" in content:  # a refinement round: the previous summary, once more
+                text = content.split("Current summary:\n", 1)[1].split("\n")[0] + " Again."
+            elif "Summary:\n" in content:  # the prediction prompt: answer with the summary's first 3 words
+                summary = content.split("Summary:\n", 1)[1].split("\n")[0]
+                text = json.dumps({"explanation": "from the summary", "answer": " ".join(summary.split()[:3])})
+            else:  # the compression prompt: copy the text's second sentence (the fact)
+                text = content.split("Text:\n", 1)[1].split(". ")[1] + "."
+            if self.api:
+                out.append(
+                    [
+                        Generation(
+                            text,
+                            [],
+                            [],
+                            params,
+                            j,
+                            "stop",
+                            {},
+                            prompt_tokens=100 if j == 0 else 0,
+                            output_tokens=10 if j == 0 else 0,
+                        )
+                        for j in range(params.n)
+                    ]
+                )
+            else:
+                out.append(
+                    [
+                        Generation(
+                            text,
+                            self.encode(text),
+                            self.encode_chat(msgs),
+                            params,
+                            j,
+                            "stop",
+                            {},
+                            stop_token=0,
+                            effective={"temperature": params.temperature, "top_k": 0, "top_p": 1.0},
+                        )
+                        for j in range(params.n)
+                    ]
+                )
+        return out
+
+
+def fake_records(task):
+    """Four records of ``task``, each with one fact (its answer) after a shared header."""
+    from mi_utils.data import Record
+
+    facts = ["alpha beta gamma", "delta epsilon zeta", "eta theta iota", "kappa lambda mu"]
+    return [
+        Record(
+            id=f"{task}{i}",
+            context=f"Shared report header. {f}. Filler sentence number {i}. Remark {i}.",
+            query="What are the first three words?",
+            answer=f,
+            task=task,
+            dataset=task,
+        )
+        for i, f in enumerate(facts)
+    ]
+
+
+def fake_model_cache(counts=None, judge_reply=None, tokenizer=None):
+    """A :class:`~mi_utils.experiment.ModelCache` of :class:`FakeLM` s (``counts``: models built, by name).
+
+    ``tokenizer``: a :class:`WordTokenizer` to share; its ids follow the order words are first seen,
+    so runs whose scores are compared (a resumed run and its reference) share one.
+    """
+    from mi_utils.experiment import ModelCache
+
+    tok = tokenizer or WordTokenizer()
+
+    def factory(spec):
+        if counts is not None:
+            counts[spec.model] = counts.get(spec.model, 0) + 1
+        b = FakeLM(spec.model, tok, api=spec.backend == "openai", judge=spec.model == "fake-judge")
+        if judge_reply is not None and spec.model == "fake-judge":
+            b.generate = lambda prompts, params: [[Generation(judge_reply, [], [], params)] for _ in prompts]
+        return b
+
+    cache = ModelCache(factory)
+    cache._tokenizers["fake-tok"] = tok
+    return cache
