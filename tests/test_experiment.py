@@ -605,7 +605,7 @@ def test_param_count_reads_architectures_the_formula_does_not_know(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from mi_utils.config import ModelSpec
-    from mi_utils.experiment import model_config_of, param_count
+    from mi_utils.costs import model_config_of, param_count
 
     tiny = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128)
     (tmp_path / "config.json").write_text(json.dumps(tiny.to_dict()))
