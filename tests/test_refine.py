@@ -1,23 +1,32 @@
-"""Compress-and-refine rounds (``rounds:`` on an LM compressor; the paper's Fig. 18), with fake models.
+"""Compress-and-refine rounds (``rounds:`` on an LM compressor; the paper's Fig. 18).
 
 Round 1 is the plain compression; round r > 1 rewrites round r-1's summary (:func:`mi_utils.compress.
 refine_records`). Each round is a setting of its own, scored, predicted and resumed like any other, and
-every row records its ``round``.
+every row records its ``round``. Checked with fake models (tests/fakes.py), then on the committed run of
+``configs/refine_synthetic_cpu.yaml`` and, in the slow tier, the README's command on real Qwen weights.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import os
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from test_experiment import _fake_config, fake_data  # noqa: F401  (the fixture, used by name)
+from test_ladder import _ladder_small_installed
 
+from mi_utils.__main__ import main
+from mi_utils.analysis import load_table
 from mi_utils.compress import refine_records
 from mi_utils.config import parse_config
-from mi_utils.experiment import run
+from mi_utils.experiment import load_config, run
 from mi_utils.prompts import REFINE_PROMPT_VERSION, refinement_messages
 
+from conftest import REPO, assert_committed_run_of
 from fakes import WordTokenizer, fake_model_cache, fake_records
 
 
@@ -182,3 +191,51 @@ def test_rounds_apply_to_lm_compressors_and_proxy_scorers(tmp_path, fake_data): 
         parse_config(cfg)
     cfg["scorers"][1]["compressors"] = ["fake-lm-round1"]  # self-scoring round 1 only is fine
     parse_config(cfg)
+
+
+# ============================================================== the committed run (configs/refine_synthetic_cpu.yaml)
+REFINE_CONFIG = REPO / "configs" / "refine_synthetic_cpu.yaml"
+REFINE_TABLE = REPO / "data" / "results" / "refine_synthetic_cpu"
+
+
+def test_committed_refine_table_is_this_configs_run():
+    assert_committed_run_of(REFINE_CONFIG, REFINE_TABLE)
+    cfg = load_config(REFINE_CONFIG)
+    (lm,) = cfg.compressors
+    assert lm.rounds == 3 and lm.model == "qwen2.5-coder-0.5b-instruct" and cfg.threads == 1
+    rows, label = load_table("refine")
+    assert label == "refine_synthetic_cpu"
+    assert len(rows) == cfg.N * lm.rounds  # one predictor, one scorer
+    assert rows.groupby("round").size().to_dict() == {1: cfg.N, 2: cfg.N, 3: cfg.N}
+    assert set(rows["compressor"]) == {f"qwen0.5b-round{r}" for r in (1, 2, 3)}
+    assert rows["mi_scored"].all() and set(rows["mi_estimand"]) == {"I(X;Z|Q)"}
+    assert (rows["mi_bits"] <= rows["mi_ceiling_bits"] + 1e-9).all()
+    assert np.allclose(rows["mi_ceiling_bits"], math.log2(cfg.N))
+    assert rows["correct"].notna().all() and rows["usable_info_bits"].notna().all()
+    assert (rows["flops_compressor"] > 0).all() and set(rows["M"]) == {cfg.M}
+    summary = pd.read_csv(REFINE_TABLE / "summary.csv")
+    assert sorted(summary["round"]) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_refine_command_runs_on_real_qwen_weights(tmp_path):
+    """The README's `python -m mi_utils run configs/refine_synthetic_cpu.yaml`, on two records with short summaries."""
+    if not _ladder_small_installed():
+        msg = "the Qwen ladder's weights are not installed (make ladder LADDER=qwen2.5-coder-0.5b-instruct)"
+        if os.environ.get("MI_UTILS_REQUIRE_LADDER") == "1":
+            pytest.fail(msg + " (MI_UTILS_REQUIRE_LADDER=1 makes this a failure)")
+        pytest.skip(msg)
+    data = yaml.safe_load(REFINE_CONFIG.read_text())
+    data.update(M=1, n_boot=20, output_dir=str(tmp_path))
+    data["compressors"][0]["max_new_tokens"] = 8
+    data["predictors"][0].update(model="qwen2.5-coder-0.5b-instruct", name="qwen0.5b-choice")  # the small one
+    small = tmp_path / "refine.yaml"
+    small.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--limit", "2", "--out", str(out), "--quiet"]) == 0
+    df = load_table(out / "rows.jsonl")[0]
+    assert df.groupby("round").size().to_dict() == {1: 2, 2: 2, 3: 2}
+    assert df["mi_bits"].notna().all() and df["correct"].notna().all()
+    assert (
+        df["compressor_prompt_tokens"][df["round"] > 1] > df["compressor_prompt_tokens"][df["round"] == 1].max()
+    ).all()
