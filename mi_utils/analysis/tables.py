@@ -153,7 +153,8 @@ def load_table(
         an existing path of that name shadows.
       seed: seed of the simulated table.
       smoke: a small simulated table (CI).
-      **simulate: overrides passed to ``simulate_grid``.
+      **simulate: overrides passed to ``simulate_grid`` (e.g. ``studies="all"`` for the side studies of
+        the paper's other figures); a table read from a file is what the file holds.
 
     Returns:
       ``(rows, label)``; the label says "simulated" for simulated tables.
@@ -204,17 +205,18 @@ def load_table(
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
 
 
-#: What identifies one MI estimate in a runner table (the rate's denominator is averaged over it).
-ESTIMATE_KEYS: tuple[str, ...] = ("dataset", "seed", "compressor", "scorer")
+#: What identifies one MI estimate in a runner table (the rate's denominator is averaged over it):
+#: a sentence-count instruction and a refinement round are settings of their own.
+ESTIMATE_KEYS: tuple[str, ...] = ("dataset", "seed", "compressor", "sentences", "round", "scorer")
 
 
 def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with ``mi_per_token_bits`` (the rate) derived from the table's own columns.
 
     The rate is ``mi_bits`` divided by the mean ``summary_tokens`` (tokens the compressor
-    generated, in its own tokenizer) of the estimate's records: one value per
-    (data set, seed, compressor setting, scorer). Deriving it here makes every table, whichever
-    runner version wrote it (an early one divided by the scorer's token count), use the one
+    generated, in its own tokenizer) of the estimate's records: one value per (data set, seed,
+    compressor setting, sentence count, round, scorer; those present). Deriving it here makes every
+    table, whichever runner version wrote it (an early one divided by the scorer's token count), use the one
     definition the notebooks state.
 
     Raises:
@@ -226,7 +228,8 @@ def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.copy()
     keys = [c for c in ESTIMATE_KEYS if c in out.columns]
     tokens = pd.to_numeric(out["summary_tokens"], errors="coerce")
-    mean_tokens = tokens.groupby([out[k].astype(str) for k in keys]).transform("mean") if keys else tokens.mean()
+    by = [out[k].astype(str) for k in keys]  # a missing setting (no sentence count) is a group of its own
+    mean_tokens = tokens.groupby(by, dropna=False).transform("mean") if keys else tokens.mean()
     out["mi_per_token_bits"] = pd.to_numeric(out["mi_bits"], errors="coerce") / mean_tokens
     return out
 
