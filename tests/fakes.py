@@ -6,6 +6,9 @@
 * :class:`FakeTokenizer`: characters <-> ids (offset 10), a one-line chat template, EOS = 2.
 * :class:`FakeResponse` / :class:`FakeSession`: a ``requests``-like session for clients that
   accept ``session=`` (no socket at all).
+* :class:`FakeLM`: an in-process character LM in both roles: it "compresses" by a rule (copy the
+  document's start, or write a constant) and scores with a bigram copy model, so a copied summary is
+  far likelier under its own document; it counts its calls and can simulate an interruption.
 * :data:`PAIRS`, :func:`expected_logprobs`, :func:`check_local_tokenizer` and
   :func:`check_server_scorer`: the checks every server scorer backend must pass against its fake.
 """
@@ -130,6 +133,80 @@ class FakeTokenizer:
 
     def decode(self, ids, skip_special_tokens=True):
         return "".join(chr(i - 10) for i in ids if not (skip_special_tokens and i < 10))
+
+
+class FakeLM:
+    """A character LM filling both roles (tokenizer :class:`FakeTokenizer`; see the module docstring).
+
+    Args:
+      name: its model name; rule: ``"copy"`` (the first ``n_chars`` characters of the document) or
+        ``"constant"`` (:attr:`CONSTANT`) when generating.
+    """
+
+    roles = frozenset({"generator", "scorer"})
+    tokenizer_name = "fake-chars"
+    bos_ids = [1]
+    eos_ids = [EOS]
+    CONSTANT = "Nothing to report here."
+    VOCAB = 256
+
+    def __init__(self, name: str, rule: str = "copy", n_chars: int = 40) -> None:
+        self.model_name, self.rule, self.n_chars = name, rule, n_chars
+        self.tokenizer = FakeTokenizer()
+        self.calls = {"generate": 0, "score": 0}
+        self.fail_on_score_call: int | None = None
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text)["input_ids"]
+
+    def encode_chat(self, messages) -> list[int]:
+        return self.tokenizer.apply_chat_template(messages)
+
+    def generate(self, prompts, params):
+        from mi_utils.backends.base import Generation
+
+        self.calls["generate"] += len(prompts)
+        out = []
+        for messages in prompts:
+            content = messages[-1]["content"]
+            doc = content.split("Text:\n", 1)[1].split("\n\nYour summary", 1)[0]
+            text = doc[: self.n_chars].strip() if self.rule == "copy" else self.CONSTANT
+            prompt_ids = self.encode_chat(messages)
+            effective = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+            out.append(
+                [
+                    Generation(
+                        text,
+                        self.encode(text),
+                        prompt_ids,
+                        params,
+                        j,
+                        "stop",
+                        {"seed": params.seed},
+                        EOS,
+                        effective=effective,
+                    )
+                    for j in range(params.n)
+                ]
+            )
+        return out
+
+    def score(self, pairs):
+        self.calls["score"] += 1
+        if self.fail_on_score_call is not None and self.calls["score"] >= self.fail_on_score_call:
+            self.fail_on_score_call = None
+            raise KeyboardInterrupt("simulated interruption while scoring")
+        out = []
+        for prefix, cont in pairs:
+            seq, lps = list(prefix), []
+            for t in cont:  # bigram copy model: p(t | prev) from the counts of (prev, t) seen so far
+                prev = seq[-1]
+                follows = [b for a, b in zip(seq, seq[1:]) if a == prev]
+                p_copy = follows.count(t) / len(follows) if follows else 0.0
+                lps.append(float(np.log(0.9 * p_copy + 0.1 / self.VOCAB)))
+                seq.append(t)
+            out.append(np.array(lps))
+        return out
 
 
 class FakeResponse:
