@@ -9,6 +9,8 @@
 * :class:`FakeLM`: an in-process character LM in both roles: it "compresses" by a rule (copy the
   document's start, or write a constant) and scores with a bigram copy model, so a copied summary is
   far likelier under its own document; it counts its calls and can simulate an interruption.
+  :func:`write_documents`, :func:`rank_fakes` and :func:`rank_settings` set up a ranking on them
+  (tests/test_rank.py, tests/test_explore.py).
 * :data:`PAIRS`, :func:`expected_logprobs`, :func:`check_local_tokenizer` and
   :func:`check_server_scorer`: the checks every server scorer backend must pass against its fake.
 """
@@ -207,6 +209,41 @@ class FakeLM:
                 seq.append(t)
             out.append(np.array(lps))
         return out
+
+
+WORDS = "amber birch cedar delta ember fjord garnet harbor indigo juniper kelp lagoon meadow nectar onyx prairie"
+#: A llama-shaped config for FLOPs of fake LM compressors (with a parameter count of 1000).
+TINY_LLAMA = {"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 16}
+
+
+def write_documents(folder, n: int = 4):
+    """``n`` text files (``doc0.txt``...) whose words do not overlap, so a copied summary identifies its document."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = WORDS.split()
+    for i in range(n):
+        mine = words[i * 4 : i * 4 + 4]
+        (folder / f"doc{i}.txt").write_text(" ".join(mine * 6) + ".\n", encoding="utf-8")
+    return folder
+
+
+def rank_fakes():
+    """``({name: FakeLM}, new_cache)``: a copier, a constant writer and a scorer, and ModelCaches serving them."""
+    from mi_utils.experiment import ModelCache
+
+    lms = {
+        "copier": FakeLM("copier", "copy"),
+        "parrot": FakeLM("parrot", "constant"),
+        "fake-scorer": FakeLM("fake-scorer"),
+    }
+    return lms, (lambda: ModelCache(lambda spec: lms[spec.model]))
+
+
+def rank_settings(**kw):
+    """RankSettings over the fakes (two LMs and two LM-free cuts, M=2), ``kw`` overriding."""
+    from mi_utils.rank import RankSettings
+
+    base = dict(compressors=("copier", "parrot", "constant", "first_k:12"), scorer="fake-scorer", M=2, n_boot=50)
+    return RankSettings(**{**base, **kw})
 
 
 class FakeResponse:

@@ -12,7 +12,6 @@ import pytest
 from mi_utils.__main__ import main
 from mi_utils.data import DataFormatError, DataNotFoundError, load_text_folder
 from mi_utils.estimators import pointwise_mi
-from mi_utils.experiment import ModelCache
 from mi_utils.rank import (
     DOCUMENT_QUERY,
     RankSettings,
@@ -26,39 +25,22 @@ from mi_utils.rank import (
 )
 
 from conftest import REPO
-from fakes import FakeLM
+from fakes import TINY_LLAMA, rank_fakes, rank_settings, write_documents
 from tolerances import tolerance
 
 MI_ABS = tolerance("mi_bits")[1]
 
-WORDS = "amber birch cedar delta ember fjord garnet harbor indigo juniper kelp lagoon meadow nectar onyx prairie"
-
 
 def _documents(folder, n=4):
-    """``n`` text files whose words do not overlap (so a copied summary identifies its document)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    words = WORDS.split()
-    for i in range(n):
-        mine = words[i * 4 : i * 4 + 4]
-        (folder / f"doc{i}.txt").write_text(" ".join(mine * 6) + ".\n", encoding="utf-8")
-    return folder
-
-
-TINY_LLAMA = {"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 16}
+    return write_documents(folder, n)
 
 
 def _fakes():
-    lms = {
-        "copier": FakeLM("copier", "copy"),
-        "parrot": FakeLM("parrot", "constant"),
-        "fake-scorer": FakeLM("fake-scorer"),
-    }
-    return lms, (lambda: ModelCache(lambda spec: lms[spec.model]))
+    return rank_fakes()
 
 
 def _settings(**kw):
-    base = dict(compressors=("copier", "parrot", "constant", "first_k:12"), scorer="fake-scorer", M=2, n_boot=50)
-    return RankSettings(**{**base, **kw})
+    return rank_settings(**kw)
 
 
 def _cost(spec):
@@ -259,3 +241,59 @@ def test_the_committed_rank_config_loads_and_a_bad_one_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="rank config"):
         load_rank_config(tmp_path / "none.yaml")
     assert main(["rank", "--config", str(bad)]) == 2
+
+
+# ------------------------------------------------------------------------------ the README's commands (real models)
+def _rank_cli(*args, cwd):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "mi_utils", "rank", *args, "--quiet"]
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_readme_rank_command_on_a_folder_resumes(tmp_path):
+    """README, "Your documents": the folder command (SmolLM2 beside two LM-free cuts) on four passages as text
+    files, short summaries; the rerun reuses every stored summary and score and prints the same table."""
+    docs = tmp_path / "my_docs"
+    docs.mkdir()
+    for r in load_documents(None, limit=4):
+        (docs / f"{r.id}.txt").write_text(r.context, encoding="utf-8")
+    args = [str(docs), "--compressors", "smollm2-135m-instruct", "first_k:32", "constant"]
+    args += ["--M", "1", "--max-new-tokens", "8", "--out", str(tmp_path / "out")]
+    first = _rank_cli(*args, cwd=REPO)
+    table = pd.read_csv(tmp_path / "out" / "ranking.csv")
+    assert set(table["compressor"]) == {"smollm2-135m-instruct", "first_k:32", "constant"}
+    assert np.allclose(table["mi_ceiling_bits"], 2.0)
+    t = table.set_index("compressor")
+    # the first 32 tokens of a passage identify it; a constant text cannot
+    assert t.loc["first_k:32", "mi_bits"] > t.loc["constant", "mi_bits"] and t.loc["constant", "mi_bits"] <= MI_ABS
+    assert t.loc["smollm2-135m-instruct", "flops_per_summary"] > 0 and t.loc["constant", "flops_per_summary"] == 0
+    stores = {p.name: p.stat().st_size for p in (tmp_path / "out" / "stores").glob("*.jsonl")}
+    assert "scores.jsonl" in stores and any(n.startswith("summaries-smollm2") for n in stores)
+    second = _rank_cli(*args, cwd=REPO)
+    assert {p.name: p.stat().st_size for p in (tmp_path / "out" / "stores").glob("*.jsonl")} == stores
+    assert second.splitlines()[:4] == first.splitlines()[:4]  # the same table, from the stores
+
+
+@pytest.mark.slow
+def test_readme_rank_command_with_the_config(tmp_path):
+    """README: the config command, cut to two passages and one 4-token summary per LM by the flags."""
+    out = _rank_cli(
+        "--config",
+        "configs/rank_passages.yaml",
+        "--limit",
+        "2",
+        "--M",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=REPO,
+    )
+    table = pd.read_csv(tmp_path / "out" / "ranking.csv")
+    assert len(table) == 5 and "gemma3-270m" in set(table["compressor"]) and "ranking.csv" in out

@@ -13,9 +13,10 @@ calls into ``mi_utils``, plots):
 * :mod:`~mi_utils.plotting.marks`, generic marks on one Axes: :func:`lines_by`, :func:`lines_vs_size`,
   :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
   :func:`share_bars`;
-* :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-07: :func:`metrics_vs_size` (Fig. 2),
+* :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-08: :func:`metrics_vs_size` (Fig. 2),
   :func:`compressor_vs_predictor_scaling` (Fig. 3), :func:`rate_distortion_panel` (Figs. 6, 19-20),
-  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`.
+  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`,
+  :func:`saturation_panel` (notebook 08).
 
 Every public name is re-exported here: ``from mi_utils.plotting import finish, metrics_vs_size``.
 Panel helpers take a matplotlib ``Axes`` first and return it; figure helpers return the ``Figure``.
@@ -32,6 +33,7 @@ from .figures import (
     importance_bars,
     metrics_vs_size,
     rate_distortion_panel,
+    saturation_panel,
 )
 from .marks import (
     annotate_points,
@@ -94,4 +96,5 @@ __all__ = [
     "importance_bars",
     "forest_plot",
     "cost_score_panel",
+    "saturation_panel",
 ]
