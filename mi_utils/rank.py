@@ -21,7 +21,9 @@ and rank them, with no questions, no answers and no end-to-end sweep.
   MI; :func:`token_information` scores the per-token log-probs it needs.
 * **The driver** (:func:`rank_documents`): resumable like ``run``; summaries and scores go to JSONL stores
   under the output folder as they finish (a rerun reuses them), the table to ``ranking.csv``; one run per
-  folder (:mod:`mi_utils.locking`). Settings: :class:`RankSettings`, from a YAML file by
+  folder (:mod:`mi_utils.locking`). All candidates' summaries are scored in one ``(N, sum of M, N)`` matrix,
+  so each document's scoring prompt is prefilled once for every candidate (one stored row per document; a
+  rerun with another list of candidates scores again). Settings: :class:`RankSettings`, from a YAML file by
   :func:`load_rank_config`.
 """
 
@@ -33,7 +35,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +179,6 @@ def load_documents(folder: str | Path | None = None, *, query: str = DOCUMENT_QU
 
     if folder is not None:
         return load_text_folder(folder, query, limit=limit)
-    from dataclasses import replace
-
     return [replace(r, query=query, answer="") for r in load_passages(limit=limit)]
 
 
@@ -433,34 +433,52 @@ def rank_documents(
 
 
 def _rank_locked(records, settings: RankSettings, out: Path | None, models, cost_inputs, progress: bool) -> Ranking:
-    """:func:`rank_documents`' body (the folder's lock held): every candidate summarised, scored, estimated."""
+    """:func:`rank_documents`' body (the folder's lock held): summarise with every candidate, then score all
+    their summaries in one matrix (one prefill of each document serves every candidate), then estimate."""
     from .config import ModelSpec
     from .costs import compression_flops
     from .score import score_matrix
 
     scorer = models.get(ModelSpec(model=settings.scorer, dtype=settings.dtype))
-    contexts = [r.context for r in records]
     result = Ranking(None, list(records), settings, out_dir=out)
-    entries = []
+    flops = {}
     for spec_text in settings.compressors:
-        c = parse_compressor(spec_text)
-        t = time.perf_counter()
+        c, t = parse_compressor(spec_text), time.perf_counter()
         sums, spec = _summaries_of(c, records, settings, models, scorer, out)
-        store = out / "stores" / "scores.jsonl" if out else None
-        logp, lengths = score_matrix(
-            scorer, contexts, settings.query, sums, store=store, tag=f"rank-{settings.dtype}", progress=False
-        )
-        est = estimate_mi(logp, lengths, n_boot=settings.n_boot, seed=settings.seed, warn=False)
+        result.summaries[c.spec] = sums
         if spec is None:
-            flops = np.zeros(lengths.shape)
+            flops[c.spec] = np.zeros((len(records), len(sums[0])))
         else:
             cfg, n_params = cost_inputs(spec)
-            flops = np.array(compression_flops(cfg, sums, [r.id for r in records], params=n_params, compressor=c.spec))
-        result.summaries[c.spec], result.logp[c.spec], result.lengths[c.spec] = sums, logp, lengths
-        result.estimates[c.spec] = est
-        entries.append({"compressor": c.spec, "method": c.method, "estimate": est, "flops": flops})
+            ids = [r.id for r in records]
+            flops[c.spec] = np.array(compression_flops(cfg, sums, ids, params=n_params, compressor=c.spec))
         if progress:
-            print(f"[rank] {c.spec}: {est.value:.3f} bits ({time.perf_counter() - t:.1f} s)", flush=True)
+            print(
+                f"[rank] {c.spec}: {len(sums[0])} summaries per document ({time.perf_counter() - t:.1f} s)", flush=True
+            )
+    t = time.perf_counter()
+    names = list(result.summaries)
+    joined = [[z for name in names for z in result.summaries[name][i]] for i in range(len(records))]
+    store = out / "stores" / "scores.jsonl" if out else None
+    logp, lengths = score_matrix(
+        scorer, result.contexts, settings.query, joined, store=store, tag=f"rank-{settings.dtype}", progress=False
+    )
+    entries, start = [], 0
+    for name in names:
+        stop = start + len(result.summaries[name][0])
+        result.logp[name], result.lengths[name] = logp[:, start:stop, :], lengths[:, start:stop]
+        est = estimate_mi(
+            result.logp[name], result.lengths[name], n_boot=settings.n_boot, seed=settings.seed, warn=False
+        )
+        result.estimates[name] = est
+        entries.append(
+            {"compressor": name, "method": parse_compressor(name).method, "estimate": est, "flops": flops[name]}
+        )
+        start = stop
+    if progress:
+        print(
+            f"[rank] scored {logp.shape[1]} summaries per document under every document ({time.perf_counter() - t:.1f} s)"
+        )
     result.table = ranking_table(entries)
     if out is not None:
         result.table.to_csv(out / "ranking.csv", index=False)

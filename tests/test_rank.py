@@ -132,16 +132,16 @@ def test_rank_command_end_to_end_resumes_after_an_interruption(tmp_path, monkeyp
     docs, out = _documents(tmp_path / "docs"), tmp_path / "out"
     argv = ["rank", str(docs), "--compressors", "copier", "constant", "--scorer", "fake-scorer"]
     argv += ["--M", "2", "--out", str(out), "--quiet"]
-    lms["fake-scorer"].fail_on_score_call = 6  # copier's 4 contexts scored, then constant's 2nd
+    lms["fake-scorer"].fail_on_score_call = 3  # one scoring call per document: 2 of 4 done, then stopped
     with pytest.raises(KeyboardInterrupt):
         main(argv)
     assert not (out / "ranking.csv").exists()
     done = dict(lms["fake-scorer"].calls)
-    assert done["score"] == 6 and lms["copier"].calls["generate"] == 4
+    assert done["score"] == 3 and lms["copier"].calls["generate"] == 4
     assert main(argv) == 0
-    # the rerun generates nothing again and scores only the contexts the interruption left
+    # the rerun generates nothing again and scores only the documents the interruption left
     assert lms["copier"].calls["generate"] == 4
-    assert lms["fake-scorer"].calls["score"] - done["score"] == 3
+    assert lms["fake-scorer"].calls["score"] - done["score"] == 2
     table = pd.read_csv(out / "ranking.csv")
     assert list(table["compressor"]) == ["copier", "constant"]
     printed = capsys.readouterr().out
@@ -297,3 +297,14 @@ def test_readme_rank_command_with_the_config(tmp_path):
     )
     table = pd.read_csv(tmp_path / "out" / "ranking.csv")
     assert len(table) == 5 and "gemma3-270m" in set(table["compressor"]) and "ranking.csv" in out
+
+
+def test_joint_scoring_gives_each_candidate_the_scores_it_gets_alone(tmp_path):
+    from mi_utils.score import score_matrix
+
+    lms, cache = _fakes()
+    records = load_text_folder(_documents(tmp_path / "docs"), DOCUMENT_QUERY)
+    res = rank_documents(records, _settings(), None, models=cache(), cost_inputs=_cost, progress=False)
+    for name, sums in res.summaries.items():
+        alone, lengths = score_matrix(lms["fake-scorer"], res.contexts, DOCUMENT_QUERY, sums, progress=False)
+        assert np.array_equal(alone, res.logp[name]) and np.array_equal(lengths, res.lengths[name])
