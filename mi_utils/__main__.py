@@ -142,7 +142,7 @@ def _rank(args: argparse.Namespace) -> int:
             settings = RankSettings(**{k: v for k, v in flags.items() if v is not None})
         records = load_documents(settings.folder, query=settings.query, limit=settings.limit)
         name = Path(settings.folder).name if settings.folder else "passages"
-        out = Path(args.out) if args.out else REPO / "results" / "rank" / name
+        out = Path(args.out) if args.out else Path("results") / "rank" / name
         result = rank_documents(records, settings, out, progress=not args.quiet)
     except (ValueError, FileNotFoundError) as e:
         print(f"[rank] {e}", file=sys.stderr)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=None, help="LM summary length limit (default 48)")
     p.add_argument("--limit", type=int, default=None, help="use the first N documents")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", default=None, help="results folder (default results/rank/<folder name>)")
+    p.add_argument("--out", default=None, help="results folder (default ./results/rank/<folder name>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_rank)
 
