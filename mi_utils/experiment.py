@@ -178,6 +178,7 @@ def run(
     *,
     limit: int | None = None,
     models: ModelCache | None = None,
+    on_start: Callable[[ExperimentConfig], Any] | None = None,
 ) -> RunResult:
     """Run an experiment (resumably) and write its tables.
 
@@ -187,6 +188,8 @@ def run(
       progress: show progress bars.
       limit: override N for every data set (a quick look at a big config).
       models: a :class:`ModelCache` to reuse loaded models across runs (or to inject backends).
+      on_start: called with the config once the folder's lock is held, before any work (the command
+        line prints its estimate there: :mod:`mi_utils.planning`).
 
     Returns:
       A :class:`RunResult`; the tables are on disk as well.
@@ -202,6 +205,8 @@ def run(
     out = Path(out_dir) if out_dir is not None else Path(cfg.output_dir) / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):  # one run per folder: a second one stops here, naming this one
+        if on_start is not None:
+            on_start(cfg)
         return _run_locked(cfg, out, progress, limit, models)
 
 

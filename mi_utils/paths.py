@@ -13,8 +13,9 @@ The package runs in two layouts:
 
 :func:`bundled_data_dir` picks ``mi_utils/_data/`` when it exists, else the clone's ``data/``. The bundled
 inputs are the synthetic benchmark, the public-domain passages, the Deep Research tasks, the paper's
-reported numbers and the committed result tables ``data/results/<name>/`` (their ``rows.jsonl``,
-``summary.csv``, ``config.json``, ``timings.json`` and other tables, never the git-ignored ``stores/``);
+reported numbers, the committed result tables ``data/results/<name>/`` (their ``rows.jsonl``,
+``summary.csv``, ``config.json``, ``timings.json`` and other tables, never the git-ignored ``stores/``)
+and the planner's CPU rates and check (``data/throughput_cpu.yaml``, ``data/plan_ratios.csv``);
 a table committed later under ``data/results/<name>/`` is found (:func:`committed_results`) and packaged
 without a code change.
 
@@ -58,6 +59,7 @@ BUNDLED_PATTERNS: tuple[str, ...] = (
     "README.md",
     "*.jsonl",
     "*.csv",
+    "*.yaml",
     "results/*/*.jsonl",
     "results/*/*.csv",
     "results/*/*.json",
