@@ -9,6 +9,11 @@
 * :class:`FakeLM`, :class:`WordTokenizer`, :func:`fake_records`, :func:`fake_model_cache`: the
   runner's fake models and data (``mi_utils.experiment.run`` end to end without a model), with
   :data:`TINY_LLAMA`, the config their FLOPs and parameter counts are read from.
+* :class:`CharLM`: an in-process character LM in both roles: it "compresses" by a rule (copy the
+  document's start, or write a constant) and scores with a bigram copy model, so a copied summary is
+  far likelier under its own document; it counts its calls and can simulate an interruption.
+  :func:`write_documents`, :func:`rank_fakes` and :func:`rank_settings` set up a ranking on them
+  (tests/test_rank.py, tests/test_explore.py), with :data:`RANK_TINY_LLAMA` for their FLOPs.
 * :data:`PAIRS`, :func:`expected_logprobs`, :func:`check_local_tokenizer` and
   :func:`check_server_scorer`: the checks every server scorer backend must pass against its fake.
 """
@@ -135,6 +140,115 @@ class FakeTokenizer:
 
     def decode(self, ids, skip_special_tokens=True):
         return "".join(chr(i - 10) for i in ids if not (skip_special_tokens and i < 10))
+
+
+class CharLM:
+    """A character LM filling both roles (tokenizer :class:`FakeTokenizer`; see the module docstring).
+
+    Args:
+      name: its model name; rule: ``"copy"`` (the first ``n_chars`` characters of the document) or
+        ``"constant"`` (:attr:`CONSTANT`) when generating.
+    """
+
+    roles = frozenset({"generator", "scorer"})
+    tokenizer_name = "fake-chars"
+    bos_ids = [1]
+    eos_ids = [EOS]
+    CONSTANT = "Nothing to report here."
+    VOCAB = 256
+
+    def __init__(self, name: str, rule: str = "copy", n_chars: int = 40) -> None:
+        self.model_name, self.rule, self.n_chars = name, rule, n_chars
+        self.tokenizer = FakeTokenizer()
+        self.calls = {"generate": 0, "score": 0}
+        self.fail_on_score_call: int | None = None
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text)["input_ids"]
+
+    def encode_chat(self, messages) -> list[int]:
+        return self.tokenizer.apply_chat_template(messages)
+
+    def generate(self, prompts, params):
+        from mi_utils.backends.base import Generation
+
+        self.calls["generate"] += len(prompts)
+        out = []
+        for messages in prompts:
+            content = messages[-1]["content"]
+            doc = content.split("Text:\n", 1)[1].split("\n\nYour summary", 1)[0]
+            text = doc[: self.n_chars].strip() if self.rule == "copy" else self.CONSTANT
+            prompt_ids = self.encode_chat(messages)
+            effective = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+            out.append(
+                [
+                    Generation(
+                        text,
+                        self.encode(text),
+                        prompt_ids,
+                        params,
+                        j,
+                        "stop",
+                        {"seed": params.seed},
+                        EOS,
+                        effective=effective,
+                    )
+                    for j in range(params.n)
+                ]
+            )
+        return out
+
+    def score(self, pairs):
+        self.calls["score"] += 1
+        if self.fail_on_score_call is not None and self.calls["score"] >= self.fail_on_score_call:
+            self.fail_on_score_call = None
+            raise KeyboardInterrupt("simulated interruption while scoring")
+        out = []
+        for prefix, cont in pairs:
+            seq, lps = list(prefix), []
+            for t in cont:  # bigram copy model: p(t | prev) from the counts of (prev, t) seen so far
+                prev = seq[-1]
+                follows = [b for a, b in zip(seq, seq[1:]) if a == prev]
+                p_copy = follows.count(t) / len(follows) if follows else 0.0
+                lps.append(float(np.log(0.9 * p_copy + 0.1 / self.VOCAB)))
+                seq.append(t)
+            out.append(np.array(lps))
+        return out
+
+
+WORDS = "amber birch cedar delta ember fjord garnet harbor indigo juniper kelp lagoon meadow nectar onyx prairie"
+#: A llama-shaped config for FLOPs of fake LM compressors (with a parameter count of 1000).
+RANK_TINY_LLAMA = {"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 16}
+
+
+def write_documents(folder, n: int = 4):
+    """``n`` text files (``doc0.txt``...) whose words do not overlap, so a copied summary identifies its document."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = WORDS.split()
+    for i in range(n):
+        mine = words[i * 4 : i * 4 + 4]
+        (folder / f"doc{i}.txt").write_text(" ".join(mine * 6) + ".\n", encoding="utf-8")
+    return folder
+
+
+def rank_fakes():
+    """``({name: CharLM}, new_cache)``: a copier, a constant writer and a scorer, and ModelCaches serving them."""
+    from mi_utils.experiment import ModelCache
+
+    lms = {
+        "copier": CharLM("copier", "copy"),
+        "parrot": CharLM("parrot", "constant"),
+        "fake-scorer": CharLM("fake-scorer"),
+    }
+    return lms, (lambda: ModelCache(lambda spec: lms[spec.model]))
+
+
+def rank_settings(**kw):
+    """RankSettings over the fakes (two LMs and two LM-free cuts, M=2), ``kw`` overriding."""
+    from mi_utils.rank import RankSettings
+
+    base = dict(compressors=("copier", "parrot", "constant", "first_k:12"), scorer="fake-scorer", M=2, n_boot=50)
+    return RankSettings(**{**base, **kw})
 
 
 class FakeResponse:
