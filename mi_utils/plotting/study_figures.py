@@ -362,7 +362,9 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
             stats = v.groupby(g["round"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
             half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
             yerr = half
-            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(g.columns):  # the estimate's own interval
+            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(
+                g.columns
+            ):  # the estimate's own interval
                 low = pd.to_numeric(g["mi_ci_low_bits"], errors="coerce").groupby(g["round"]).mean()
                 high = pd.to_numeric(g["mi_ci_high_bits"], errors="coerce").groupby(g["round"]).mean()
                 if low.reindex(stats.index).notna().all() and high.reindex(stats.index).notna().all():
