@@ -141,6 +141,9 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
         ("bits_per_token", "bits per summary token"),
     ]
     fig, axes = panels(len(metrics), ncols=len(metrics), size=(4.0, 3.4))
+    if sub["compressor_params"].nunique() == 1:  # one compressor (a real run): the sentence count is the x axis
+        _against_sentences(axes, sub, metrics, f"{title} ({_kind(rows)}) · {dataset}", source)
+        return fig
     styles = ("-", "--", ":", "-.")
     for ax, (col, label) in zip(axes, metrics):
         for i, (fam, g) in enumerate(sub.groupby("compressor_family", sort=True)):
@@ -159,6 +162,23 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
             )
     axes[0].legend(fontsize=7)
     return fig
+
+
+def _against_sentences(axes, sub, metrics, title: str, source: str | None) -> None:
+    """Each metric's mean (95% normal interval over rows) against the instructed sentence count, per compressor."""
+    import numpy as np
+    import pandas as pd
+
+    for ax, (col, label) in zip(axes, metrics):
+        base = sub["compressor"].astype(str).str.replace(r"-\d+sent$", "", regex=True)  # "x-3sent" -> "x"
+        for name, g in sub.groupby(base, sort=True):
+            v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
+            stats = v.groupby(g["sentences"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
+            half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
+            ax.errorbar(stats.index, stats["mean"], yerr=half, marker="o", capsize=2, label=str(name))
+        ax.set_xticks(sorted(sub["sentences"].unique()))
+        _decorate(ax, xlabel="instructed sentences", ylabel=label, title=title, source=source)
+    axes[0].legend(fontsize=7)
 
 
 def qasper_figure(rows, *, dataset: str = "qasper", source: str | None = None, title: str = "Fig. 9"):
@@ -342,7 +362,9 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
             stats = v.groupby(g["round"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
             half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
             yerr = half
-            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(g.columns):  # the estimate's own interval
+            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(
+                g.columns
+            ):  # the estimate's own interval
                 low = pd.to_numeric(g["mi_ci_low_bits"], errors="coerce").groupby(g["round"]).mean()
                 high = pd.to_numeric(g["mi_ci_high_bits"], errors="coerce").groupby(g["round"]).mean()
                 if low.reindex(stats.index).notna().all() and high.reindex(stats.index).notna().all():
