@@ -84,45 +84,63 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     spec = dict(SMOKE if args.smoke else QWEN)
-    if args.tasks:
-        spec["tasks"] = list(args.tasks)
     out = Path(args.out or ROOT / spec["out"])
     store = Path(args.store or (out / "store.jsonl" if args.smoke else ROOT / spec["store"]))
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from types import SimpleNamespace
+
     import pandas as pd
 
+    from mi_utils.deep_research import load_research_tasks, run_deep_research
+    from mi_utils.deep_research.trust import judge_trust
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    # the search corpus is every planned task's documents, whichever tasks this invocation runs, so
+    # that a run of a subset reads the same sources (and store rows) as the full run
+    corpus_tasks = load_research_tasks(collection=spec["collection"], ids=spec["tasks"])
+    tasks = [t for t in corpus_tasks if t.id in (args.tasks or spec["tasks"])]
+    run = _setup(spec, corpus_tasks)
+    done = SimpleNamespace(rows=[], calls=[], reports={}, sources={}, plans={}, store_path=store, n_written=0)
+    trust = None
+    for task in tasks:  # task by task: the table is rewritten after each, so a stopped run leaves what it finished
+        res = run_deep_research([task], **run["kw"], store=store, reference=None, progress=False)
+        done.rows.append(res.rows)
+        done.calls.append(res.calls)
+        for name in ("reports", "sources", "plans"):
+            getattr(done, name).update(getattr(res, name))
+        done.n_written += res.n_written
+        finished = [t for t in corpus_tasks if t.id in done.plans]
+        if len(finished) >= 2:
+            kw = {k: run["kw"][k] for k in ("predictor", "judge", "config", "pricing")}
+            trust = judge_trust(finished, done, **kw, store=store)
+        seconds = {"wall": round(time.perf_counter() - t0, 1), "cpu": round(time.process_time() - cpu0, 1)}
+        _write(out, spec, run, pd.concat(done.rows), pd.concat(done.calls), done, trust, seconds, args, torch)
+        print(f"{task.id}: done ({seconds}); wrote {out}", flush=True)
+    print(pd.read_csv(out / "summary.csv").to_string(index=False))
+    return 0
+
+
+def _setup(spec: dict, corpus_tasks) -> dict:
+    """The backends, settings, judge, config and pricing of ``spec``."""
     from mi_utils.backends.base import SamplingParams
     from mi_utils.backends.hf import HFBackend
     from mi_utils.costs import default_price_table
-    from mi_utils.deep_research import (
-        DeepResearchConfig,
-        Pricing,
-        Setting,
-        load_research_tasks,
-        run_deep_research,
-        task_documents,
-    )
+    from mi_utils.deep_research import DeepResearchConfig, Pricing, Setting, task_documents
     from mi_utils.deep_research.race import RaceJudge
     from mi_utils.deep_research.retrieval import BM25Retriever
-    from mi_utils.deep_research.trust import judge_trust, trust_counts
     from mi_utils.models import model_family
 
-    t0 = time.perf_counter()
-    tasks = load_research_tasks(collection=spec["collection"], ids=spec["tasks"])
-    retriever = BM25Retriever(task_documents(tasks), chunk_chars=1500, overlap_chars=150)
     backends, load_s = {}, {}
     for name in [spec["predictor"], spec["judge"], *spec["compressors"].values()]:
         if name not in backends:
             t = time.perf_counter()
             backends[name] = HFBackend(name, dtype=spec["dtype"].get(name, "bfloat16"))
             load_s[name] = round(time.perf_counter() - t, 1)
-    predictor = backends[spec["predictor"]]
     settings = [Setting("baseline", None, "gpt-4o")]
     settings += [Setting(sid, backends[m], model_family(m)) for sid, m in spec["compressors"].items()]
-    judge = RaceJudge(backends[spec["judge"]], mode="logprob", max_report_chars=spec["judge_report_chars"])
     tok = spec["tokens"]
     config = DeepResearchConfig(
         n_queries=spec["n_queries"],
@@ -137,56 +155,62 @@ def main(argv=None) -> int:
         extract_params=SamplingParams(temperature=0.7, max_new_tokens=tok["extract"]),
         synth_params=SamplingParams(temperature=0.6, max_new_tokens=tok["report"]),
     )
-    pricing = Pricing(default_price_table(), priced_as={spec["predictor"]: "gpt-4o"}, free_roles=("compressor",))
+    kw = {
+        "predictor": backends[spec["predictor"]],
+        "settings": settings,
+        "retriever": BM25Retriever(task_documents(corpus_tasks), chunk_chars=1500, overlap_chars=150),
+        "config": config,
+        "pricing": Pricing(default_price_table(), priced_as={spec["predictor"]: "gpt-4o"}, free_roles=("compressor",)),
+        "judge": RaceJudge(backends[spec["judge"]], mode="logprob", max_report_chars=spec["judge_report_chars"]),
+    }
+    return {"kw": kw, "backends": backends, "load_s": load_s}
 
-    t_run = time.perf_counter()
-    result = run_deep_research(
-        tasks,
-        predictor=predictor,
-        settings=settings,
-        retriever=retriever,
-        store=store,
-        config=config,
-        pricing=pricing,
-        judge=judge,
-        reference=None,
-        progress=False,
-    )
-    run_s = time.perf_counter() - t_run
-    print(f"pipeline: {len(result.rows)} rows in {run_s:.0f} s", flush=True)
-    t_trust = time.perf_counter()
-    trust, trust_crit = judge_trust(
-        tasks, result, predictor=predictor, judge=judge, config=config, pricing=pricing, store=store
-    )
-    counts = trust_counts(trust, trust_crit)
-    trust_s = time.perf_counter() - t_trust
-    print(counts.to_string(index=False), flush=True)
+
+def _write(out: Path, spec, run, rows, calls, done, trust, seconds, args, torch) -> None:
+    """The table: rows, summary, reports, the judge check (once two tasks are done) and run.json."""
+    from mi_utils.deep_research import summarise
+    from mi_utils.deep_research.trust import trust_counts
 
     out.mkdir(parents=True, exist_ok=True)
-    result.rows.to_csv(out / "rows.csv", index=False)
-    result.summary("baseline").to_csv(out / "summary.csv", index_label="setting")
-    trust.drop(columns="text").to_csv(out / "judge_trust.csv", index=False)
-    trust_crit.to_csv(out / "judge_trust_criteria.csv", index=False)
-    counts.to_csv(out / "judge_trust_counts.csv", index=False)
+    rows.to_csv(out / "rows.csv", index=False)
+    summarise(rows, "baseline").to_csv(out / "summary.csv", index_label="setting")
+    lines = [{"task_id": t, "setting": s, "text": rep.text} for (t, s), rep in done.reports.items()]
+    counts = None
+    if trust is not None:
+        reports, crit = trust
+        counts = trust_counts(reports, crit)
+        reports.drop(columns="text").to_csv(out / "judge_trust.csv", index=False)
+        crit.to_csv(out / "judge_trust_criteria.csv", index=False)
+        counts.to_csv(out / "judge_trust_counts.csv", index=False)
+        ctl = reports[reports.control != "right_sources"]
+        lines += [
+            {"task_id": t, "setting": f"control:{c}", "text": x} for t, c, x in zip(ctl.task_id, ctl.control, ctl.text)
+        ]
     with open(out / "reports.jsonl", "w", encoding="utf-8") as f:
-        for (tid, sid), rep in result.reports.items():
-            f.write(json.dumps({"task_id": tid, "setting": sid, "text": rep.text}) + "\n")
-        for r in trust[trust.control != "right_sources"].itertuples():
-            f.write(json.dumps({"task_id": r.task_id, "setting": f"control:{r.control}", "text": r.text}) + "\n")
+        f.writelines(json.dumps(x) + "\n" for x in lines)
+    first = (
+        calls["setting"] == calls["setting"].iloc[0]
+    )  # the plan's calls are listed once per setting: count them once
+    by_stage = calls[first | (calls["stage"] != "plan")].groupby("stage")["seconds"].sum().round(1).to_dict()
+    if trust is not None:
+        by_stage["judge_check_synthesise"] = round(float(trust[0]["synth_seconds"].sum()), 1)
+        by_stage["judge_check_judge"] = round(float(trust[0]["judge_seconds"].sum()), 1)
     meta = {
         "spec": {k: v for k, v in spec.items() if k not in ("store", "out")},
-        "config": config.to_dict(),
-        "judge": judge.settings(),
+        "tasks_done": list(dict.fromkeys(rows["task_id"])),
+        "config": run["kw"]["config"].to_dict(),
+        "judge": run["kw"]["judge"].settings(),
         "pricing": "predictor priced as gpt-4o; compressors free",
-        "dtypes": {n: b.dtype for n, b in backends.items()},
+        "dtypes": {n: b.dtype for n, b in run["backends"].items()},
         "seconds": {
-            "load": load_s,
-            "pipeline": round(run_s, 1),
-            "judge_trust": round(trust_s, 1),
-            "total": round(time.perf_counter() - t0, 1),
-            "note": "0 when everything was read back from the store",
+            "calls_by_stage": by_stage,
+            "calls_total": round(sum(by_stage.values()), 1),
+            "load": run["load_s"],
+            "this_invocation": seconds,
+            "note": "calls_*: wall seconds of each model call when it ran (read back from the store on a resume), "
+            "on one thread of a 2-core machine shared with other jobs (nice 5)",
         },
-        "new_store_rows": result.n_written,
+        "new_store_rows": done.n_written,
         "machine": {
             "platform": platform.platform(),
             "python": sys.version.split()[0],
@@ -195,9 +219,6 @@ def main(argv=None) -> int:
         },
     }
     (out / "run.json").write_text(json.dumps(meta, indent=1, default=str) + "\n", encoding="utf-8")
-    print(pd.read_csv(out / "summary.csv").to_string(index=False))
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

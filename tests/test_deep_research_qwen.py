@@ -62,7 +62,8 @@ def test_committed_table_is_the_scripts_qwen_run():
     }  # the script's sizes as committed
     assert run["spec"]["judge"] == QWEN[1] and set(QWEN) <= set(run["spec"]["compressors"].values())
     assert all(run["dtypes"][m] == "bfloat16" for m in QWEN)
-    assert run["judge"]["mode"] == "logprob" and run["seconds"]["total"] > 0
+    assert run["judge"]["mode"] == "logprob" and run["seconds"]["calls_total"] > 0
+    assert len(run["tasks_done"]) >= 2 and set(run["tasks_done"]) <= set(spec["tasks"])  # a judge check needs two
     for f in FILES:  # model output and settings only: never a key
         text = (TABLE / f).read_text(encoding="utf-8").lower()
         assert "api_key" not in text and "sk-" not in text, f
@@ -74,7 +75,8 @@ def test_summary_is_the_rows_summarised_every_task_scored():
     summary = pd.read_csv(TABLE / "summary.csv", index_col="setting")
     settings = ["baseline", *run["spec"]["compressors"]]
     assert list(summary.index) == settings
-    assert len(rows) == len(settings) * len(run["spec"]["tasks"]) and (rows["status"] == "ok").all()
+    assert list(dict.fromkeys(rows["task_id"])) == run["tasks_done"]
+    assert len(rows) == len(settings) * len(run["tasks_done"]) and (rows["status"] == "ok").all()
     assert set(rows["predictor"]) == {run["spec"]["predictor"]} and set(rows["judge"]) == {f"{QWEN[1]}:logprob"}
     assert rows["race_total"].between(0, 10).all() and (rows["race_coverage"] == 1).all()
     assert (rows["api_cost_usd"] > 0).all() and (rows.loc[rows.setting != "baseline", "n_extractions"] > 0).all()
@@ -86,7 +88,7 @@ def test_judge_check_counts_are_its_verdicts_counted():
     run = json.loads((TABLE / "run.json").read_text())
     trust = pd.read_csv(TABLE / "judge_trust.csv")
     crit = pd.read_csv(TABLE / "judge_trust_criteria.csv")
-    tasks = run["spec"]["tasks"]
+    tasks = run["tasks_done"]
     assert sorted(zip(trust.task_id, trust.control)) == sorted((t, c) for t in tasks for c in CONTROLS)
     rnd = trust[trust.control == "random_sources"]
     assert (rnd["source_task"] != rnd["task_id"]).all() and set(rnd["source_task"]) == set(tasks)

@@ -98,9 +98,9 @@ def test_controls_are_scored_and_counted(tmp_path):
     reports, criteria = judge_trust(TASKS, result, predictor=predictor, **kw)
     assert len(reports) == 3 * 3 and len(criteria) == 3 * 3 * 2
     by = reports.set_index(["task_id", "control"])
-    # the random-source report of each task reads the next task's sources (a cycle)
+    # the random-source report of each task reads the previous task's sources (the first: the second's)
     assert by.loc[("alpha", "random_sources"), "text"] == "Report: beta"
-    assert by.loc[("gamma", "random_sources"), "source_task"] == "alpha"
+    assert by.loc[("gamma", "random_sources"), "source_task"] == "beta"
     assert by.loc[("alpha", "right_sources"), "text"] == result.reports[("alpha", "baseline")].text == "Report: alpha"
     assert by.loc[("beta", "degenerate"), "text"] == degenerate_report("Research the beta topic.")
     assert by.xs("right_sources", level="control")["race_total"].tolist() == pytest.approx([9.0] * 3)
@@ -163,4 +163,5 @@ def test_bad_inputs_name_the_fix():
         donor_tasks(["a", "a"])
     with pytest.raises(ValueError, match="repeats"):
         degenerate_report("x", 0)
-    assert donor_tasks(["a", "b", "c"]) == {"a": "b", "b": "c", "c": "a"}
+    assert donor_tasks(["a", "b", "c"]) == {"a": "b", "b": "a", "c": "b"}
+    assert donor_tasks(["a", "b"]) == {"a": "b", "b": "a"}  # adding "c" left these as they were

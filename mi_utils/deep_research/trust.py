@@ -7,8 +7,7 @@ for every task the judge scores three reports written for the same task,
 * ``right_sources``: the reference setting's report (the baseline: the predictor read the task's
   own retrieved sources);
 * ``random_sources``: a report the same predictor writes with the same prompt and plan, but from the
-  sources retrieved for *another* task of the run (the next one, in run order) - fluent, on the wrong
-  subject;
+  sources retrieved for *another* task of the run (:func:`donor_tasks`) - fluent, on the wrong subject;
 * ``degenerate``: the task text repeated (:func:`degenerate_report`) - no information at all;
 
 and :func:`trust_counts` counts, per comparison, how often the first report scores above, level
@@ -52,13 +51,14 @@ def degenerate_report(task_prompt: str, repeats: int = 3) -> str:
 
 
 def donor_tasks(task_ids: Sequence[str]) -> dict[str, str]:
-    """``{task: the task whose sources its random-source report reads}``: the next task, in run order (a cycle)."""
+    """``{task: the task whose sources its random-source report reads}``: the previous task in run order
+    (the first task: the second), so adding tasks to a run never changes an earlier task's donor."""
     ids = list(task_ids)
     if len(ids) < 2:
         raise ValueError(f"the random-source control needs at least 2 tasks with sources, got {ids}")
     if len(set(ids)) != len(ids):
         raise ValueError(f"task ids repeat: {ids}")
-    return {t: ids[(i + 1) % len(ids)] for i, t in enumerate(ids)}
+    return {t: ids[i - 1] if i else ids[1] for i, t in enumerate(ids)}
 
 
 def judge_trust(
@@ -76,7 +76,8 @@ def judge_trust(
 
     Args:
       tasks: the run's tasks (with rubrics); tasks without a finished ``reference`` report are skipped.
-      result: the run's :class:`~mi_utils.deep_research.pipeline.DeepResearchResult`.
+      result: the run's :class:`~mi_utils.deep_research.pipeline.DeepResearchResult` (or any object with
+        its ``reports``, ``sources``, ``plans`` and ``store_path``, e.g. several task-by-task runs merged).
       predictor, config, pricing: those of the run (the random-source report is written like the baseline's).
       judge: the judge to check (scores are absolute: no reference report).
       store: the run's store (default ``result.store_path``); held locked while this runs.
