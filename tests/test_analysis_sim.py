@@ -427,3 +427,66 @@ def test_analysis_imports_no_model_code():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+# ------------------------------------------------------------------------------ side studies
+@pytest.fixture(scope="module")
+def studies_table():
+    return simulate_grid(0, studies="all")
+
+
+def test_side_studies_leave_the_main_grid_unchanged(studies_table):
+    main = simulate_grid(0)
+    head = studies_table.iloc[: len(main)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(main, head.astype(main.dtypes.to_dict()), check_exact=True)
+    one = simulate_grid(0, studies=["main", "refine"])
+    refine = one.iloc[len(main) :].reset_index(drop=True)
+    also = studies_table[studies_table["compressor"].str.endswith("-refine")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(refine, also.astype(refine.dtypes.to_dict()))  # each study: its own stream
+    assert tuple(studies_table.columns) == ROW_COLUMNS
+    assert (main["round"] == 1).all() and main["item_type"].map(lambda v: v is None).all()
+
+
+def test_sentences_study_trades_information_for_length(studies_table):
+    s = studies_table[studies_table["sentences"].notna()]
+    assert set(s["sentences"]) == {3, 6, 9} and set(s["dataset"]) == {"longhealth", "financebench"}
+    assert set(s["compressor_family"]) == {"qwen2.5", "llama3"} and set(s["predictor"]) == {"llama-70b"}
+    by_k = s.groupby("sentences").agg(tokens=("summary_tokens", "mean"), mi=("mi_bits", "mean"))
+    assert by_k["tokens"].is_monotonic_increasing and by_k["mi"].is_monotonic_increasing
+    ratio = by_k.loc[9, "tokens"] / by_k.loc[3, "tokens"]
+    assert ratio == pytest.approx(3.0, rel=0.05)  # length is k sentences of sentence_tokens
+    assert s["compressor"].str.endswith("sent").all()  # instructed settings are settings of their own
+
+
+def test_qasper_moe_and_query_agnostic_studies(studies_table):
+    q = studies_table[studies_table["dataset"] == "qasper"]
+    assert set(q["compressor_family"]) == {"qwen2.5", "llama3", "qwen3"}
+    moe = studies_table[studies_table["compressor"] == "qwen3-30b-a3b"]
+    active = moe["flops_compressor"] / (2 * moe["summary_tokens"] * (1 + SIMULATION_DEFAULTS["flops_overhead"]))
+    assert np.allclose(active, 3.32091008e9)  # costs.active_params of Qwen3-30B-A3B's config
+    assert (moe["compressor_params"] == 30.5e9).all()
+    qa = studies_table[studies_table["task"] == "perplexity"]
+    assert set(qa["dataset"]) == {"fineweb", "wildchat"}
+    assert qa["correct"].map(lambda v: v is None).all() and qa["usable_info_bits"].map(lambda v: v is None).all()
+    fw = qa[qa["dataset"] == "fineweb"]
+    assert (fw["item_type"] == "creative").mean() == pytest.approx(0.6)
+    conf = fw.groupby(["item_type", "compressor"]).agg(mi=("mi_bits", "first"), ppl=("perplexity", "mean"))
+    r = {k: conf.loc[k]["mi"].corr(conf.loc[k]["ppl"]) for k in ("extractive", "creative")}
+    assert r["extractive"] < -0.7 and r["extractive"] < r["creative"]  # creative items track MI more weakly
+
+
+def test_refinement_mi_saturates_after_two_rounds(studies_table):
+    ref = studies_table[studies_table["compressor"].str.endswith("-refine")]
+    mi = ref.groupby("round")["mi_bits"].mean()
+    assert list(mi.index) == [1, 2, 3, 4]
+    gain = SIMULATION_DEFAULTS["refine_gain"]
+    assert mi[2] - mi[1] > 0.7 * gain and abs(mi[4] - mi[3]) < 0.15 * gain
+
+
+def test_side_study_arguments_are_checked():
+    with pytest.raises(ValueError, match="unknown studies.*'fig5'"):
+        simulate_grid(0, studies=["fig5"])
+    with pytest.raises(ValueError, match="study_predictor 'llama-70b' is not among the predictors"):
+        simulate_grid(0, studies="all", predictors=["llama-1b"])
+    with pytest.raises(ValueError, match="sentence_counts must be positive integers"):
+        simulate_grid(0, studies=["sentences"], sentence_counts=[0, 3])

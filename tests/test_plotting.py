@@ -395,16 +395,21 @@ def test_every_public_name_exists_and_the_module_needs_no_model_code():
 
 
 def test_the_package_re_exports_its_modules_and_builders_sit_on_the_primitives():
-    """style <- marks <- figures: each module's public names come from ``mi_utils.plotting``; no upward import."""
+    """style <- marks <- figures <- study_figures: public names come from ``mi_utils.plotting``; no upward import."""
     import ast
     import inspect
 
-    from mi_utils.plotting import figures, marks, style
+    from mi_utils.plotting import figures, marks, study_figures, style
 
-    modules = (style, marks, figures)
+    modules = (style, marks, figures, study_figures)
     assert sorted(plotting.__all__) == sorted(n for m in modules for n in m.__all__)
     assert all(getattr(plotting, n) is getattr(m, n) for m in modules for n in m.__all__)
-    for module, allowed in ((style, set()), (marks, {"style"}), (figures, {"style", "marks"})):
+    for module, allowed in (
+        (style, set()),
+        (marks, {"style"}),
+        (figures, {"style", "marks"}),
+        (study_figures, {"style", "marks", "figures"}),
+    ):
         tree = ast.parse(inspect.getsource(module))
         local = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
         assert local <= allowed, (module.__name__, local)

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 
 from mi_utils.backends.base import SamplingParams
-from mi_utils.backends.vllm import REPO_ROOT, VLLMBackend, launch_vllm_server
+from mi_utils.backends.vllm import VLLMBackend, launch_vllm_server
 
+from conftest import REPO
 from tolerances import LOGPROB_PER_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "smollm2-135m-instruct"
-VLLM_PYTHON = REPO_ROOT / ".venv-vllm" / "bin" / "python"
+VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 TOL = LOGPROB_PER_TOKEN  # nats per token; fp32 vLLM vs fp32 transformers agree to ~3e-5 here
 
 PREFIXES = [
@@ -165,7 +166,7 @@ def test_experiment_runs_on_the_server_and_resumes(server, tmp_path, monkeypatch
     from mi_utils.experiment import MI_REQUIRED, REQUIRED_NUMERIC, ROW_COLUMNS, parse_config, run
     from mi_utils.prompts import scoring_continuation
 
-    data = yaml.safe_load((REPO_ROOT / "configs" / "vllm_smoke.yaml").read_text())
+    data = yaml.safe_load((REPO / "configs" / "vllm_smoke.yaml").read_text())
     for section in ("compressors", "predictors", "scorers"):
         for spec in data[section]:
             if spec.get("backend") == "vllm":

@@ -19,7 +19,9 @@ Modules (one concept each):
   (``usable_information``), with cross-fitted temperature calibration (re-exported from
   :mod:`mi_utils.information`, its home beside the estimators).
 * :mod:`~mi_utils.analysis.simulate`: a simulated results table on the paper's grid
-  (``simulate_grid``), every row marked ``simulated=True``.
+  (``simulate_grid``), every row marked ``simulated=True``; its side studies for the paper's other
+  figures (conciseness, QASPER, query-agnostic items, a mixture of experts, refinement rounds) in
+  :mod:`~mi_utils.analysis.simulate_studies` (``STUDIES``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _EXPORTS = {
     "cross_fitted_temperatures": "information",
     "cross_fitted_usable_information": "information",
     "simulate_grid": "simulate",
+    "STUDIES": "simulate_studies",
     "SIMULATION_DEFAULTS": "simulate",
     "load_results": "tables",
     "paper_reported": "tables",

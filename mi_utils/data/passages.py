@@ -1,6 +1,6 @@
 """Eight short public-domain passages with a question each (``data/public_domain_passages.jsonl``).
 
-Real English text that ships with the repository (speeches, founding documents, Darwin), for the
+Real English text that ships with the repository and the wheel (found through :mod:`mi_utils.paths`) (speeches, founding documents, Darwin), for the
 quickstart, the golden scoring tests and the real-text MI demo. Free-form answers, stated
 verbatim in each passage.
 """
@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..paths import bundled_file
 from .records import DataNotFoundError, Record
 
 __all__ = ["PASSAGES_PATH", "load_passages"]
 
-PASSAGES_PATH = Path(__file__).resolve().parents[2] / "data" / "public_domain_passages.jsonl"
+PASSAGES_PATH = bundled_file("public_domain_passages.jsonl")
 
 
 def load_passages(path: str | Path | None = None, *, limit: int | None = None) -> list[Record]:
     """The bundled passages as free-form :class:`Record` objects (source in ``metadata``)."""
     p = Path(path) if path else PASSAGES_PATH
     if not p.exists():
-        raise DataNotFoundError(f"{p} not found: it ships in the repository's data/ folder (clone the repo)")
+        raise DataNotFoundError(
+            f"{p} not found: it ships in the repository's data/ folder and in the wheel (reinstall mi_utils, or pass path=)"
+        )
     out = [
         Record(
             id=d["id"],

@@ -1,11 +1,12 @@
-"""Where data lives: path settings, file lookup, and the optional Hugging Face fallback.
+"""Finding a data set's files: the data roots, file lookup, and the optional Hugging Face fallback.
 
-Lookup order for a data set's files (first hit wins):
+The folders themselves (the clone, the bundled ``data/``, the shared default) come from
+:mod:`mi_utils.paths`; this module searches them. Lookup order for a data set's files (first hit wins):
 
 1. an explicit ``path=`` argument (a file, or a folder holding the expected file names);
 2. ``$MI_UTILS_DATA_DIR/<subdir>/`` (e.g. ``$MI_UTILS_DATA_DIR/financebench/``);
 3. ``$MI_UTILS_SHARED_DATA/<subdir>/``, default ``<repo>/../shared/data`` (the team's read-only
-   copies; nothing there is committed to this repository).
+   copies; nothing there is committed to this repository; no default outside a clone).
 
 If nothing is found and the optional ``datasets`` package is installed, loaders that have a
 Hugging Face source try it (network needed); otherwise they raise
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..paths import SHARED_DATA_ENV, bundled_data_dir, repo_root, shared_data_dir
 from .records import DataNotFoundError
 
 __all__ = [
@@ -34,32 +36,17 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "MI_UTILS_DATA_DIR"
-SHARED_DATA_ENV = "MI_UTILS_SHARED_DATA"
-
-
-def repo_root() -> Path:
-    """The source checkout's root (``mi_utils/data/paths.py`` -> ``<root>``)."""
-    return Path(__file__).resolve().parents[2]
-
-
-def bundled_data_dir() -> Path:
-    """The repository's ``data/`` folder (holds the bundled synthetic benchmark)."""
-    return repo_root() / "data"
-
-
-def shared_data_dir() -> Path:
-    """``$MI_UTILS_SHARED_DATA``, default ``<repo>/../shared/data`` (may not exist)."""
-    env = os.environ.get(SHARED_DATA_ENV)
-    return Path(env).expanduser() if env else repo_root().parent / "shared" / "data"
 
 
 def data_roots() -> list[Path]:
-    """Folders searched for data sets, in order: ``$MI_UTILS_DATA_DIR``, then the shared folder."""
+    """Folders searched for data sets, in order: ``$MI_UTILS_DATA_DIR``, then the shared folder (if any)."""
     roots = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         roots.append(Path(env).expanduser())
-    roots.append(shared_data_dir())
+    shared = shared_data_dir()
+    if shared is not None:
+        roots.append(shared)
     return roots
 
 

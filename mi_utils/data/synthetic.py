@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .paths import bundled_data_dir
+from ..paths import bundled_file
 from .records import Record, read_jsonl, records_to_jsonl, write_jsonl
 
 __all__ = [
@@ -452,8 +452,8 @@ def build_synthetic_clinical(n_records: int = DEFAULT_N_RECORDS, seed: int = DEF
 
 
 def default_synthetic_path() -> Path:
-    """Path of the bundled file: ``<repo>/data/synthetic_clinical.jsonl``."""
-    return bundled_data_dir() / "synthetic_clinical.jsonl"
+    """Path of the bundled file: ``data/synthetic_clinical.jsonl`` (in a wheel, ``mi_utils/_data/``; see :mod:`mi_utils.paths`)."""
+    return bundled_file("synthetic_clinical.jsonl")
 
 
 def load_synthetic(
@@ -465,8 +465,8 @@ def load_synthetic(
 ) -> list[Record]:
     """Load the synthetic clinical benchmark.
 
-    With no arguments, reads the bundled ``data/synthetic_clinical.jsonl``; if that file is not
-    there (e.g. an installed wheel), regenerates the same records (32, seed 0) in memory.
+    With no arguments, reads the bundled ``data/synthetic_clinical.jsonl`` (a wheel carries it too); if
+    that file is not there, regenerates the same records (32, seed 0) in memory.
 
     Args:
         path: A JSONL file written by :func:`write_jsonl` / the ``__main__`` of this module.

@@ -3,7 +3,7 @@
 * :func:`load_deepresearch_bench`: DeepResearch Bench's ``query.jsonl`` and ``criteria.jsonl``
   (web tasks), found through the data path settings; ``ids=PAPER_TASK_IDS`` selects the paper's 20.
 * :func:`load_research_tasks`: tasks in the same format from a JSONL file (default the bundled
-  ``data/deep_research_tasks.jsonl``, written for this repository's local collections).
+  ``data/deep_research_tasks.jsonl``, in a wheel too; see :mod:`mi_utils.paths`), written for this repository's local collections).
 * :func:`task_documents`: the local collection a list of tasks is about (FinanceBench filing pages,
   the bundled passages), for a :class:`~mi_utils.deep_research.retrieval.BM25Retriever`.
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import bundled_file
 from .race import RaceCriteria, load_race_criteria
 from .retrieval import Document, financebench_documents, passage_documents
 
@@ -33,7 +34,7 @@ __all__ = [
 #: The 20 English DeepResearch Bench tasks the paper ran (5 runs each).
 PAPER_TASK_IDS: tuple[int, ...] = (54, 55, 57, 59, 63, 64, 66, 68, 70, 76, 77, 81, 83, 88, 90, 92, 96, 97, 98, 99)
 
-BUNDLED_TASKS_PATH = Path(__file__).resolve().parents[2] / "data" / "deep_research_tasks.jsonl"
+BUNDLED_TASKS_PATH = bundled_file("deep_research_tasks.jsonl")
 
 
 @dataclass

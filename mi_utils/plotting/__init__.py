@@ -15,7 +15,11 @@ calls into ``mi_utils``, plots):
   :func:`share_bars`;
 * :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-07: :func:`metrics_vs_size` (Fig. 2),
   :func:`compressor_vs_predictor_scaling` (Fig. 3), :func:`rate_distortion_panel` (Figs. 6, 19-20),
-  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`.
+  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`;
+  :mod:`~mi_utils.plotting.study_figures`, the figures drawn straight from a rows table:
+  :func:`conciseness_figure` (Figs. 5, 16), :func:`qasper_figure` (Fig. 9), :func:`information_vs_size` (Figs. 4, 15),
+  :func:`perplexity_vs_mi_by_item` (Fig. 11), :func:`query_agnostic_figure` (Fig. 12), :func:`moe_figure` (Fig. 14),
+  :func:`refinement_figure` (Fig. 18), and :data:`FIGURES_FROM_ROWS` (figure name -> builder).
 
 Every public name is re-exported here: ``from mi_utils.plotting import finish, metrics_vs_size``.
 Panel helpers take a matplotlib ``Axes`` first and return it; figure helpers return the ``Figure``.
@@ -41,6 +45,16 @@ from .marks import (
     lines_vs_size,
     scatter_with_fit,
     share_bars,
+)
+from .study_figures import (
+    FIGURES_FROM_ROWS,
+    conciseness_figure,
+    information_vs_size,
+    moe_figure,
+    perplexity_vs_mi_by_item,
+    qasper_figure,
+    query_agnostic_figure,
+    refinement_figure,
 )
 from .style import (
     COMPRESSOR_SIZE,
@@ -94,4 +108,12 @@ __all__ = [
     "importance_bars",
     "forest_plot",
     "cost_score_panel",
+    "FIGURES_FROM_ROWS",
+    "conciseness_figure",
+    "qasper_figure",
+    "information_vs_size",
+    "perplexity_vs_mi_by_item",
+    "query_agnostic_figure",
+    "moe_figure",
+    "refinement_figure",
 ]

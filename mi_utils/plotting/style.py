@@ -16,10 +16,11 @@ these, never the reverse. matplotlib and seaborn are imported when a helper runs
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from ..paths import figures_dir as _figures_path
 
 __all__ = [
     "FAMILY_COLORS",
@@ -81,9 +82,8 @@ def sequential_colors(values: Sequence[Any], cmap: str = "viridis", stop: float 
 
 
 def figures_dir() -> Path:
-    """``$MI_UTILS_FIGURES`` or ``<repo>/figures`` (created if missing)."""
-    env = os.environ.get("MI_UTILS_FIGURES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "figures"
+    """``$MI_UTILS_FIGURES``, else the clone's ``figures/``, else ``./figures`` (created if missing)."""
+    path = _figures_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
