@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mi_utils.deep_research import summarise
+from mi_utils.deep_research.table import TABLE_FILES, read_table
 from mi_utils.deep_research.trust import CONTROLS, trust_counts
 from mi_utils.plotting import cost_score_panel
 
@@ -22,15 +23,7 @@ from tolerances import close
 matplotlib.use("Agg")
 
 TABLE = REPO / "data" / "results" / "deep_research_qwen_cpu"
-FILES = (
-    "rows.csv",
-    "summary.csv",
-    "reports.jsonl",
-    "judge_trust.csv",
-    "judge_trust_criteria.csv",
-    "judge_trust_counts.csv",
-    "run.json",
-)
+FILES = TABLE_FILES
 QWEN = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
 
 
@@ -113,7 +106,7 @@ def test_reports_are_stored_for_every_setting_and_control():
 def test_figure_7_draws_its_real_points_from_the_committed_summary():
     import matplotlib.pyplot as plt
 
-    summary = pd.read_csv(TABLE / "summary.csv", index_col="setting")
+    summary = read_table(TABLE)["summary"]  # as notebook 07 reads it
     fig, ax = plt.subplots()
     cost_score_panel(ax, summary, "race_total", families={}, ylabel="RACE", top=10.0)
     points = [tuple(c.get_offsets()[0]) for c in ax.collections]
@@ -125,6 +118,12 @@ def test_figure_7_draws_its_real_points_from_the_committed_summary():
     plt.close(fig)
     nb = (REPO / "notebooks" / "07_deep_research.ipynb").read_text(encoding="utf-8")
     assert "data/results/deep_research_qwen_cpu" in nb and "fig07_real_offline_qwen_cpu" in nb
+
+
+def test_read_table_names_what_is_missing(tmp_path):
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    with pytest.raises(FileNotFoundError, match="summary.csv.*deep_research_offline.py"):
+        read_table(tmp_path)
 
 
 @pytest.mark.slow

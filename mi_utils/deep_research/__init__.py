@@ -20,7 +20,8 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 * :mod:`.pipeline`: :func:`run_deep_research`, tasks x settings with a judge, resumable;
 * :mod:`.summary`: :func:`summarise`, one line per setting;
 * :mod:`.trust`: how far a judge can be trusted (right-source against random-source and degenerate
-  reports, counted).
+  reports, counted);
+* :mod:`.table`: a run's committed table read back (``scripts/deep_research_offline.py`` writes it).
 
 The prompt templates live with the others in :mod:`mi_utils.prompts` (``DR_PROMPT_VERSION`` goes
 into every key, so changing a prompt never mixes old and new results). Nothing else in
