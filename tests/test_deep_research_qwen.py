@@ -14,7 +14,7 @@ import pytest
 
 from mi_utils.deep_research import summarise
 from mi_utils.deep_research.table import TABLE_FILES, read_table
-from mi_utils.deep_research.trust import CONTROLS, trust_counts
+from mi_utils.deep_research.trust import CONTROLS, donor_tasks, trust_counts
 from mi_utils.plotting import cost_score_panel
 
 from conftest import REPO
@@ -84,7 +84,10 @@ def test_judge_check_counts_are_its_verdicts_counted():
     tasks = run["tasks_done"]
     assert sorted(zip(trust.task_id, trust.control)) == sorted((t, c) for t in tasks for c in CONTROLS)
     rnd = trust[trust.control == "random_sources"]
-    assert (rnd["source_task"] != rnd["task_id"]).all() and set(rnd["source_task"]) == set(tasks)
+    donors = donor_tasks(tasks)
+    assert [donors[t] for t in rnd["task_id"]] == list(rnd["source_task"]) and (
+        rnd["source_task"] != rnd["task_id"]
+    ).all()
     assert crit["score"].between(0, 10).all() and len(crit) == len(trust) * 5  # five criteria per bundled task
     # the right-source report is the baseline's, and the judge gave it the baseline's score
     rows = pd.read_csv(TABLE / "rows.csv").set_index(["task_id", "setting"])
