@@ -8,6 +8,8 @@ Commands:
   plan             a config's work, tokens, rows, model loads, wall time and API dollars, before it runs
   run              run an experiment config (compress -> score -> MI -> predict) into results tables
                    (exit status 2: a bad config; 3: another run is writing the same results folder)
+  rank             rank compressors on a folder of documents by MI, without labels (mi_utils.rank);
+                   resumable, exit status as for run
 """
 
 from __future__ import annotations
@@ -181,6 +183,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rank(args: argparse.Namespace) -> int:
+    from .locking import LockedError
+    from .rank import RankSettings, load_documents, load_rank_config, rank_documents
+
+    flags = {"folder": args.folder, "compressors": args.compressors, "scorer": args.scorer, "M": args.M}
+    flags |= {"max_new_tokens": args.max_new_tokens, "limit": args.limit, "seed": args.seed}
+    try:
+        if args.config:
+            settings = load_rank_config(args.config, **flags)
+        else:
+            settings = RankSettings(**{k: v for k, v in flags.items() if v is not None})
+        records = load_documents(settings.folder, query=settings.query, limit=settings.limit)
+        name = Path(settings.folder).name if settings.folder else "passages"
+        out = Path(args.out) if args.out else Path("results") / "rank" / name
+        result = rank_documents(records, settings, out, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"[rank] {e}", file=sys.stderr)
+        return 2
+    except LockedError as e:
+        print(f"[rank] {e}", file=sys.stderr)
+        return 3
+    cols = ["rank", "compressor", "mi_bits", "mi_ceiling_bits", "summary_tokens", "bits_per_token", "flops_per_summary"]
+    print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"[rank] {len(records)} documents, {len(settings.compressors)} compressors in {result.seconds:.0f} s")
+    print(f"[rank] table: {out / 'ranking.csv'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = argparse.ArgumentParser(prog="python -m mi_utils", description=__doc__.split("\n")[0])
@@ -228,6 +258,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="override N (records per data set)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("rank", help="rank compressors on a folder of documents by MI (no labels)")
+    p.add_argument("folder", nargs="?", default=None, help="folder of text files (default: the bundled passages)")
+    p.add_argument("--config", default=None, help="YAML rank settings (mi_utils.rank.RankSettings); flags override")
+    p.add_argument("--compressors", nargs="+", default=None, help="models and/or first_k:32, random_k:2, constant")
+    p.add_argument("--scorer", default=None, help="the proxy scorer LM (default smollm2-135m-instruct)")
+    p.add_argument("--M", type=int, default=None, help="summaries per document from an LM (default 2)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="LM summary length limit (default 48)")
+    p.add_argument("--limit", type=int, default=None, help="use the first N documents")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="results folder (default ./results/rank/<folder name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_rank)
 
     args = parser.parse_args(argv)
     return args.func(args)

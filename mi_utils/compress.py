@@ -4,6 +4,10 @@
   compression prompt (optionally "use EXACTLY k sentences"), recording text, token ids, length,
   sampling settings and the per-sample seed. Resumable: rows are appended to a JSONL store as
   they finish.
+* :func:`refine_records` is round ``r > 1`` of a compress-and-refine loop (the paper's Fig. 18):
+  each of a record's ``M`` summaries of round ``r-1`` is rewritten from the context, the question
+  and that summary (:func:`mi_utils.prompts.refinement_messages`, our prompt), one new sample per
+  chain; resumable the same way.
 * The compressors that need no LM (first-k tokens, BM25 top-k sentences, random-k sentences, the
   zero-information controls and the ``full`` baseline) live in :mod:`mi_utils.extractive`, their
   registry; :func:`extractive_summaries` gives the same :class:`Summary` rows, so every compressor
@@ -27,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .backends.base import SCORER, Generator, SamplingParams, hash_ids
 from .extractive import CONSTANT_SUMMARY, extractive_summaries, full_context_summaries, method_names, split_sentences
-from .prompts import PROMPT_VERSION, compression_messages
+from .prompts import PROMPT_VERSION, REFINE_PROMPT_VERSION, compression_messages, refinement_messages
 from .score import (
     SCORING_PROMPTS,
     hash_text,
@@ -44,6 +48,7 @@ from .summaries import Summary, summary_text
 __all__ = [
     "Summary",
     "compress_records",
+    "refine_records",
     "extractive_summaries",
     "full_context_summaries",
     "CONSTANT_SUMMARY",
@@ -107,7 +112,6 @@ def compress_records(
         raise ValueError("M (summaries per record) must be >= 1")
     params = SamplingParams(**{**params.to_dict(), "n": M})
     st = JsonlStore(store) if store is not None and not isinstance(store, JsonlStore) else store
-    tokenizer = backend.tokenizer_name if SCORER in backend.roles else None
     out: list[list[Summary]] = []
     for rec in tqdm(records, desc=f"compress ({backend.model_name})", disable=not progress):
         key = _summary_key(rec.id, backend.model_name, params.to_dict(), sentences, M)
@@ -116,29 +120,97 @@ def compress_records(
             out.append([Summary.from_row(s) for s in row["summaries"]])
             continue
         msgs = compression_messages(rec.context, rec.query, sentences=sentences)
-        gens = backend.generate([msgs], params)[0]
         sums = [
-            Summary(
-                record_id=rec.id,
-                sample_index=g.sample_index,
-                text=g.text,
-                n_tokens=g.output_tokens if g.output_tokens is not None else g.n_tokens,
-                compressor=backend.model_name,
-                token_ids=g.token_ids,
-                sampling=params.to_dict(),
-                seed=g.meta.get("seed"),
-                finish_reason=g.finish_reason,
-                sentences=sentences,
-                stop_token=g.stop_token,
-                prompt_tokens=g.prompt_tokens,
-                prompt_hash=hash_ids(g.prompt_ids) if g.prompt_ids else None,
-                tokenizer=tokenizer,
-                sampling_effective=dict(g.effective) or None,
-            )
-            for g in gens
+            _summary(backend, rec.id, g, g.sample_index, params, sentences) for g in backend.generate([msgs], params)[0]
         ]
         if st is not None:
             st.append({"key": key, "record_id": rec.id, "summaries": [asdict(s) for s in sums]})
+        out.append(sums)
+    return out
+
+
+def _summary(backend: Generator, record_id: str, g, index: int, params: SamplingParams, sentences) -> Summary:
+    """A :class:`Summary` of one generation (``index``: its sample, the chain in a refinement)."""
+    return Summary(
+        record_id=record_id,
+        sample_index=index,
+        text=g.text,
+        n_tokens=g.output_tokens if g.output_tokens is not None else g.n_tokens,
+        compressor=backend.model_name,
+        token_ids=g.token_ids,
+        sampling=params.to_dict(),
+        seed=g.meta.get("seed"),
+        finish_reason=g.finish_reason,
+        sentences=sentences,
+        stop_token=g.stop_token,
+        prompt_tokens=g.prompt_tokens,
+        prompt_hash=hash_ids(g.prompt_ids) if g.prompt_ids else None,
+        tokenizer=backend.tokenizer_name if SCORER in backend.roles else None,
+        sampling_effective=dict(g.effective) or None,
+    )
+
+
+def refine_records(
+    backend: Generator,
+    records: Sequence,
+    previous: Sequence[Sequence[Summary]],
+    params: SamplingParams = SamplingParams(),
+    *,
+    round: int,
+    sentences: int | None = None,
+    store: str | JsonlStore | None = None,
+    progress: bool = True,
+) -> list[list[Summary]]:
+    """Round ``round`` (> 1) of a compress-and-refine loop: rewrite each previous summary.
+
+    Each record's ``j``-th summary of the previous round is the ``j``-th chain: the compressor
+    sees the context, the question and that summary (:func:`mi_utils.prompts.refinement_messages`)
+    and samples one new summary with ``params`` (``params.n`` is ignored; the per-prompt seed comes
+    from the run seed and the prompt, which holds the previous summary, as in round 1).
+
+    Args:
+      backend: the compressor (the model that wrote ``previous``).
+      records: objects with ``id``, ``context`` and ``query``.
+      previous: ``previous[i][j]``, round ``round - 1``'s summaries of record ``i``.
+      params: sampling settings (as round 1's).
+      round: this round's number (>= 2); it keys the store, with the previous summaries' texts.
+      sentences: the conciseness setting, as in round 1.
+      store: JSONL path or store; records already there are loaded, not regenerated.
+      progress: show a progress bar.
+
+    Returns:
+      ``summaries[i][j]``: record ``i``'s chain ``j`` after this round.
+    """
+    if round < 2:
+        raise ValueError(f"round must be >= 2 (round 1 is compress_records), got {round}")
+    if len(previous) != len(records):
+        raise ValueError(f"previous holds summaries of {len(previous)} records, records has {len(records)}")
+    params = SamplingParams(**{**params.to_dict(), "n": 1})
+    st = JsonlStore(store) if store is not None and not isinstance(store, JsonlStore) else store
+    out: list[list[Summary]] = []
+    for rec, prev in tqdm(
+        list(zip(records, previous)), desc=f"refine round {round} ({backend.model_name})", disable=not progress
+    ):
+        key = make_key(
+            kind="refinement",
+            record=rec.id,
+            compressor=backend.model_name,
+            sampling=params.to_dict(),
+            sentences=sentences,
+            round=round,
+            previous=[hash_text(z.text) for z in prev],
+            prompt=PROMPT_VERSION,
+            refine_prompt=REFINE_PROMPT_VERSION,
+            version=SUMMARY_VERSION,
+        )
+        if st is not None and key in st:
+            out.append([Summary.from_row(s) for s in st.get(key)["summaries"]])
+            continue
+        prompts = [refinement_messages(rec.context, rec.query, z.text, sentences=sentences) for z in prev]
+        gens = backend.generate(prompts, params)
+        sums = [_summary(backend, rec.id, g[0], j, params, sentences) for j, g in enumerate(gens)]
+        if st is not None:
+            st.append({"key": key, "record_id": rec.id, "round": round, "summaries": [asdict(s) for s in sums]})
         out.append(sums)
     return out
 

@@ -95,6 +95,7 @@ _LM_ONLY = (
     "tokenizer",
     "params",
     "hf_config",
+    "rounds",
 )
 
 
@@ -146,8 +147,15 @@ class CompressorConfig(ModelSpec):
     for the predictor; its MI is not scored by default because it always sits at the ``log N``
     ceiling).
 
+    ``rounds`` (LM compressors) makes a compress-and-refine loop (the paper's Fig. 18): round 1 is
+    the compression above, round ``r > 1`` gives the compressor the context, the question and its
+    round ``r-1`` summary (:func:`mi_utils.prompts.refinement_messages`) and keeps the new summary;
+    each of the ``M`` samples is its own chain. Every round is a setting of its own, with the id
+    ``<id>-round<r>`` (``rounds: 1``, the default, is today's single setting, id unchanged).
+
     Attributes:
       score_mi: score this setting's summaries for MI (default: True, except ``full``).
+      rounds: compress-and-refine rounds (LM compressors; default 1 = no refinement).
     """
 
     temperature: Annotated[float, at_least(0, " (0 = greedy)")] = 1.0
@@ -158,6 +166,7 @@ class CompressorConfig(ModelSpec):
     method: Method | None = None
     k: int | None = None
     score_mi: bool | None = None
+    rounds: Annotated[int, at_least(1, " (1 = compress once, no refinement)")] = 1
 
     @field_validator("sentences")
     @classmethod
@@ -214,17 +223,17 @@ class CompressorConfig(ModelSpec):
             score_mi = self.score_mi if self.score_mi is not None else self.kind != "full"
             return [CompressorSetting(sid, self.kind, self, None, score_mi)]
         values = self.sentences if isinstance(self.sentences, list) else [self.sentences]
-        base = self.id
-        return [
-            CompressorSetting(
-                base if v is None else f"{base}-{v}sent",
-                "lm",
-                self,
-                v,
-                True if self.score_mi is None else self.score_mi,
-            )
-            for v in values
-        ]
+        score = True if self.score_mi is None else self.score_mi
+        out = []
+        for v in values:
+            sid = self.id if v is None else f"{self.id}-{v}sent"
+            if self.rounds == 1:
+                out.append(CompressorSetting(sid, "lm", self, v, score))
+                continue
+            for r in range(1, self.rounds + 1):  # round r refines round r-1 (the setting before it)
+                prev = f"{sid}-round{r - 1}" if r > 1 else None
+                out.append(CompressorSetting(f"{sid}-round{r}", "lm", self, v, score, round=r, previous=prev))
+        return out
 
 
 class ExperimentConfig(Section):
@@ -319,6 +328,14 @@ class ExperimentConfig(Section):
                 )
             if sc.compressors is not None and not any(sc.scores(s) for s in self.settings()):
                 raise ConfigError(f"scorers[{n}].compressors", "selects no setting whose MI is scored (score_mi)")
+            refined = [s.id for s in self.settings() if s.round > 1 and sc.scores(s)]
+            if sc.prompt == "own" and refined:
+                raise ConfigError(
+                    f"scorers[{n}]",
+                    f"(prompt 'own') would score the refined rounds {refined}, which were not sampled from the "
+                    "compression prompt it scores under; name round-1 settings in its 'compressors' "
+                    "(e.g. '<id>-round1') or score the rounds with a proxy scorer",
+                )
         for key in ("predictors", "scorers"):
             ids = [s.id for s in getattr(self, key)]
             dup = next((i for i in ids if ids.count(i) > 1), None)
@@ -355,13 +372,20 @@ class ExperimentConfig(Section):
 
 @dataclass(frozen=True)
 class CompressorSetting:
-    """One compressor configuration: an LM compressor at one conciseness value, or a method."""
+    """One compressor configuration: an LM compressor at one conciseness value (and, with
+    ``rounds > 1``, one round of its compress-and-refine loop), or a method.
+
+    ``round`` is 1-based (1 for every setting that is not refined); ``previous`` is the id of the
+    setting whose summaries round ``round`` refines (``None`` in round 1).
+    """
 
     id: str
     kind: str  # lm | extractive | control | full
     config: CompressorConfig
     sentences: int | None
     score_mi: bool
+    round: int = 1
+    previous: str | None = None
 
     @property
     def family(self) -> str:
@@ -393,6 +417,8 @@ class CompressorSetting:
                 "top_p": c.top_p,
                 "max_new_tokens": c.max_new_tokens,
                 "sentences": self.sentences,
+                # a refined setting's rows: a loop's rounds (a plain setting keeps the keys it had before)
+                **({"round": self.round} if c.rounds > 1 else {}),
             }
         return {"id": self.id, "method": c.method, "k": c.k}
 

@@ -483,14 +483,7 @@ def estimate_mi(
         * The ``log N`` ceiling holds exactly: rounding cannot push ``value`` above it.
         * Cost: :math:`O(N^2 M + n_{boot} N)`.
     """
-    _check_unit(unit)
-    if conditioning not in _CONDITIONINGS:
-        raise ValueError(f"conditioning must be 'shared' or 'paired', got {conditioning!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be an integer >= 0 (0 disables the bootstrap), got {n_boot!r}")
-    if not (isinstance(ci_level, numbers.Real) and 0.0 < float(ci_level) < 1.0):
-        raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level!r}")
-
+    _check_estimate_args(unit, conditioning, n_boot, ci_level)
     arr = validate_logp(logp)
     n, m, _ = arr.shape
     lens = validate_lengths(lengths, (n, m)) if lengths is not None else None
@@ -502,10 +495,39 @@ def estimate_mi(
     value = min(float(per_context.mean()), log_n)  # min() only guards rounding
     n_upper_inf = int(np.isposinf(loo).sum())
     upper = math.inf if n_upper_inf else float(loo.mean())
-
     ci = _bootstrap_ci(per_context, value, int(n_boot), float(ci_level), seed) if n_boot else None
-    mean_length = float(lens.mean()) if lens is not None else None
-    saturation = value / log_n
+    nats = {"value": value, "upper": upper, "log_n": log_n, "ci": ci, "per_context": per_context, "pmi": pmi}
+    result = _estimate_in(
+        unit,
+        nats,
+        lens,
+        ci_level=float(ci_level),
+        n_boot=int(n_boot),
+        n_upper_inf=n_upper_inf,
+        conditioning=conditioning,
+    )
+    if warn and result.saturated:
+        _warn_saturated(result)
+    return result
+
+
+def _check_estimate_args(unit: str, conditioning: str, n_boot: Any, ci_level: Any) -> None:
+    """:func:`estimate_mi`'s settings, each refused with the fix when bad."""
+    _check_unit(unit)
+    if conditioning not in _CONDITIONINGS:
+        raise ValueError(f"conditioning must be 'shared' or 'paired', got {conditioning!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot must be an integer >= 0 (0 disables the bootstrap), got {n_boot!r}")
+    if not (isinstance(ci_level, numbers.Real) and 0.0 < float(ci_level) < 1.0):
+        raise ValueError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level!r}")
+
+
+def _estimate_in(unit: str, nats: dict, lens: np.ndarray | None, **fields: Any) -> MIEstimate:
+    """An :class:`MIEstimate` in ``unit`` from :func:`estimate_mi`'s quantities in nats.
+
+    ``nats``: ``value``, ``upper``, ``log_n``, ``ci`` (or ``None``), ``per_context`` and ``pmi``;
+    ``lens``: the summaries' token counts (or ``None``); ``fields``: the rest of the estimate as is.
+    """
 
     def u(x: float) -> float:
         return float(convert(x, "nats", unit))
@@ -515,37 +537,40 @@ def estimate_mi(
         out.setflags(write=False)
         return out
 
-    result = MIEstimate(
+    value, upper, ci, pmi = nats["value"], nats["upper"], nats["ci"], nats["pmi"]
+    mean_length = float(lens.mean()) if lens is not None else None
+    n, m = pmi.shape
+    return MIEstimate(
         value=u(value),
         clipped=u(max(value, 0.0)),
         upper=u(upper),
-        ceiling=u(log_n),
-        saturation=saturation,
+        ceiling=u(nats["log_n"]),
+        saturation=value / nats["log_n"],
         ci=None if ci is None else (u(ci[0]), u(ci[1])),
-        ci_level=float(ci_level),
         per_token=None if mean_length is None else u(value) / mean_length,
         per_token_upper=None if mean_length is None else u(upper) / mean_length,
         mean_length=mean_length,
-        per_context=u_arr(per_context),
+        per_context=u_arr(nats["per_context"]),
         per_sample=u_arr(pmi),
         unit=unit,
         n_contexts=n,
         n_samples=m,
-        n_boot=int(n_boot),
-        n_upper_inf=n_upper_inf,
-        conditioning=conditioning,
+        **fields,
     )
-    if warn and result.saturated:
-        warnings.warn(
-            f"MI estimate {result.value:.3g} {unit} is {saturation:.0%} of its ceiling "
-            f"log N = {result.ceiling:.3g} {unit} (N={n} contexts). The estimator cannot "
-            "exceed log N, so it cannot tell how much more information the summaries carry; "
-            "the true MI may be much larger. Grow N (more contexts) until the estimate "
-            "stops tracking log N.",
-            SaturationWarning,
-            stacklevel=2,
-        )
-    return result
+
+
+def _warn_saturated(result: MIEstimate) -> None:
+    """The :class:`SaturationWarning` of an estimate near its ``log N`` ceiling."""
+    unit = result.unit
+    warnings.warn(
+        f"MI estimate {result.value:.3g} {unit} is {result.saturation:.0%} of its ceiling "
+        f"log N = {result.ceiling:.3g} {unit} (N={result.n_contexts} contexts). The estimator cannot "
+        "exceed log N, so it cannot tell how much more information the summaries carry; "
+        "the true MI may be much larger. Grow N (more contexts) until the estimate "
+        "stops tracking log N.",
+        SaturationWarning,
+        stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 What lives here: :func:`run`, the runner (it orders the stages), and :class:`ModelCache` (backends
 built from the config's model specs; their configs and parameter counts for FLOPs are read by
-:func:`mi_utils.costs.model_config_of` / :func:`~mi_utils.costs.param_count`). The config schema
+:meth:`mi_utils.results.ModelMeta.read`). The config schema
 is :mod:`mi_utils.config`; the row columns, row building, ``summary.csv`` and ``timings.json`` are
 :mod:`mi_utils.results`; their public names are re-exported here so that
 ``from mi_utils.experiment import load_config, run`` keeps working.
@@ -11,16 +11,19 @@ For every data set and seed of the config, :func:`run` orders the stages (each s
 in its module; the runner passes it stores and settings, and writes rows)::
 
     load records                                   data.load_dataset
-    compress (every compressor setting)            compress.compress_records / extractive.extractive_summaries
-                                                   (LM-free methods, their registry); costs.compression_flops
+    compress (every compressor setting)            compress.compress_records / refine_records (rounds > 1,
+                                                   in order) / extractive.extractive_summaries (LM-free
+                                                   methods, their registry); costs.compression_flops
       -> score (all settings in one matrix)        score.score_matrix / own_scoring_exact
-      -> estimate I(X;Z|Q) per setting            estimators.estimate_mi / loo_pointwise_mi / upper_is_bound
+      -> estimate I(X;Z|Q) per setting            estimate.estimate_settings (estimators.estimate_mi /
+                                                   loo_pointwise_mi / upper_is_bound)
       -> usable information (choice predictors)    predict.choice_outcome (no-summary pass),
                                                    information.cross_fitted_usable_information
-      -> predict, aggregate and evaluate           predict.predict_outcome (choice_outcome / generate_outcome:
-                                                   vote, evaluate.mc_correct / normalized_match /
+      -> predict, aggregate and evaluate           predict.predictor_texts / predict_outcome (choice_outcome /
+                                                   generate_outcome: vote, evaluate.mc_correct / normalized_match /
                                                    judge_answers; evaluate.perplexity_outcome)
-      -> row                                       results.row_key / build_row (costs.PriceTable in the outcome)
+      -> row                                       results.row_key / build_row from the stage outputs
+                                                   (RunContext, Compression, ModelUse, MIResult, the outcome)
 and appends one row per (record, configuration) to ``<out>/rows.jsonl`` the moment the row
 exists; ``summary.csv`` (one line per configuration) is written at the end, and the run's
 seconds per stage are appended to ``timings.json``.
@@ -56,7 +59,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,9 +69,8 @@ from tqdm.auto import tqdm
 
 from .backends.base import GENERATOR, SCORER, require_role
 from .backends.registry import BACKEND_ROLES, build_backend
-from .compress import Summary, compress_records, extractive_summaries
+from .compress import Summary, compress_records, extractive_summaries, refine_records
 from .config import (
-    CompressorConfig,
     CompressorSetting,
     DatasetConfig,
     ExperimentConfig,
@@ -81,22 +82,22 @@ from .config import (
     short_name,
     slug,
 )
-from .costs import DEFAULT_PRICES, PriceTable, compression_flops, model_config_of, param_count
-from .estimators import estimate_mi, loo_pointwise_mi, upper_is_bound
-from .evaluate import truncate_context
+from .costs import DEFAULT_PRICES, PriceTable, compression_flops
+from .estimate import MIResult, estimate_settings
 from .information import cross_fitted_usable_information
 from .locking import folder_lock
-from .models import model_family
-from .predict import choice_outcome, predict_outcome
+from .predict import choice_outcome, predict_outcome, predictor_texts
 from .results import (
     CONFIG_COLUMNS,
     ESTIMANDS,
     MI_REQUIRED,
     REQUIRED_NUMERIC,
     ROW_COLUMNS,
+    Compression,
     CompressionCost,
-    MIResult,
     ModelMeta,
+    ModelUse,
+    RunContext,
     RunResult,
     StageTimer,
     append_timings,
@@ -280,26 +281,10 @@ class _Runner:
         return self.store(dataset, f"predictions-{pred.backend}-{short_name(pred.model)}-{pred.dtype}")
 
     def model_meta(self, spec: ModelSpec) -> ModelMeta:
-        """Family, parameter count and (for FLOPs) config of a model, read without loading it.
-
-        Raises:
-          ValueError: the config of a local or served model cannot be read and ``params`` is not
-            set (or the model is a compressor, whose FLOPs need the config).
-        """
+        """:meth:`ModelMeta.read` of a model, memoised for the run (raises as that does)."""
         key = spec.cache_key()
         if key not in self._meta:
-            if spec.backend == "openai":  # an API model: its config is not published
-                meta = ModelMeta(model_family(spec.model), spec.params, None)
-            else:
-                compressor = isinstance(spec, CompressorConfig)
-                try:
-                    cfg = model_config_of(spec)
-                except ValueError:
-                    if compressor or spec.params is None:
-                        raise
-                    cfg = None
-                meta = ModelMeta(model_family(spec.model), param_count(spec, cfg), cfg)
-            self._meta[key] = meta
+            self._meta[key] = ModelMeta.read(spec)
         return self._meta[key]
 
     def preflight(self) -> None:
@@ -368,7 +353,10 @@ class _Runner:
         df = pd.DataFrame([by_key[k] for k in self.keys if k in by_key])
         if df.empty:
             return pd.DataFrame(columns=list(ROW_COLUMNS))
-        return df.reindex(columns=list(ROW_COLUMNS))
+        df = df.reindex(columns=list(ROW_COLUMNS))
+        # rows written before the ``round`` column existed were all of round 1 (refinement came with it)
+        df["round"] = df["round"].fillna(1).astype(int)
+        return df
 
     # ---------------------------------------------------------------------- run
     def run(self) -> None:
@@ -418,7 +406,7 @@ class _Runner:
         summaries: dict[str, list[list[Summary]]] = {}
         costs: dict[str, list[dict]] = {}
         for s in tqdm(settings, desc=f"compress {ds.name} seed={seed}", disable=not self.progress):
-            summaries[s.id], costs[s.id] = self.compress(ds, records, s, seed)
+            summaries[s.id], costs[s.id] = self.compress(ds, records, s, seed, summaries.get(s.previous))
 
         # 2. score all scored settings in one matrix per scorer, 3. estimate MI per setting
         scored = [s for s in settings if s.score_mi]
@@ -441,8 +429,9 @@ class _Runner:
             self.predict_rows(ds, records, seed, s, summaries[s.id], costs[s.id], mi, keys, usable)
 
     # --------------------------------------------------------------- compress
-    def compress(self, ds: DatasetConfig, records: list, s: CompressorSetting, seed: int):
-        """Summaries of every record, and per-summary compressor costs."""
+    def compress(self, ds: DatasetConfig, records: list, s: CompressorSetting, seed: int, previous=None):
+        """Summaries of every record, and per-summary compressor costs (``previous``: the summaries
+        a refinement round rewrites, those of setting ``s.previous``; its costs are this round's)."""
         M = s.n_samples(self.cfg.M)
         if s.kind != "lm":
             with self.timer.stage("extractive", dataset=ds.name, seed=seed, compressor=s.id):
@@ -454,9 +443,15 @@ class _Runner:
         meta = self.model_meta(spec)
         store = self.store(ds, f"summaries-{spec.backend}-{short_name(spec.model)}-{spec.dtype}")
         with self.timer.stage("generation", dataset=ds.name, seed=seed, compressor=s.id):
-            sums = compress_records(
-                backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
-            )
+            if s.round > 1:
+                sums = refine_records(
+                    backend, records, previous, s.sampling(M, seed), round=s.round, sentences=s.sentences,
+                    store=store, progress=self.progress,
+                )  # fmt: skip
+            else:
+                sums = compress_records(
+                    backend, records, M, s.sampling(M, seed), sentences=s.sentences, store=store, progress=self.progress
+                )
         flops = compression_flops(
             meta.config,
             sums,
@@ -522,41 +517,12 @@ class _Runner:
         exact = (
             own_scoring_exact(scorer, contexts, queries, zs) if sc.prompt == "own" else np.zeros(lengths.shape, bool)
         )
-        out = {}
         with self.timer.stage("estimation", dataset=ds.name, seed=seed, scorer=sc.id):
-            N = len(records)
-            for s, a, b in blocks:
-                lp = logp[:, a:b, :]
-                est = estimate_mi(
-                    lp, None, unit="bits", n_boot=cfg.n_boot, seed=seed, conditioning=cfg.conditioning, warn=False
-                )
-                loo = loo_pointwise_mi(lp).mean(axis=1) / math.log(2)  # each context's leave-one-out term, bits
-                own = np.argmax(lp, axis=2) == np.arange(N)[:, None]
-                # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
-                rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in summaries[s.id]]))
-                bound = upper_is_bound(
-                    kind=s.kind,
-                    scorer_prompt=sc.prompt,
-                    same_model=sc.model == s.config.model,
-                    same_dtype=sc.dtype == s.config.dtype,
-                    exact_ids=bool(exact[:, a:b].all()),
-                    pure_sampling=all(z.sampling_is_pure for row in summaries[s.id] for z in row),
-                )
-                out[(s.id, sc.id)] = MIResult(
-                    est, loo, own.mean(axis=1), lengths[:, a:b].mean(axis=1), rate_tokens, bound, estimand
-                )
-                if est.saturated:
-                    log.warning(
-                        "%s / %s: MI %.2f bits is %.0f%% of its log N ceiling (%.2f bits, N=%d): saturated; "
-                        "it says which record a summary came from, not how much it holds",
-                        s.id,
-                        sc.id,
-                        est.value,
-                        100 * est.saturation,
-                        est.ceiling,
-                        N,
-                    )
-        return out
+            results = estimate_settings(
+                logp, lengths, exact, blocks, summaries, sc,
+                n_boot=cfg.n_boot, seed=seed, conditioning=cfg.conditioning, estimand=estimand,
+            )  # fmt: skip
+        return {(sid, sc.id): r for sid, r in results.items()}
 
     # ---------------------------------------------------------------- predict
     def usable_information(self, ds, records, settings, summaries, pred: PredictorConfig) -> dict:
@@ -608,12 +574,13 @@ class _Runner:
         """Predict, evaluate and write the rows of one setting, each the moment it exists."""
         combos = self.combos(s, records[0].task)
         comp_meta = self.model_meta(s.config) if s.kind == "lm" else None
+        context = RunContext(self.cfg.name, ds.name, seed, len(records), self.cfg.conditioning, self.cfg.n_boot)
         for pi, pred in enumerate(self.predictors(records[0].task)):
             mine = [(si, sc) for p, si, _, sc in combos if p == pi]
             todo = [i for i in range(len(records)) if any(keys[(s.id, i, pi, si)] not in self.rows for si, _ in mine)]
             if not todo:
                 continue
-            pmeta = self.model_meta(pred) if pred is not None else None
+            predictor = ModelUse(pred, self.model_meta(pred)) if pred is not None else None
             name = pred.id if pred is not None else None
             with self.timer.stage("prediction", dataset=ds.name, seed=seed, compressor=s.id, predictor=name):
                 for i in tqdm(todo, desc=f"predict {s.id} ({name})", disable=not self.progress):
@@ -626,29 +593,21 @@ class _Runner:
                         if key in self.rows:
                             continue
                         row = self.make_row(
-                            dataset=ds.name,
-                            record=rec,
-                            index=i,
-                            n_records=len(records),
-                            seed=seed,
-                            setting=s,
-                            summaries=sums[i],
-                            costs=costs[i],
-                            compressor_meta=comp_meta,
-                            predictor=pred,
-                            predictor_meta=pmeta,
-                            scorer=sc,
-                            scorer_meta=self.model_meta(sc) if sc else None,
+                            context,
+                            rec,
+                            i,
+                            Compression(s, sums[i], costs[i], comp_meta),
+                            predictor=predictor,
+                            scorer=ModelUse(sc, self.model_meta(sc)) if sc else None,
                             mi=mi.get((s.id, sc.id)) if sc else None,
                             outcome=outcome,
                         )
                         self.rows.append({"key": key, **row})
                         self.rows_written += 1
 
-    def make_row(self, **inputs: Any) -> dict:
-        """One row from the named stage outputs (:func:`mi_utils.results.build_row`) and the run's settings."""
-        c = self.cfg
-        return build_row(run_name=c.name, conditioning=c.conditioning, n_boot=c.n_boot, **inputs)
+    def make_row(self, *args: Any, **kwargs: Any) -> dict:
+        """One row from the stage outputs (:func:`mi_utils.results.build_row`; the hook a test interrupts)."""
+        return build_row(*args, **kwargs)
 
     def predict_one(
         self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting, pred: PredictorConfig
@@ -662,19 +621,15 @@ class _Runner:
     def _predict_one(
         self, ds: DatasetConfig, rec, sums: list[Summary], s: CompressorSetting, pred: PredictorConfig
     ) -> dict:
-        backend = self.models.get(pred)
-        texts = [z.text for z in sums]
-        if s.kind == "full" and pred.max_context_tokens is not None:
-            # a chat API has no local tokenizer: its budget is counted in the reference tokenizer
-            tok = backend.tokenizer if SCORER in backend.roles else self.reference_tokenizer()
-            texts = [truncate_context(tok, t, pred.max_context_tokens)[0] for t in texts]
-        store = self.prediction_store(ds, pred)
-        j = self.cfg.judge
+        backend, j = self.models.get(pred), self.cfg.judge
+        texts = predictor_texts(
+            backend, [z.text for z in sums], pred, full_context=s.kind == "full", reference=self.reference_tokenizer
+        )
         return predict_outcome(
             backend,
             rec,
             texts,
-            store,
+            self.prediction_store(ds, pred),
             pred,
             self.prices,
             dataset=ds.name,

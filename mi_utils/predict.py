@@ -32,7 +32,7 @@ data there, parsed with ``json`` and regular expressions, never evaluated or exe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from .answers import ParsedAnswer, extract_json_objects, match_option, normalize_text, parse_answer
 from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
-from .evaluate import judge_answers, mc_correct, normalized_match, perplexity_outcome
+from .evaluate import judge_answers, mc_correct, normalized_match, perplexity_outcome, truncate_context
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
 from .summaries import summary_text
@@ -615,6 +615,22 @@ def generate_outcome(
         **tokens,
         "judge_unparsed": unparsed,
     }
+
+
+def predictor_texts(
+    backend, texts: list[str], pred, *, full_context: bool, reference: Callable[[], Any] | None = None
+) -> list[str]:
+    """What the predictor reads of a record: its summaries' texts, or, for the full-context baseline
+    (``full_context``) of a predictor with ``max_context_tokens``, the context cut to that budget (head
+    kept, :func:`mi_utils.evaluate.truncate_context`).
+
+    The budget is counted in the predictor's tokenizer; a chat API has no local one, so there it is
+    counted in ``reference()`` (the run's reference tokenizer).
+    """
+    if not full_context or pred.max_context_tokens is None:
+        return texts
+    tok = backend.tokenizer if SCORER in backend.roles else reference()
+    return [truncate_context(tok, t, pred.max_context_tokens)[0] for t in texts]
 
 
 def predict_outcome(

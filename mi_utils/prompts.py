@@ -6,8 +6,9 @@ template changes, so old and new results are never mixed silently.
 
 Two kinds of prompt:
 
-* *chat* prompts (compression, prediction) are message lists, rendered by each model's chat
-  template in the backend;
+* *chat* prompts (compression, prediction; and refinement, round r > 1 of a compress-and-refine
+  loop, which is ours: the paper gives no text for it) are message lists, rendered by each model's
+  chat template in the backend;
 * the *scoring* prompt is split at the summary: :func:`scoring_prefix` gives the text before the
   summary and :func:`scoring_continuation` the summary itself. The backend tokenises the two
   halves separately and concatenates the ids, so the summary's tokens are *identical* under every
@@ -35,6 +36,9 @@ __all__ = [
     "SCORING_PROMPT",
     "JUDGE_PROMPT",
     "compression_messages",
+    "REFINE_PROMPT_VERSION",
+    "REFINE_PROMPT",
+    "refinement_messages",
     "prediction_messages",
     "choice_prediction_prefix",
     "scoring_prefix",
@@ -139,6 +143,45 @@ def compression_messages(text: str, query: str, sentences: int | None = None) ->
     if sentences is not None and sentences < 1:
         raise ValueError("sentences must be a positive integer or None")
     content = COMPRESSION_PROMPT.format(query=strip_options(query), text=text)
+    if sentences is not None:
+        content += CONCISENESS_SUFFIX.format(k=sentences)
+    return [{"role": "user", "content": content}]
+
+
+# Compress-and-refine (the paper's Fig. 18: MI over rounds of a compress-and-refine loop). The paper
+# gives no text for the refinement prompt (PAPER.md); this one is OURS: the compression prompt's
+# instructions with the previous round's summary added. Its version goes into the keys of refined
+# summaries only (``PROMPT_VERSION``, in every row, is unchanged by it).
+REFINE_PROMPT_VERSION = "r1"
+
+REFINE_PROMPT = """Improve a summary of the following text. The summary should include ONLY information needed to answer the question.
+Keep the key points of the current summary that are relevant to the question, add the relevant details it misses, and drop what is not needed.
+DO NOT ANSWER THE QUESTION DIRECTLY.
+
+Question:
+{query}
+
+Text:
+{text}
+
+Current summary:
+{summary}
+
+Your improved summary (make sure to include all important details / background information related to the *question*. **DO NOT ANSWER THE QUESTION**)"""
+
+
+def refinement_messages(text: str, query: str, summary: str, sentences: int | None = None) -> list[dict]:
+    """Chat messages asking the compressor to refine its previous summary (a round > 1 of the loop).
+
+    Args:
+      text: the context X.
+      query: the question Q (options are stripped).
+      summary: the previous round's summary z_{r-1}.
+      sentences: when set, the conciseness instruction "use EXACTLY k sentences" is appended.
+    """
+    if sentences is not None and sentences < 1:
+        raise ValueError("sentences must be a positive integer or None")
+    content = REFINE_PROMPT.format(query=strip_options(query), text=text, summary=summary)
     if sentences is not None:
         content += CONCISENESS_SUFFIX.format(k=sentences)
     return [{"role": "user", "content": content}]

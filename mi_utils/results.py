@@ -2,11 +2,14 @@
 
 What lives here: the row columns (:data:`ROW_COLUMNS`, with the meaning of each group below
 :data:`ROWS_VERSION`), the columns that must never be NaN, the columns that identify a
-configuration, the typed outputs of the runner's stages that a row is built from
-(:class:`ModelMeta`, :class:`CompressionCost`, :class:`MIResult`), :func:`row_key` (what identifies
-a row on resume), :func:`build_row`,
+configuration, the typed outputs of the runner's stages that a row is built from, each knowing its
+own columns (:class:`RunContext`, :class:`Compression` with its :class:`CompressionCost` s,
+:class:`ModelUse` of a predictor or scorer with its :class:`ModelMeta`, and :class:`MIResult`, whose
+home is :mod:`mi_utils.estimate`),
+:func:`row_key` (what identifies a row on resume), :func:`build_row` (a row from those outputs),
 :func:`summarize` (``summary.csv``: one line per configuration), the run's stage timer and
-``timings.json``, and :class:`RunResult`. Nothing here loads a model or runs a stage.
+``timings.json``, and :class:`RunResult`. Nothing here loads a model or runs a stage
+(:meth:`ModelMeta.read` reads a model's config file, never its weights).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import CompressorSetting, PredictorConfig, ScorerConfig
-from .estimators import SATURATION_THRESHOLD, MIEstimate
+from .config import CompressorConfig, CompressorSetting, ModelSpec, PredictorConfig, ScorerConfig
+from .costs import model_config_of, param_count
+from .estimate import MIResult
+from .models import model_family
 from .prompts import PROMPT_VERSION
 from .store import make_key
 from .summaries import Summary
@@ -37,8 +42,11 @@ __all__ = [
     "CONFIG_COLUMNS",
     "ESTIMANDS",
     "ModelMeta",
+    "ModelUse",
     "CompressionCost",
+    "Compression",
     "MIResult",
+    "RunContext",
     "RunResult",
     "StageTimer",
     "append_timings",
@@ -87,7 +95,11 @@ ESTIMANDS = {
 #: no-summary predictor and the uniform guess (:mod:`mi_utils.information`);
 #: ``option_logprobs`` the summed option log-probs per summary, ``baseline_option_logprobs`` and
 #: ``baseline_correct`` those of the no-summary pass.
-#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them.
+#: ``round`` is the round of a compress-and-refine loop the row's summaries come from (1-based; 1 for
+#: every setting that is not refined, ``rounds`` in :class:`~mi_utils.config.CompressorConfig`); a
+#: round's MI is that of its summaries as the channel's output from X (proxy-scored under x and q).
+#: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them (not for
+#: ``round``: rows without it are of round 1, and the runner's table says so).
 ROWS_VERSION = 3
 
 # Column tables: grouped by meaning, several to a line.
@@ -95,7 +107,7 @@ ROWS_VERSION = 3
 ROW_COLUMNS: tuple[str, ...] = (
     "key", "run", "dataset", "task", "record_id", "query", "answer",
     "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
-    "compressor_backend", "compressor_dtype", "method", "k", "sentences",
+    "compressor_backend", "compressor_dtype", "method", "k", "sentences", "round",
     "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
     "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
     "predictor_dtype", "predictor_mode", "predictor_rule",
@@ -124,7 +136,7 @@ MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "
 #: Columns that identify a configuration (``summary.csv`` groups by them).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
-    "sentences", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
+    "sentences", "round", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
     "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
     "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
 )
@@ -146,6 +158,58 @@ class ModelMeta:
     params: float | None
     config: dict | None
 
+    @classmethod
+    def read(cls, spec: ModelSpec) -> ModelMeta:
+        """Family, parameter count and (for FLOPs) config of a spec's model, read without loading it.
+
+        Raises:
+          ValueError: the config of a local or served model cannot be read and ``params`` is not
+            set (or the model is a compressor, whose FLOPs need the config).
+        """
+        if spec.backend == "openai":  # an API model: its config is not published
+            return cls(model_family(spec.model), spec.params, None)
+        try:
+            cfg = model_config_of(spec)
+        except ValueError:
+            if isinstance(spec, CompressorConfig) or spec.params is None:
+                raise
+            cfg = None
+        return cls(model_family(spec.model), param_count(spec, cfg), cfg)
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    """The predictor or the scorer of a row: its config and :class:`ModelMeta`; it knows its columns."""
+
+    spec: PredictorConfig | ScorerConfig
+    meta: ModelMeta
+
+    def columns(self, role: str) -> dict:
+        """``<role>``, ``<role>_model``, ... (``role``: ``predictor`` or ``scorer``)."""
+        s, own = self.spec, {}
+        if role == "predictor":
+            own = {"predictor_mode": s.mode, "predictor_rule": s.rule}
+        elif role == "scorer":
+            own = {"scorer_prompt": s.prompt}
+        else:
+            raise ValueError(f"role must be 'predictor' or 'scorer', got {role!r}")
+        return {
+            role: s.id,
+            f"{role}_model": s.model,
+            f"{role}_family": self.meta.family,
+            f"{role}_params": self.meta.params,
+            f"{role}_backend": s.backend,
+            f"{role}_dtype": s.dtype,
+            **own,
+        }
+
+    @staticmethod
+    def empty(role: str) -> dict:
+        """The columns of a row without this role (no predictor answers its task, or not scored)."""
+        names = [role, "model", "family", "params", "backend", "dtype"]
+        names += ["mode", "rule"] if role == "predictor" else ["prompt"]
+        return {role: None, **{f"{role}_{n}": None for n in names[1:]}}
+
 
 @dataclass(frozen=True)
 class CompressionCost:
@@ -161,26 +225,69 @@ class CompressionCost:
 
 
 @dataclass(frozen=True)
-class MIResult:
-    """One (compressor setting, scorer) MI estimate and its per-record parts.
+class Compression:
+    """The compress stage's output for one record: the setting, the record's summaries, their
+    costs and the compressor model's :class:`ModelMeta` (``None`` when LM-free); it knows its columns."""
 
-    Attributes:
-      estimate: the set-level estimate (bits).
-      loo_context_bits: each record's leave-one-out contribution (bits), shape ``(N,)``.
-      self_id: per record, the fraction of its summaries that score highest under their own context.
-      scorer_tokens: per record, the mean number of tokens the scorer scored.
-      rate_tokens: the setting's mean summary length in the compressor's own tokens (the rate's unit).
-      upper_is_bound: the leave-one-out value is an upper bound (self-scored pure samples).
-      estimand: what the estimate estimates (:data:`ESTIMANDS`).
-    """
+    setting: CompressorSetting
+    summaries: Sequence[Summary]
+    costs: Sequence[CompressionCost]
+    meta: ModelMeta | None
 
-    estimate: MIEstimate
-    loo_context_bits: np.ndarray
-    self_id: np.ndarray
-    scorer_tokens: np.ndarray
-    rate_tokens: float
-    upper_is_bound: bool
-    estimand: str
+    def columns(self, record: Any) -> dict:
+        """The compressor's columns of ``record``'s row: the setting, sampling, lengths and FLOPs."""
+        setting, c, sums, costs = self.setting, self.setting.config, self.summaries, self.costs
+        lm = setting.kind == "lm"
+        return {
+            "compressor": setting.id,
+            "compressor_kind": setting.kind,
+            "compressor_model": c.model if lm else None,
+            "compressor_family": setting.family,
+            "compressor_params": self.meta.params if lm else 0.0,
+            "compressor_backend": c.backend if lm else None,
+            "compressor_dtype": c.dtype if lm else None,
+            "method": c.method,
+            "k": c.k,
+            "sentences": setting.sentences,
+            "round": setting.round,
+            "temperature": c.temperature if lm else None,
+            "top_k": c.top_k if lm else None,
+            "top_p": c.top_p if lm else None,
+            "max_new_tokens": c.max_new_tokens if lm else None,
+            "sampling_is_pure": bool(lm and all(z.sampling_is_pure for z in sums)),
+            "sampling_effective": sums[0].sampling_effective if lm else None,
+            "M": len(sums),
+            "summary_tokens": float(np.mean([z.n_tokens for z in sums])),
+            "answer_in_summary": None
+            if record.task == "perplexity"
+            else float(np.mean([record.answer.strip().lower() in z.text.lower() for z in sums])),
+            "flops_compressor": float(np.mean([x.flops for x in costs])),
+            "flops_compressor_total": float(np.sum([x.flops for x in costs])),
+            "compressor_prompt_tokens": float(np.mean([x.prompt_tokens for x in costs])),
+            "summary_texts": [z.text for z in sums],
+        }
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run's settings a row records: its name, the data set, seed and N, conditioning and bootstrap."""
+
+    run: str
+    dataset: str
+    seed: int
+    n_records: int
+    conditioning: str
+    n_boot: int
+
+    def columns(self) -> dict:
+        return {
+            "run": self.run,
+            "dataset": self.dataset,
+            "N": self.n_records,
+            "seed": self.seed,
+            "conditioning": self.conditioning,
+            "n_boot": self.n_boot,
+        }
 
 
 # =========================================================================== rows
@@ -233,119 +340,55 @@ def row_key(
 
 
 def build_row(
-    *,
-    run_name: str,
-    dataset: str,
+    context: RunContext,
     record: Any,
     index: int,
-    n_records: int,
-    seed: int,
-    conditioning: str,
-    n_boot: int,
-    setting: CompressorSetting,
-    summaries: Sequence[Summary],
-    costs: Sequence[CompressionCost],
-    compressor_meta: ModelMeta | None,
-    predictor: PredictorConfig | None = None,
-    predictor_meta: ModelMeta | None = None,
-    scorer: ScorerConfig | None = None,
-    scorer_meta: ModelMeta | None = None,
+    compression: Compression,
+    *,
+    predictor: ModelUse | None = None,
+    scorer: ModelUse | None = None,
     mi: MIResult | None = None,
     outcome: Mapping[str, Any] | None = None,
 ) -> dict:
-    """One row of ``rows.jsonl`` (without its ``key``), every value JSON-ready.
+    """One row of ``rows.jsonl`` (without its ``key``), every value JSON-ready, from the stage outputs.
+
+    Each stage's output knows its own columns (:meth:`RunContext.columns`, :meth:`Compression.columns`,
+    :meth:`ModelUse.columns`, :meth:`MIResult.columns`; ``outcome`` is the prediction's columns); the
+    row adds the record's and the few that span stages (``dtype``, ``upper_is_bound``).
 
     Args:
-      run_name, dataset, seed, conditioning, n_boot: the run's settings.
-      record: the :class:`~mi_utils.data.Record` the row is about; ``index``: its position among
-        the ``n_records`` contexts of the estimate.
-      setting, summaries, costs, compressor_meta: the compressor setting, this record's summaries,
-        their costs, and the compressor model's meta (``None`` for LM-free settings).
-      predictor, predictor_meta: the predictor (``None``: no predictor answers this task).
-      scorer, scorer_meta, mi: the scorer and this setting's estimate under it (``None``: not scored).
+      context: the run's settings; record: the :class:`~mi_utils.data.Record` the row is about;
+        index: its position among the contexts of the estimate.
+      compression: the record's summaries under the row's compressor setting.
+      predictor: the predictor (``None``: no predictor answers this task).
+      scorer, mi: the scorer and the setting's estimate under it (``None``: not scored).
       outcome: the prediction's columns (votes, correctness, costs, usable information).
 
     Raises:
       ValueError: every summary of a scored setting is empty (bits per token are undefined).
     """
-    c, rec, sums = setting.config, record, summaries
-    lm = setting.kind == "lm"
-    pure = bool(lm and all(z.sampling_is_pure for z in sums))
-    local_dtypes = {m.dtype for m in ((c if lm else None), predictor, scorer) if m is not None and m.backend == "hf"}
-    pred, sc = predictor, scorer
+    lm = compression.setting.kind == "lm"
+    models = ((compression.setting.config if lm else None), *(u.spec for u in (predictor, scorer) if u))
+    local_dtypes = {m.dtype for m in models if m is not None and m.backend == "hf"}
+    rec = record
     row = {
-        "run": run_name,
-        "dataset": dataset,
+        **context.columns(),
         "task": rec.task,
         "record_id": rec.id,
         "query": rec.query,
         "answer": rec.answer,
-        "compressor": setting.id,
-        "compressor_kind": setting.kind,
-        "compressor_model": c.model if lm else None,
-        "compressor_family": setting.family,
-        "compressor_params": compressor_meta.params if lm else 0.0,
-        "compressor_backend": c.backend if lm else None,
-        "compressor_dtype": c.dtype if lm else None,
-        "method": c.method,
-        "k": c.k,
-        "sentences": setting.sentences,
-        "temperature": c.temperature if lm else None,
-        "top_k": c.top_k if lm else None,
-        "top_p": c.top_p if lm else None,
-        "max_new_tokens": c.max_new_tokens if lm else None,
-        "sampling_is_pure": pure,
-        "sampling_effective": sums[0].sampling_effective if lm else None,
-        "predictor": pred.id if pred else None,
-        "predictor_model": pred.model if pred else None,
-        "predictor_family": predictor_meta.family if pred else None,
-        "predictor_params": predictor_meta.params if pred else None,
-        "predictor_backend": pred.backend if pred else None,
-        "predictor_dtype": pred.dtype if pred else None,
-        "predictor_mode": pred.mode if pred else None,
-        "predictor_rule": pred.rule if pred else None,
-        "scorer": sc.id if sc else None,
-        "scorer_model": sc.model if sc else None,
-        "scorer_family": scorer_meta.family if sc else None,
-        "scorer_params": scorer_meta.params if sc else None,
-        "scorer_backend": sc.backend if sc else None,
-        "scorer_dtype": sc.dtype if sc else None,
-        "scorer_prompt": sc.prompt if sc else None,
-        "N": n_records,
-        "M": len(sums),
-        "seed": seed,
-        "conditioning": conditioning,
+        **compression.columns(rec),
+        **(predictor.columns("predictor") if predictor else ModelUse.empty("predictor")),
+        **(scorer.columns("scorer") if scorer else ModelUse.empty("scorer")),
         "mi_estimand": mi.estimand if mi is not None else None,
-        "n_boot": n_boot,
         "upper_is_bound": bool(mi is not None and mi.upper_is_bound),
         "prompt_version": PROMPT_VERSION,
         "dtype": local_dtypes.pop() if len(local_dtypes) == 1 else ("mixed" if local_dtypes else None),
-        "summary_tokens": float(np.mean([z.n_tokens for z in sums])),
-        "answer_in_summary": None
-        if rec.task == "perplexity"
-        else float(np.mean([rec.answer.strip().lower() in z.text.lower() for z in sums])),
         "mi_scored": mi is not None,
-        "flops_compressor": float(np.mean([x.flops for x in costs])),
-        "flops_compressor_total": float(np.sum([x.flops for x in costs])),
-        "compressor_prompt_tokens": float(np.mean([x.prompt_tokens for x in costs])),
         "cost_usd": 0.0,
         "judge_unparsed": 0,
-        "summary_texts": [z.text for z in sums],
+        **(mi.columns(index, compression.setting.id) if mi is not None else {}),
     }
-    if mi is not None:
-        est = mi.estimate
-        row.update(
-            {k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in ("mi_saturation", "mi_n_upper_inf")}
-        )
-        if mi.rate_tokens <= 0:
-            raise ValueError(f"every summary of {setting.id!r} is empty: bits per summary token are undefined")
-        row["mi_per_token_bits"] = est.value / mi.rate_tokens
-        row["mi_per_token_upper_bits"] = est.upper / mi.rate_tokens
-        row["mi_saturated"] = bool(est.saturation > SATURATION_THRESHOLD)
-        row["mi_context_bits"] = float(est.per_context[index])
-        row["mi_context_upper_bits"] = float(mi.loo_context_bits[index])
-        row["self_id_rate"] = float(mi.self_id[index])
-        row["summary_tokens_scorer"] = float(mi.scorer_tokens[index])
     row.update(outcome or {})
     return {k: _plain(v) for k, v in row.items()}
 

@@ -62,6 +62,12 @@ def test_every_bad_field_is_named_at_once():
         (["threads"], 0, r"^threads must be >= 1 or null, got 0"),
         (["compressors", 2, "urls"], "http://127.0.0.1:8000", r"compressors\[2\]\.urls is only for vllm/sglang"),
         (["compressors", 2, "max_new_tokens"], 0, r"compressors\[2\]\.max_new_tokens must be >= 1, got 0"),
+        (
+            ["compressors", 2, "rounds"],
+            0,
+            r"compressors\[2\]\.rounds must be >= 1 \(1 = compress once, no refinement\)",
+        ),
+        (["compressors", 2, "rounds"], True, r"compressors\[2\]\.rounds must be an integer, got True"),
         (["predictors", 0, "max_context_tokens"], 0, r"predictors\[0\]\.max_context_tokens must be >= 1 or null"),
     ],
 )

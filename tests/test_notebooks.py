@@ -8,7 +8,8 @@ from mi_utils.__main__ import execute_notebook, notebook_paths
 
 from conftest import REPO
 
-NOTEBOOKS = notebook_paths(REPO / "notebooks")
+# 08 runs once in tests/test_your_documents.py, which also opens its views in a headless browser
+NOTEBOOKS = [p for p in notebook_paths(REPO / "notebooks") if p.stem != "08_your_documents"]
 
 
 @pytest.mark.notebook

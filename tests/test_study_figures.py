@@ -162,3 +162,33 @@ def test_the_rate_is_per_setting_and_rows_without_a_sentence_count_keep_theirs(u
     assert rows["mi_per_token_bits"].notna().all()  # a missing sentence count is a setting, not a dropped key
     one = rows[(rows["compressor"] == "qwen-7b-refine") & (rows["round"] == 2)]
     assert np.allclose(one["mi_per_token_bits"], 1.6 / one["summary_tokens"].mean())
+
+
+def test_fig18_draws_the_committed_real_refine_table():
+    """The runner names round r of setting x ``x-round<r>``: the figure joins them into one chain per setting."""
+    from mi_utils.analysis import one_scorer
+
+    rows, source = load_table("refine")
+    fig = refinement_figure(one_scorer(rows), source=source)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["qwen0.5b"]  # one chain (qwen0.5b-round1..3 joined), not three one-point settings
+    assert [float(t) for t in fig.axes[0].get_xticks()] == [1.0, 2.0, 3.0]
+    assert "(real)" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_fig5_of_one_compressor_puts_the_sentence_count_on_the_x_axis():
+    """A real run with one compressor size: x = instructed sentences, one line joining its x-3sent/6sent/9sent settings."""
+    from mi_utils.analysis import one_scorer
+    from mi_utils.plotting import conciseness_figure
+
+    rows, source = load_table("simulated", studies="all")
+    rows = one_scorer(rows)
+    instructed = rows[rows["sentences"].notna()]
+    one = instructed[instructed["compressor"].str.startswith("llama3-1b-")]
+    assert sorted(one["compressor"].unique()) == ["llama3-1b-3sent", "llama3-1b-6sent", "llama3-1b-9sent"]
+    fig = conciseness_figure(one, source=source)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["llama3-1b"]
+    assert [float(t) for t in fig.axes[2].get_xticks()] == [3.0, 6.0, 9.0]
+    assert fig.axes[2].get_xlabel() == "instructed sentences"
+    plt.close(fig)

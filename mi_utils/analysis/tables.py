@@ -145,7 +145,9 @@ def load_table(
         grid), ``"cpu"`` (the committed run of ``configs/grid_cpu.yaml``: two packaged model
         families on this repository's synthetic task), ``"ladder"`` (the committed runs of
         ``configs/ladder_synthetic_cpu.yaml`` and ``configs/ladder_financebench_cpu.yaml``, one table:
-        Qwen2.5-Coder 0.5B and 1.5B beside SmolLM2-135M on two tasks), a path to a ``rows.jsonl`` / results
+        Qwen2.5-Coder 0.5B and 1.5B beside SmolLM2-135M on two tasks), ``"refine"`` (the committed run of
+        ``configs/refine_synthetic_cpu.yaml``: three compress-and-refine rounds, one ``round`` per row), a
+        path to a ``rows.jsonl`` / results
         folder (e.g. a run of ``configs/paper_grid.yaml`` on GPU servers), or the name of a committed table
         (a folder of ``data/results/``, e.g. ``"grid_cpu"``; :func:`mi_utils.paths.committed_results`), which
         an existing path of that name shadows.
@@ -189,13 +191,15 @@ def load_table(
                 )
         rows = pd.concat([load_results(p) for p in present.values()], ignore_index=True)
         return with_rate(rows), "real CPU ladder"
+    if str(source) == "refine":  # the committed compress-and-refine run: its rows carry `round`
+        source = "refine_synthetic_cpu"
     path = Path(source)
     if not path.exists():
         committed = committed_results()
         if str(source) not in committed:
             raise FileNotFoundError(
                 f"load_table: {str(source)!r} is neither a results table or folder nor a committed table "
-                f"(committed: {sorted(committed)}; also 'simulated', 'cpu', 'ladder'); {_HOW_TO}"
+                f"(committed: {sorted(committed)}; also 'simulated', 'cpu', 'ladder', 'refine'); {_HOW_TO}"
             )
         path = committed[str(source)]
     return with_rate(load_results(path)), path.parent.name if path.is_file() else path.name

@@ -17,6 +17,10 @@ wildchat             perplexity         ``wildchat/*.jsonl|feather`` or HF (prox
 fineweb              perplexity         ``fineweb/*.jsonl|feather`` or HF (proxy QA)
 ==================== ================== =============================================
 
+Outside the registry, :func:`load_text_folder` (:mod:`mi_utils.data.folder`) reads a folder of the user's own
+text files, one record per file, with one instruction as every record's query and no answers: documents for
+ranking compressors by MI (:mod:`mi_utils.rank`), not a benchmark for ``run``.
+
 Files are found via ``path=``, ``$MI_UTILS_DATA_DIR`` or ``$MI_UTILS_SHARED_DATA`` (see
 :mod:`mi_utils.data.paths`). Nothing here imports torch or ``datasets`` at import time.
 """
@@ -29,6 +33,7 @@ from typing import Any
 from .financebench import build_page_context, load_financebench, select_pages_around
 from .financebench_mc import answer_shape, load_financebench_mc
 from .fineweb import load_fineweb
+from .folder import load_text_folder
 from .longhealth import format_patient_texts, load_longhealth, load_longhealth_sample, parse_longhealth
 from .passages import load_passages
 from .paths import DATA_DIR_ENV, SHARED_DATA_ENV, data_roots, shared_data_dir
@@ -93,6 +98,7 @@ __all__ = [
     "load_passages",
     "load_qasper",
     "load_synthetic",
+    "load_text_folder",
     "load_synthetic_shared",
     "load_wildchat",
     "parse_longhealth",

@@ -13,9 +13,10 @@ calls into ``mi_utils``, plots):
 * :mod:`~mi_utils.plotting.marks`, generic marks on one Axes: :func:`lines_by`, :func:`lines_vs_size`,
   :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
   :func:`share_bars`;
-* :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-07: :func:`metrics_vs_size` (Fig. 2),
+* :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-08: :func:`metrics_vs_size` (Fig. 2),
   :func:`compressor_vs_predictor_scaling` (Fig. 3), :func:`rate_distortion_panel` (Figs. 6, 19-20),
-  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`;
+  :func:`ib_plane_panel`, :func:`importance_bars` (Fig. 17), :func:`forest_plot`, :func:`cost_score_panel`,
+  :func:`saturation_panel` (notebook 08);
   :mod:`~mi_utils.plotting.study_figures`, the figures drawn straight from a rows table:
   :func:`conciseness_figure` (Figs. 5, 16), :func:`qasper_figure` (Fig. 9), :func:`information_vs_size` (Figs. 4, 15),
   :func:`perplexity_vs_mi_by_item` (Fig. 11), :func:`query_agnostic_figure` (Fig. 12), :func:`moe_figure` (Fig. 14),
@@ -36,6 +37,7 @@ from .figures import (
     importance_bars,
     metrics_vs_size,
     rate_distortion_panel,
+    saturation_panel,
 )
 from .marks import (
     annotate_points,
@@ -108,6 +110,7 @@ __all__ = [
     "importance_bars",
     "forest_plot",
     "cost_score_panel",
+    "saturation_panel",
     "FIGURES_FROM_ROWS",
     "conciseness_figure",
     "qasper_figure",

@@ -1,10 +1,11 @@
-"""The analysis figures of notebooks 04-07, each drawing one analysis' table or result.
+"""The analysis figures of notebooks 04-08, each drawing one analysis' table or result.
 
 * scaling (notebook 04): :func:`metrics_vs_size` (Fig. 2), :func:`compressor_vs_predictor_scaling` (Fig. 3);
 * information (notebook 05): :func:`rate_distortion_panel` (Figs. 6, 19-20), :func:`ib_plane_panel`
   (the information-bottleneck plane);
 * factors and meta-analysis (notebook 06): :func:`importance_bars` (Fig. 17), :func:`forest_plot`;
-* deep research (notebook 07): :func:`cost_score_panel`.
+* deep research (notebook 07): :func:`cost_score_panel`;
+* your documents (notebook 08): :func:`saturation_panel` (MI on subsets of the documents against ``log2 n``).
 
 Built from :mod:`~mi_utils.plotting.marks` and :mod:`~mi_utils.plotting.style`. Panel builders take a matplotlib
 ``Axes`` first and return it; figure builders (:func:`metrics_vs_size`, :func:`compressor_vs_predictor_scaling`,
@@ -27,6 +28,7 @@ __all__ = [
     "importance_bars",
     "forest_plot",
     "cost_score_panel",
+    "saturation_panel",
 ]
 
 
@@ -366,3 +368,40 @@ def forest_plot(result, ax=None, title: str | None = None):
     head = title if title is not None else "Random-effects meta-analysis"
     ax.set_title(f"{head}\n$\\tau^2$ = {result.tau2:.3g}, $I^2$ = {100 * result.i2:.0f}%")
     return fig
+
+
+def saturation_panel(ax, curves: Mapping[str, Any], *, highlight: str | None = None, unit: str = "bits"):
+    """MI against the number of documents ``n`` per compressor, with the ``log2 n`` ceiling (notebook 08).
+
+    Args:
+      ax: matplotlib Axes.
+      curves: ``{compressor: frame}`` of :func:`mi_utils.rank.saturation_curve` (``n``, ``mi_bits``,
+        ``mi_sd_bits``, ``ceiling_bits``).
+      highlight: a compressor drawn thicker (the others thinner); None: all alike.
+
+    Returns:
+      The Axes.
+    """
+    if not curves:
+        raise ValueError("no saturation curves to draw: pass {compressor: saturation_curve(logp)}")
+    first = next(iter(curves.values()))
+    ax.plot(first["n"], first["ceiling_bits"], color="k", ls=":", lw=1, label="ceiling log2 n")
+    for k, (name, c) in enumerate(curves.items()):
+        strong = highlight is None or name == highlight
+        ax.errorbar(
+            c["n"],
+            c["mi_bits"],
+            yerr=c["mi_sd_bits"],
+            marker="o",
+            ms=4 if strong else 3,
+            capsize=2,
+            lw=2.2 if strong else 1.0,
+            alpha=1.0 if strong else 0.45,
+            color=f"C{k}",
+            label=name,
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(first["n"]), [str(n) for n in first["n"]])
+    ax.set(xlabel="n (documents in the subset)", ylabel=f"I(X;Z) estimate [{unit}]")
+    ax.legend(fontsize=8)
+    return ax

@@ -141,6 +141,9 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
         ("bits_per_token", "bits per summary token"),
     ]
     fig, axes = panels(len(metrics), ncols=len(metrics), size=(4.0, 3.4))
+    if sub["compressor_params"].nunique() == 1:  # one compressor (a real run): the sentence count is the x axis
+        _against_sentences(axes, sub, metrics, f"{title} ({_kind(rows)}) · {dataset}", source)
+        return fig
     styles = ("-", "--", ":", "-.")
     for ax, (col, label) in zip(axes, metrics):
         for i, (fam, g) in enumerate(sub.groupby("compressor_family", sort=True)):
@@ -159,6 +162,23 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
             )
     axes[0].legend(fontsize=7)
     return fig
+
+
+def _against_sentences(axes, sub, metrics, title: str, source: str | None) -> None:
+    """Each metric's mean (95% normal interval over rows) against the instructed sentence count, per compressor."""
+    import numpy as np
+    import pandas as pd
+
+    for ax, (col, label) in zip(axes, metrics):
+        base = sub["compressor"].astype(str).str.replace(r"-\d+sent$", "", regex=True)  # "x-3sent" -> "x"
+        for name, g in sub.groupby(base, sort=True):
+            v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
+            stats = v.groupby(g["sentences"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
+            half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
+            ax.errorbar(stats.index, stats["mean"], yerr=half, marker="o", capsize=2, label=str(name))
+        ax.set_xticks(sorted(sub["sentences"].unique()))
+        _decorate(ax, xlabel="instructed sentences", ylabel=label, title=title, source=source)
+    axes[0].legend(fontsize=7)
 
 
 def qasper_figure(rows, *, dataset: str = "qasper", source: str | None = None, title: str = "Fig. 9"):
@@ -322,7 +342,10 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
     if multi is not None and dataset is None:  # the first data set with refined rows
         dataset = next(iter(sorted(multi.index[multi >= 2])), None)
     sub, dataset = _one_dataset(sub, dataset, title)
-    sub = sub.assign(round=pd.to_numeric(sub["round"]).astype(int))
+    # one line per refined chain: the runner names round r of setting "x" "x-round<r>"; a table may also
+    # keep one compressor name across its rounds (the simulator does)
+    chain = sub["compressor"].astype(str).str.replace(r"-round\d+$", "", regex=True)
+    sub = sub.assign(round=pd.to_numeric(sub["round"]).astype(int), compressor=chain)
     sub = sub[sub.groupby("compressor")["round"].transform("nunique") >= 2]  # settings that were refined
     if sub["round"].nunique() < 2:
         raise ValueError(f"{title}: the table needs rows of at least two refinement rounds (column 'round')")
@@ -338,7 +361,15 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
             v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
             stats = v.groupby(g["round"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
             half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
-            ax.errorbar(stats.index, stats["mean"], yerr=half, marker="o", capsize=2, color=colors[name], label=name)
+            yerr = half
+            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(
+                g.columns
+            ):  # the estimate's own interval
+                low = pd.to_numeric(g["mi_ci_low_bits"], errors="coerce").groupby(g["round"]).mean()
+                high = pd.to_numeric(g["mi_ci_high_bits"], errors="coerce").groupby(g["round"]).mean()
+                if low.reindex(stats.index).notna().all() and high.reindex(stats.index).notna().all():
+                    yerr = [stats["mean"] - low.reindex(stats.index), high.reindex(stats.index) - stats["mean"]]
+            ax.errorbar(stats.index, stats["mean"], yerr=yerr, marker="o", capsize=2, color=colors[name], label=name)
         ax.set_xticks(sorted(sub["round"].unique()))
         _decorate(ax, xlabel="refinement round", ylabel=label, title=f"{title} ({_kind(rows)}) · {dataset}",
                   source=source)  # fmt: skip
