@@ -18,7 +18,10 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 * :mod:`.race`: RACE-style report rating (DeepResearch Bench's rubrics, any judge model);
 * :mod:`.cache`: the resumable store's keys;
 * :mod:`.pipeline`: :func:`run_deep_research`, tasks x settings with a judge, resumable;
-* :mod:`.summary`: :func:`summarise`, one line per setting.
+* :mod:`.summary`: :func:`summarise`, one line per setting;
+* :mod:`.trust`: how far a judge can be trusted (right-source against random-source and degenerate
+  reports, counted);
+* :mod:`.table`: a run's committed table read back (``scripts/deep_research_offline.py`` writes it).
 
 The prompt templates live with the others in :mod:`mi_utils.prompts` (``DR_PROMPT_VERSION`` goes
 into every key, so changing a prompt never mixes old and new results). Nothing else in
