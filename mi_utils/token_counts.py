@@ -32,14 +32,17 @@ def offline_tokenizer(name: str) -> tuple[Any | None, str]:
       ``(tokenizer, "tokenizer of NAME")`` or ``(None, reason)``; the planner then counts
       :data:`CHARS_PER_TOKEN` characters per token.
     """
-    source = local_source(name)
+    source, found = local_source(name), f"tokenizer of {name}"
+    like = PACKAGED[name].tokenizer_like if name in PACKAGED else None
+    if source is None and like is not None and local_source(like) is not None:  # the same ids (models.py says so)
+        source, found = local_source(like), f"tokenizer of {like} (the same as {name}'s)"
     if source is None:
         why = "not prepared here (make models)" if name in PACKAGED else "not on this machine"
         return None, f"{name}: {why}; ~{CHARS_PER_TOKEN:g} characters per token"
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(source), f"tokenizer of {name}"
+        return AutoTokenizer.from_pretrained(source), found
     except Exception as e:
         return None, f"{name}: tokenizer unreadable ({type(e).__name__}); ~{CHARS_PER_TOKEN:g} characters per token"
 

@@ -276,3 +276,39 @@ def test_calibrate_times_each_local_model_once(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["totals"]["lines_unknown"] == 0 and out["totals"]["seconds"] > 0
     assert all("calibrated here" in w["note"] for w in out["work"])
+
+
+def test_a_model_without_its_tokenizer_here_counts_with_the_one_it_shares(monkeypatch):
+    """CI prepares only the 0.5B: the 1.5B's counts come from the 0.5B's tokenizer (models.py: tokenizer_like)."""
+    import mi_utils.token_counts as tc
+
+    small, large = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
+    where = {small: "/prepared/0.5b"}
+    monkeypatch.setattr(tc, "local_source", where.get)
+    tc.offline_tokenizer.cache_clear()  # memoised per name
+    monkeypatch.setattr(tc, "offline_tokenizer", tc.offline_tokenizer.__wrapped__)  # and undone after the test
+    loaded = []
+    monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda src: loaded.append(src) or "tok")
+    assert tc.offline_tokenizer(large) == ("tok", f"tokenizer of {small} (the same as {large}'s)")
+    assert loaded == ["/prepared/0.5b"]
+    where.clear()
+    tok, why = tc.offline_tokenizer(large)
+    assert tok is None and "not prepared here" in why
+
+
+@pytest.mark.slow
+def test_the_ladders_tokenizers_give_the_same_ids():
+    """The claim behind ``tokenizer_like``, checked wherever both sizes are prepared."""
+    from transformers import AutoTokenizer
+
+    from mi_utils.throughput import local_source
+
+    small, large = (local_source(m) for m in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"))
+    if small is None or large is None:
+        pytest.skip("needs both Qwen ladder sizes prepared (make ladder)")
+    a, b = AutoTokenizer.from_pretrained(small), AutoTokenizer.from_pretrained(large)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Summarise: 10-K, FY2023 €1,234."}]
+    assert a.get_vocab() == b.get_vocab()
+    assert a.apply_chat_template(chat, add_generation_prompt=True) == b.apply_chat_template(
+        chat, add_generation_prompt=True
+    )
