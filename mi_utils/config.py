@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ValidationError, field_validator, model_validator
 
 from .backends.base import GENERATOR, SCORER, SamplingParams
-from .backends.registry import backend_names, server_backends
+from .backends.registry import backend_entry, backend_names, server_backends
 from .config_fields import (  # noqa: F401  (some only re-exported: the enumerations and field types)
     DTYPES,
     MODES,
@@ -350,7 +350,7 @@ class ExperimentConfig(Section):
         except (TypeError, ValueError) as e:
             raise ConfigError("", f"prices: {e}") from None
         for n, pr in enumerate(self.predictors):
-            if pr.backend == "openai":
+            if backend_entry(pr.backend).priced:
                 try:
                     table.price(pr.model)
                 except KeyError:

@@ -38,6 +38,7 @@ import numpy as np
 
 from .answers import normalize_text, parse_verdict
 from .backends.base import SCORER, Generator, SamplingParams, Scorer, require_role
+from .backends.registry import backend_entry
 from .prompts import JUDGE_PROMPT, PROMPT_VERSION, choice_prediction_prefix
 from .store import JsonlStore, make_key
 from .summaries import summary_text
@@ -616,7 +617,7 @@ def judge_answers(
             verdict = bool(a) and normalized_match(a, rec.answer) if judge.unparsed == "match" else False
         correct.append(bool(verdict))
     tokens = np.sum(row["usage"], axis=0) if row["usage"] else (0, 0)
-    cost = prices.cost(judge.model, int(tokens[0]), int(tokens[1]), local=judge.backend != "openai")
+    cost = prices.cost(judge.model, int(tokens[0]), int(tokens[1]), local=not backend_entry(judge.backend).priced)
     return correct, unparsed, cost
 
 
@@ -634,12 +635,13 @@ def perplexity_outcome(backend: Scorer, rec, texts: list[str], store: JsonlStore
       the row fields ``perplexity`` (mean over summaries), ``cost_usd`` (0) and ``answers`` (None).
 
     Raises:
-      ValueError: the predictor is a chat API (it cannot score a given continuation).
+      ValueError: the predictor's backend has no scorer role (a chat API cannot score a given continuation).
     """
-    if pred.backend == "openai":
+    entry = backend_entry(pred.backend)
+    if SCORER not in entry.roles:
         raise ValueError(
-            f"predictor {pred.id!r} is a chat API and cannot score the reference of perplexity "
-            f"task records ({rec.dataset!r}); use a local or vLLM predictor for them"
+            f"predictor {pred.id!r} (backend {pred.backend!r}) is not a scorer and cannot score the reference "
+            f"of perplexity task records ({rec.dataset!r}){entry.note}; use a local or vLLM predictor for them"
         )
     key = make_key(
         kind="perplexity",

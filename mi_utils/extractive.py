@@ -12,7 +12,8 @@ A method function takes ``(records, k, tokenizer, rngs)`` and returns one text p
 ``records`` have ``id``, ``context``, ``query``; ``k`` is ``None`` for methods without one;
 ``tokenizer`` is the run's reference tokenizer (a Hugging Face tokenizer); ``rngs[i]`` is record
 ``i``'s :class:`random.Random` for this draw (seeded by run seed, record id and sample index).
-Adding a method is that function plus one :func:`register_method` line.
+Adding a method is that function plus one :func:`register_method` line (the register / look-up
+checks and messages are :class:`mi_utils.registry.Registry`'s).
 
 The project's methods: ``first_k`` (first ``k`` tokens), ``bm25_top_k`` (the ``k`` sentences
 BM25 ranks highest against the query, in document order), ``random_k`` (``k`` random sentences),
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .prompts import strip_options
+from .registry import Registry
 from .summaries import Summary
 
 __all__ = [
@@ -73,8 +75,15 @@ class ExtractiveMethod:
         return f"{self.name.removesuffix('_k')}{k}" if self.takes_k else self.name
 
 
-#: Every registered method, by name, in registration order.
-METHODS: dict[str, ExtractiveMethod] = {}
+#: Every registered method, by name, in registration order (a dict).
+METHODS: Registry[ExtractiveMethod] = Registry(
+    "method",
+    adder="mi_utils.extractive.register_method",
+    label="extractive method",
+    listing="choose from",
+    sort=True,
+    reserved=("lm",),
+)
 
 
 def register_method(
@@ -87,16 +96,12 @@ def register_method(
       ValueError: an empty or taken name (``replace=True`` redefines one), a name ``lm``, an unknown
         kind, or ``fn`` not callable.
     """
-    if not isinstance(name, str) or not name.strip() or name == "lm":
-        raise ValueError(f"a method name must be a non-empty string other than 'lm', got {name!r}")
-    if name in METHODS and not replace:
-        raise ValueError(f"method {name!r} is already registered; pass replace=True to redefine it")
+    METHODS.check_name(name, replace=replace)
     if kind not in KINDS:
         raise ValueError(f"method {name!r}: kind must be one of {list(KINDS)}, got {kind!r}")
     if not callable(fn):
         raise ValueError(f"method {name!r}: fn must be callable (records, k, tokenizer, rngs) -> texts")
-    METHODS[name] = entry = ExtractiveMethod(name, fn, kind, bool(takes_k), bool(sampled))
-    return entry
+    return METHODS.add(name, ExtractiveMethod(name, fn, kind, bool(takes_k), bool(sampled)), replace=replace)
 
 
 def method_names(*kinds: str) -> tuple[str, ...]:
@@ -110,13 +115,7 @@ def method_entry(name: str) -> ExtractiveMethod:
     Raises:
       ValueError: not registered (the message lists the registered names).
     """
-    try:
-        return METHODS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown extractive method {name!r}; choose from {sorted(METHODS)} "
-            "(add one with mi_utils.extractive.register_method)"
-        ) from None
+    return METHODS.lookup(name)
 
 
 def extractive_summaries(

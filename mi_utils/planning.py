@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .backends.base import BACKEND_ROLES, SCORER
+from .backends.registry import BackendEntry, backend_entry
 from .config import (
     CompressorSetting,
     DatasetConfig,
@@ -386,7 +387,8 @@ class _Counter:
         choice = pred.mode == "choice" and task == "multiple_choice"
         baseline = choice  # usable information scores a no-summary pass too
         seqs = sum(d.n * s.n_samples(self.cfg.M) for s in settings) + (d.n if baseline else 0)
-        calls = d.n * (len(settings) + baseline) if pred.backend != "openai" or choice else seqs
+        api = backend_entry(pred.backend).priced  # a paid API: one request per prompt
+        calls = d.n * (len(settings) + baseline) if not api or choice else seqs
         prompt = new = scored = None
         if d.known:
             prompt = new = scored = 0.0
@@ -467,6 +469,7 @@ def _loads(cfg: ExperimentConfig) -> list[dict]:
         seen.add(key)
         params, how = model_size(spec)
         width = {"float32": 4, "bfloat16": 2, "float16": 2}.get(spec.dtype)
+        entry = backend_entry(spec.backend)
         out.append(
             {
                 "model": spec.model,
@@ -474,10 +477,8 @@ def _loads(cfg: ExperimentConfig) -> list[dict]:
                 "dtype": spec.dtype,
                 "params": params,
                 "params_source": how,
-                "weights_gb": round(params * width / 1e9, 2) if params and width and spec.backend == "hf" else None,
-                "action": {"hf": "load weights in this process", "openai": "API client"}.get(
-                    spec.backend, f"connect to {', '.join(spec.urls or [])}"
-                ),
+                "weights_gb": round(params * width / 1e9, 2) if params and width and entry.in_process else None,
+                "action": _action(entry, spec),
             }
         )
     return out
@@ -530,9 +531,18 @@ def plan(
     return Plan(cfg.name, datasets, work, rows, _loads(cfg), notes)
 
 
+def _action(entry: BackendEntry, spec: ModelSpec) -> str:
+    """What the run does to use a model: load its weights, connect to its servers, or call an API."""
+    if entry.in_process:
+        return "load weights in this process"
+    if entry.server:
+        return f"connect to {', '.join(spec.urls or [])}"
+    return "API client"
+
+
 def _cost(w: Work, spec: ModelSpec, prices: PriceTable, rates: Mapping[str, Throughput]) -> None:
     """Fill a line's dollars (API models) and seconds (from its model's throughput), in place."""
-    if spec.backend == "openai":
+    if backend_entry(spec.backend).priced:
         w.usd = None if w.prompt_tokens is None else prices.cost(spec.model, int(w.prompt_tokens), int(w.new_tokens))
         w.seconds, w.note = None, f"{w.note}; time of an API is not estimated"
         return

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .answers import ParsedAnswer, extract_json_objects, match_option, normalize_text, parse_answer
 from .backends.base import SCORER, Generation, Generator, SamplingParams, Scorer, require_role
+from .backends.registry import backend_entry
 from .evaluate import judge_answers, mc_correct, normalized_match, perplexity_outcome, truncate_context
 from .prompts import PROMPT_VERSION, choice_prediction_prefix, prediction_messages
 from .store import JsonlStore, make_key
@@ -580,7 +581,7 @@ def generate_outcome(
     replies, usage = stored_replies(backend, rec, texts, store, pred)
     in_tok = sum(u[0] for u in usage)
     out_tok = sum(u[1] for u in usage)
-    cost = prices.cost(pred.model, in_tok, out_tok, local=pred.backend != "openai")
+    cost = prices.cost(pred.model, in_tok, out_tok, local=not backend_entry(pred.backend).priced)
     parsed = [parse_answer(t, list(rec.options) if rec.options else None) for t in replies]
     tokens = {"predictor_input_tokens": in_tok, "predictor_output_tokens": out_tok}
     if rec.options:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends.registry import backend_entry
 from .config import CompressorConfig, CompressorSetting, ModelSpec, PredictorConfig, ScorerConfig
 from .costs import model_config_of, param_count
 from .estimate import MIResult
@@ -166,7 +167,7 @@ class ModelMeta:
           ValueError: the config of a local or served model cannot be read and ``params`` is not
             set (or the model is a compressor, whose FLOPs need the config).
         """
-        if spec.backend == "openai":  # an API model: its config is not published
+        if backend_entry(spec.backend).priced:  # a paid API's model: its config is not published
             return cls(model_family(spec.model), spec.params, None)
         try:
             cfg = model_config_of(spec)
@@ -369,7 +370,7 @@ def build_row(
     """
     lm = compression.setting.kind == "lm"
     models = ((compression.setting.config if lm else None), *(u.spec for u in (predictor, scorer) if u))
-    local_dtypes = {m.dtype for m in models if m is not None and m.backend == "hf"}
+    local_dtypes = {m.dtype for m in models if m is not None and backend_entry(m.backend).in_process}
     rec = record
     row = {
         **context.columns(),

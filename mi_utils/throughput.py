@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .backends.registry import backend_entry
 from .config import ExperimentConfig, ModelSpec
 from .models import PACKAGED
 from .paths import bundled_file, repo_root
@@ -126,7 +127,7 @@ def model_size(spec: ModelSpec) -> tuple[float | None, str]:
         return float(spec.params), "params"
     if spec.model in PACKAGED:
         return float(PACKAGED[spec.model].params), "packaged registry"
-    if spec.backend != "openai":
+    if not backend_entry(spec.backend).priced:  # a paid API's model config is not published
         from .costs import count_params
 
         for source in (spec.hf_config, local_source(spec.model)):
@@ -245,7 +246,7 @@ def calibrate(
         torch.set_num_threads(cfg.threads)
     for spec in specs:
         key = rate_key(spec.model, spec.dtype)
-        if spec.backend != "hf" or key in seen:
+        if not backend_entry(spec.backend).in_process or key in seen:
             continue
         backend = make_backend(spec)
         filler = backend.encode(" the" * prompt_tokens)[:prompt_tokens]

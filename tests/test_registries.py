@@ -1,21 +1,31 @@
 """Backends and LM-free methods by name: a new one is one class or function plus one registry line.
 
 The user's path end to end (register, write a config that names it, ``experiment.run``), the
-registries' own checks, the config's messages for unknown names, and the old import paths.
+backends' flags (a fake paid API and a fake in-process backend are treated as ``openai`` and ``hf``
+are, so no module may ask for a backend by its name), the registries' own checks, the config's
+messages for unknown names, and the old import paths.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from test_experiment import FakeBackend, FakeTokenizer, _records, _write_tiny_llama_config
 
+from mi_utils import results
 from mi_utils.backends import registry
 from mi_utils.backends.registry import BACKENDS, backend_entry, build_backend, register_backend
-from mi_utils.config import CompressorConfig, parse_config
+from mi_utils.config import CompressorConfig, PredictorConfig, parse_config
+from mi_utils.evaluate import perplexity_outcome
 from mi_utils.experiment import run
 from mi_utils.extractive import METHODS, extractive_summaries, method_entry, register_method
+from mi_utils.planning import plan
+from mi_utils.registry import Registry
+from mi_utils.throughput import model_size
+
+from tolerances import EXACT
 
 
 class RegisteredFake(FakeBackend):
@@ -33,6 +43,17 @@ class NoFromSpec:
     roles = frozenset({"generator"})
 
 
+class PricedAPI(FakeBackend):
+    """A paid chat API that exists only in this test: generation only, each reply's usage reported
+    (100 prompt and 10 output tokens), nothing local (the fake judge agrees with every answer)."""
+
+    roles = frozenset({"generator"})
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls(spec.model, FakeTokenizer(), api=True, judge="judge" in spec.model)
+
+
 def last_k(records, k, tokenizer, rngs):
     """The last ``k`` tokens of each context (the new method of the test)."""
     return [tokenizer.decode(tokenizer(r.context)["input_ids"][-k:]) for r in records]
@@ -44,6 +65,17 @@ def fake_backend():
     register_backend("fake", RegisteredFake.__module__, "RegisteredFake", ("generator", "scorer"))
     yield BACKENDS["fake"]
     BACKENDS.pop("fake")
+
+
+@pytest.fixture
+def flagged_backends():
+    """``fakeapi``: a paid API (``priced``); ``fakelocal``: weights in this process (``in_process``)."""
+    RegisteredFake.built = []
+    register_backend("fakeapi", __name__, "PricedAPI", ("generator",), priced=True)
+    register_backend("fakelocal", __name__, "RegisteredFake", ("generator", "scorer"), in_process=True)
+    yield BACKENDS["fakeapi"], BACKENDS["fakelocal"]
+    BACKENDS.pop("fakeapi")
+    BACKENDS.pop("fakelocal")
 
 
 @pytest.fixture
@@ -119,6 +151,120 @@ def test_a_sampled_method_draws_M_summaries_with_the_run_seed():
         METHODS.pop("any_sentence")
 
 
+# ============================================== flags: what a backend is, never its name
+#: The fake API's prices: USD per 1M input and output tokens.
+API_PRICES = {"fake-api": [2.0, 8.0], "fake-api-judge": [1.0, 4.0]}
+
+
+def _api_config(tmp_path, backend="fakeapi", **over) -> dict:
+    """A run whose predictor and judge are the paid API and whose scorer is ``backend``."""
+    hf = str(tmp_path / "config.json")
+    cfg = _config(tmp_path, [{"method": "shared_prefix"}, {"method": "constant"}], backend="fakelocal")
+    cfg["predictors"] = [{"model": "fake-api", "backend": backend, "mode": "generate", "params": 7e9}]
+    cfg["judge"] = {"model": "fake-api-judge", "backend": backend}
+    cfg["scorers"] = [{"model": "fake-lm", "backend": "fakelocal", "hf_config": hf, "dtype": "bfloat16"}]
+    cfg["prices"] = API_PRICES
+    return {**cfg, **over}
+
+
+def test_a_priced_backend_costs_api_prices_and_takes_params_from_its_spec(
+    tmp_path, flagged_backends, fake_records, monkeypatch
+):
+    read = results.model_config_of
+
+    def never_an_apis_config(spec):
+        assert spec.backend != "fakeapi", "an API model's config was read"
+        return read(spec)
+
+    monkeypatch.setattr(results, "model_config_of", never_an_apis_config)
+    df = run(parse_config(_api_config(tmp_path)), out_dir=tmp_path / "out", progress=False).rows
+    assert len(df) == 4 * 2 and set(df.predictor_backend) == {"fakeapi"}
+    assert (df.predictor_params == 7e9).all()  # from the spec; its config is never read
+    # per summary (M of them): one predictor call and one judge call, each 100 prompt + 10 output tokens
+    (pin, pout), (jin, jout) = API_PRICES["fake-api"], API_PRICES["fake-api-judge"]
+    per_summary = (100 * pin + 10 * pout) / 1e6 + (100 * jin + 10 * jout) / 1e6
+    assert all(math.isclose(c, per_summary * m, rel_tol=EXACT[0], abs_tol=EXACT[1]) for c, m in zip(df.cost_usd, df.M))
+    assert (df.cost_usd > 0).all() and df.correct.all()  # the fake judge agrees
+    # without params an API model has no parameter count (an unknown, not a config to read)
+    spec = PredictorConfig.model_validate({"model": "fake-api", "backend": "fakeapi", "mode": "generate"})
+    meta = results.ModelMeta.read(spec)
+    assert (meta.params, meta.config) == (None, None)
+
+
+def test_a_priced_predictor_needs_a_price(tmp_path, flagged_backends, fake_records):
+    with pytest.raises(ValueError, match=r"predictors\[0\]\.model 'fake-api' has no API price; add it under 'prices'"):
+        parse_config(_api_config(tmp_path, prices={}))
+
+
+def test_a_priced_backend_is_planned_as_an_api(tmp_path, flagged_backends, fake_records):
+    hf = str(tmp_path / "config.json")
+    lm = {"model": "fake-lm", "backend": "fakelocal", "hf_config": hf, "max_new_tokens": 8}
+    p = plan(parse_config(_api_config(tmp_path, compressors=[lm, {"method": "constant"}])), tokenizers=False)
+    (pred,) = [w for w in p.work if w.stage == "prediction"]
+    # one request per prompt: M = 2 LM summaries and one constant per record (a local model: 2 calls a record)
+    assert pred.calls == pred.sequences == 4 * (2 + 1)
+    (pin, pout) = API_PRICES["fake-api"]
+    want = (pred.prompt_tokens * pin + pred.new_tokens * pout) / 1e6
+    assert math.isclose(pred.usd, want, rel_tol=EXACT[0], abs_tol=EXACT[1]) and pred.usd > 0
+    assert pred.seconds is None and "time of an API is not estimated" in pred.note
+    loads = {d["backend"]: d for d in p.loads}
+    assert loads["fakeapi"]["action"] == "API client" and loads["fakeapi"]["weights_gb"] is None
+    assert (
+        loads["fakelocal"]["action"] == "load weights in this process" and loads["fakelocal"]["weights_gb"] is not None
+    )
+    # its size never comes from a config, even one that is here: the name, else params, else unknown
+    spec = PredictorConfig.model_validate(
+        {"model": "fake-api", "backend": "fakeapi", "mode": "generate", "hf_config": hf}
+    )
+    size, why = model_size(spec)
+    assert size is None and "set params" in why
+    local = PredictorConfig.model_validate({"model": "fake-api", "backend": "fakelocal", "hf_config": hf})
+    assert model_size(local)[1] == "config.json"
+
+
+def test_an_in_process_backend_records_its_dtype(tmp_path, flagged_backends, fake_backend, fake_records):
+    df = run(parse_config(_api_config(tmp_path)), out_dir=tmp_path / "out", progress=False).rows
+    assert set(df.dtype) == {"bfloat16"}  # the scorer's: the only model in this process
+    cfg = _config(tmp_path, [{"method": "constant"}], backend="fake")  # registered without the flag
+    df = run(parse_config(cfg), out_dir=tmp_path / "plain", progress=False).rows
+    assert df.dtype.isna().all()
+
+
+def test_calibrate_times_only_in_process_models(tmp_path, flagged_backends, fake_records, monkeypatch):
+    from mi_utils import experiment
+    from mi_utils.throughput import calibrate
+
+    class Built(Exception):
+        pass
+
+    def spy(spec):  # stands in for loading: which model would calibrate time?
+        raise Built(spec.backend)
+
+    monkeypatch.setattr(experiment, "make_backend", spy)
+    with pytest.raises(Built, match="^fakelocal$"):  # the API predictor comes first and is skipped
+        calibrate(parse_config(_api_config(tmp_path)))
+
+
+def test_a_backend_without_the_scorer_role_cannot_score_perplexity(tmp_path, flagged_backends):
+    pred = PredictorConfig.model_validate({"model": "fake-api", "backend": "fakeapi", "mode": "generate"})
+    (rec,) = _records("perplexity")[:1]
+    with pytest.raises(ValueError, match=r"backend 'fakeapi'\) is not a scorer and cannot score the reference"):
+        perplexity_outcome(None, rec, ["a summary"], None, pred)
+
+
+def test_the_project_backends_flags():
+    flags = {n: (e.priced, e.in_process, e.server) for n, e in BACKENDS.items()}
+    assert flags == {
+        "hf": (False, True, False),
+        "vllm": (False, False, True),
+        "sglang": (False, False, True),
+        "openai": (True, False, False),
+    }
+    with pytest.raises(ValueError, match="priced .* and in_process .* exclude each other"):
+        register_backend("new", "x", "Y", ("generator",), priced=True, in_process=True)
+    assert "new" not in BACKENDS
+
+
 # ========================================================================= unknown names
 def test_config_lists_registered_backends_for_an_unknown_one(tmp_path, fake_backend, fake_records):
     with pytest.raises(ValueError) as e:
@@ -146,6 +292,29 @@ def test_registry_lookups_name_the_registered_entries():
         extractive_summaries(_records("free_form"), "nope", 1, FakeTokenizer())
     with pytest.raises(ValueError, match="k must be >= 1 for method 'first_k'"):
         extractive_summaries(_records("free_form"), "first_k", 0, FakeTokenizer())
+
+
+def test_both_registries_share_one_helper():
+    assert isinstance(BACKENDS, Registry) and isinstance(METHODS, Registry)
+    assert isinstance(BACKENDS, dict) and isinstance(METHODS, dict)  # tests add and pop entries as in a dict
+    with pytest.raises(ValueError, match="a backend name must be a non-empty string, got ''"):
+        register_backend("", "x", "Y", ("scorer",))
+    with pytest.raises(ValueError, match="a method name must be a non-empty string other than 'lm', got 'lm'"):
+        register_method("lm", last_k, kind="extractive", takes_k=True)
+    with pytest.raises(ValueError, match=r"\(add one with mi_utils\.backends\.registry\.register_backend\)$"):
+        backend_entry(None)
+    names = sorted(METHODS)
+    with pytest.raises(ValueError, match=re.escape(f"choose from {names} (add one with mi_utils.extractive.")):
+        method_entry("nope")
+    own = Registry("widget", adder="my.add_widget")
+    assert own.add("a", 1) == 1 and own.lookup("a") == 1 and own == {"a": 1}
+    with pytest.raises(ValueError, match="widget 'a' is already registered; pass replace=True"):
+        own.add("a", 2)
+    assert own.add("a", 2, replace=True) == 2
+    with pytest.raises(
+        ValueError, match=re.escape("unknown widget 'b'; registered widgets: ['a'] (add one with my.add_widget)")
+    ):
+        own.lookup("b")
 
 
 def test_registering_refuses_bad_entries():

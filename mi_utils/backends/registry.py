@@ -2,15 +2,20 @@
 
 :data:`BACKENDS` maps each name to a :class:`BackendEntry`: the module and class that implement
 it (imported only when a backend is built, so reading the registry never imports torch), the
-roles it fills (``generator`` and/or ``scorer``), whether it talks to servers at ``urls:``, and a
-note that explains a missing role in config messages. The config validates ``backend:`` against
-it, and the runner builds every model through :func:`build_backend`, which calls the class's
-``from_spec(spec)`` classmethod with the config's :class:`~mi_utils.config.ModelSpec`.
+roles it fills (``generator`` and/or ``scorer``), whether it talks to servers at ``urls:``, a
+note that explains a missing role in config messages, and what kind of model it runs where the
+rest of the package needs to know: ``priced`` (a paid API: its tokens cost API prices, its model
+config is not published) and ``in_process`` (weights loaded in this process). The config
+validates ``backend:`` against it, the runner builds every model through :func:`build_backend`,
+which calls the class's ``from_spec(spec)`` classmethod with the config's
+:class:`~mi_utils.config.ModelSpec`, and costs, rows, plans and throughput read the flags from the
+entry, never the backend's name.
 
 Adding a backend is one module (a class with ``roles``, ``from_spec`` and the
 :mod:`~mi_utils.backends.base` protocol methods of its roles) plus one :func:`register_backend`
 call: below for the project's own backends, anywhere before the config is parsed for others
 (tests register fakes this way). :data:`BACKEND_ROLES` is the registry seen as name -> roles.
+The register / look-up checks and messages are :class:`mi_utils.registry.Registry`'s.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..registry import Registry
 from .base import GENERATOR, SCORER
 
 __all__ = [
@@ -45,6 +51,11 @@ class BackendEntry:
       roles: the roles it fills (:data:`~mi_utils.backends.base.GENERATOR`, ``SCORER``).
       server: it talks to servers, so a spec needs ``urls:`` (and other backends refuse them).
       note: why it lacks a role, appended to the config's message (e.g. a chat API's).
+      priced: a paid API: its tokens cost the price table's API prices (a predictor needs a
+        price), a request per prompt, its time is not estimated, and its model config is not
+        published (parameters come from the spec's ``params``, FLOPs are unknown).
+      in_process: its weights are loaded in this process: the rows record its ``dtype``, the plan
+        counts its weights' memory, ``calibrate`` times it, and it costs no API dollars.
     """
 
     name: str
@@ -53,6 +64,8 @@ class BackendEntry:
     roles: frozenset[str]
     server: bool = False
     note: str = ""
+    priced: bool = False
+    in_process: bool = False
 
     def load(self) -> type:
         """The backend class (imports its module)."""
@@ -71,8 +84,8 @@ class BackendEntry:
         return cls.from_spec(spec)
 
 
-#: Every registered backend, by name, in registration order.
-BACKENDS: dict[str, BackendEntry] = {}
+#: Every registered backend, by name, in registration order (a dict).
+BACKENDS: Registry[BackendEntry] = Registry("backend", adder="mi_utils.backends.registry.register_backend")
 
 
 def register_backend(
@@ -83,24 +96,27 @@ def register_backend(
     *,
     server: bool = False,
     note: str = "",
+    priced: bool = False,
+    in_process: bool = False,
     replace: bool = False,
 ) -> BackendEntry:
     """Register backend ``name`` (see :class:`BackendEntry` for the fields).
 
     Raises:
-      ValueError: an empty or taken name (pass ``replace=True`` to redefine one), or roles that
-        are empty or not ``generator`` / ``scorer``.
+      ValueError: an empty or taken name (pass ``replace=True`` to redefine one), roles that
+        are empty or not ``generator`` / ``scorer``, or a backend both ``priced`` and ``in_process``.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"a backend name must be a non-empty string, got {name!r}")
-    if name in BACKENDS and not replace:
-        raise ValueError(f"backend {name!r} is already registered; pass replace=True to redefine it")
+    BACKENDS.check_name(name, replace=replace)
     roles = frozenset(roles)
     if not roles or not roles <= {GENERATOR, SCORER}:
         raise ValueError(f"backend {name!r}: roles must be a non-empty subset of {[GENERATOR, SCORER]}, got {roles}")
-    entry = BackendEntry(name, module, cls, roles, server, note)
-    BACKENDS[name] = entry
-    return entry
+    if priced and in_process:
+        raise ValueError(
+            f"backend {name!r}: priced (a paid API) and in_process (weights loaded here) exclude each other; "
+            "pass one of them"
+        )
+    entry = BackendEntry(name, module, cls, roles, server, note, bool(priced), bool(in_process))
+    return BACKENDS.add(name, entry, replace=replace)
 
 
 def backend_names() -> tuple[str, ...]:
@@ -119,13 +135,7 @@ def backend_entry(name: str) -> BackendEntry:
     Raises:
       ValueError: not registered (the message lists the registered names).
     """
-    try:
-        return BACKENDS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown backend {name!r}; registered backends: {list(BACKENDS)} "
-            "(add one with mi_utils.backends.registry.register_backend)"
-        ) from None
+    return BACKENDS.lookup(name)
 
 
 def build_backend(spec: Any) -> Any:
@@ -154,7 +164,7 @@ BACKEND_ROLES: Mapping[str, frozenset[str]] = _Roles()
 
 # ------------------------------------------------------------------ the project's backends
 _BOTH = (GENERATOR, SCORER)
-register_backend("hf", "mi_utils.backends.hf", "HFBackend", _BOTH)
+register_backend("hf", "mi_utils.backends.hf", "HFBackend", _BOTH, in_process=True)
 register_backend("vllm", "mi_utils.backends.vllm", "VLLMBackend", _BOTH, server=True)
 register_backend("sglang", "mi_utils.backends.sglang", "SGLangBackend", _BOTH, server=True)
 register_backend(
@@ -163,4 +173,5 @@ register_backend(
     "OpenAIChatBackend",
     (GENERATOR,),
     note=" (a chat API returns no log-probs for prompt tokens and has no local tokenizer)",
+    priced=True,
 )
