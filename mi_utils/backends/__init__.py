@@ -24,8 +24,8 @@ name), so token ids, BOS handling and summary-only scoring are the same as in pr
 
 The table above is :data:`BACKENDS` (:mod:`mi_utils.backends.registry`): name -> module, class,
 roles, whether it needs ``urls:``, and whether it is a paid API (``priced``) or runs its weights in
-this process (``in_process``), which costs, rows and plans read instead of the name. The config checks ``backend:`` names and roles against it
-before any model loads (:data:`BACKEND_ROLES` is its name -> roles view; each class's ``roles``
+this process (``in_process``), which costs, rows and plans read instead of the name. The config
+checks ``backend:`` names and roles against it before any model loads (:data:`BACKEND_ROLES` is its name -> roles view; each class's ``roles``
 attribute is the same set), and the runner builds each model with :func:`build_backend` (the
 class's ``from_spec``). A new backend is one module plus one :func:`register_backend` line.
 """
