@@ -88,7 +88,7 @@ def test_judge_check_counts_are_its_verdicts_counted():
     assert [donors[t] for t in rnd["task_id"]] == list(rnd["source_task"]) and (
         rnd["source_task"] != rnd["task_id"]
     ).all()
-    assert crit["score"].between(0, 10).all() and len(crit) == len(trust) * 5  # five criteria per bundled task
+    assert crit["rating"].between(0, 10).all() and len(crit) == len(trust) * 5  # five criteria per bundled task
     # the right-source report is the baseline's, and the judge gave it the baseline's score
     rows = pd.read_csv(TABLE / "rows.csv").set_index(["task_id", "setting"])
     for r in trust[trust.control == "right_sources"].itertuples():
