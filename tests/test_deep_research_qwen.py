@@ -122,7 +122,7 @@ def test_figure_7_draws_its_real_points_from_the_committed_summary():
     nb = (REPO / "notebooks" / "07_deep_research.ipynb").read_text(encoding="utf-8")
     cells = ["".join(c["source"]) for c in json.loads(nb)["cells"]]
     assert any('QWEN_TABLE = "deep_research_qwen_cpu"' in c for c in cells)  # read through mi_utils.paths, any cwd
-    assert any("fig07_real_offline_qwen_cpu" in c for c in cells)
+    assert any("07_fig7_real_qwen_cpu" in c for c in cells)
 
 
 def test_read_table_names_what_is_missing(tmp_path):
