@@ -21,9 +21,13 @@ def smoke_config() -> dict:
     return yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
 
 
-def shared_data_dir() -> Path:
-    """Real data sets beside the checkout (``$MI_UTILS_SHARED_DATA`` or ``../shared/data``)."""
-    return Path(os.environ.get("MI_UTILS_SHARED_DATA", REPO.parent / "shared" / "data"))
+def team_data_dir() -> Path:
+    """The team data folder of real data sets (``$MI_UTILS_TEAM_DATA``, default ``../shared/data``; may not exist)."""
+    from mi_utils.paths import team_data_dir as in_the_clone
+
+    folder = in_the_clone()
+    assert folder is not None, "the tests run in a clone, where the team data folder has a default"
+    return folder
 
 
 def _common(ran, now):

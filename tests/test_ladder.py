@@ -18,7 +18,7 @@ from mi_utils.data.synthetic import SHARED_QUERY
 from mi_utils.experiment import load_config
 from mi_utils.models import PACKAGED
 
-from conftest import REPO, assert_committed_run_of, shared_data_dir
+from conftest import REPO, assert_committed_run_of, team_data_dir
 
 CONFIGS = {task: REPO / "configs" / f"ladder_{task}_cpu.yaml" for task in ("synthetic", "financebench")}
 QWEN = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
@@ -54,7 +54,7 @@ def test_the_two_configs_differ_only_in_their_task():
 
 
 def test_financebench_task_reads_the_real_filings():
-    if not (shared_data_dir() / "financebench" / "financebench_open_source.jsonl").is_file():
+    if not (team_data_dir() / "financebench" / "financebench_open_source.jsonl").is_file():
         pytest.skip("FinanceBench files are not on this machine")
     from mi_utils.data import load_dataset
 
