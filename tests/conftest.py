@@ -30,6 +30,32 @@ def team_data_dir() -> Path:
     return folder
 
 
+def notebook_setup_from(notebook: Path, cwd: Path, runs: list[dict], names: list[str], cells: int = 2) -> list[list]:
+    """A notebook's first ``cells`` code cells (parameters, set-up), run in a fresh interpreter from ``cwd``.
+
+    Once per entry of ``runs``, whose values replace the parameters cell's (as papermill's injected cell would);
+    returns, per run, ``str()`` of the variables ``names`` (``"None"`` for ``None``). Run from a folder that is
+    neither the repository root nor ``notebooks/``, this shows that the cells find their paths from the package.
+    """
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "cells = [''.join(c['source']) for c in json.load(open(sys.argv[1]))['cells'] if c['cell_type'] == 'code']\n"
+        "for overrides in json.loads(sys.argv[2]):\n"
+        "    ns = {}; exec(cells[0], ns); ns.update(overrides)\n"
+        f"    for cell in cells[1:{cells}]: exec(cell, ns)\n"
+        "    print('@@', json.dumps([str(ns[n]) for n in json.loads(sys.argv[3])]), flush=True)\n"
+    )
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-c", script, str(notebook), json.dumps(runs), json.dumps(names)]
+    out = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [json.loads(line[3:]) for line in out.stdout.splitlines() if line.startswith("@@ ")]
+
+
 def _common(ran, now):
     """``now`` restricted to the keys ``ran`` has (config fields added since the run are ignored)."""
     if isinstance(ran, dict) and isinstance(now, dict):
