@@ -14,7 +14,7 @@ CPU. Everything runs in one process, so the ratios compare like with like.
 
 Last line: ``speedup_vs_naive=<x> fraction_of_forward=<y>`` for the backend's default CPU strategy, where
 y = (prefill tokens + summary tokens) per second of the reuse scorer / plain forward tokens per
-second. Text: FinanceBench filing pages from ``$MI_UTILS_SHARED_DATA`` when present (real 10-K
+second. Text: FinanceBench filing pages from the team data folder (``$MI_UTILS_TEAM_DATA``) when present (real 10-K
 text), else the bundled public-domain passages repeated (noted in the output).
 
 Usage: python benchmarks/scoring.py [--contexts 2] [--naive-pairs 4] [--dtype float32]
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import sys
 import time
@@ -42,21 +41,23 @@ P_TOKENS, N_CTX, M = 2000, 16, 4
 
 
 def real_text_contexts(tok, n: int) -> tuple[list[list[int]], str]:
-    shared = Path(os.environ.get("MI_UTILS_SHARED_DATA", REPO.parent / "shared" / "data"))
-    pages = shared / "financebench" / "financebench_doc_pages.jsonl.gz"
+    from mi_utils.paths import team_data_dir
+
+    team = team_data_dir()  # None only outside a clone with $MI_UTILS_TEAM_DATA unset
+    pages = team / "financebench" / "financebench_doc_pages.jsonl.gz" if team is not None else None
     texts, source = [], ""
-    if pages.exists():
+    if pages is not None and pages.exists():
         with gzip.open(pages, "rt", encoding="utf-8") as f:
             docs = [json.loads(line) for line in f]
         docs = [d for d in docs if d["num_pages"] >= 30]
         random.Random(0).shuffle(docs)
         texts = ["\n".join(d["pages"][10:40]) for d in docs[:n]]
-        source = "FinanceBench 10-K pages (shared data)"
+        source = "FinanceBench 10-K pages (team data folder)"
     if len(texts) < n:
         with open(REPO / "data" / "public_domain_passages.jsonl", encoding="utf-8") as f:
             base = " ".join(json.loads(line)["context"] for line in f)
         texts += [base * 6] * (n - len(texts))
-        source = source or "bundled public-domain passages (shared data not found)"
+        source = source or "bundled public-domain passages (team data folder not found)"
     ids = [tok(t, add_special_tokens=False)["input_ids"][:P_TOKENS] for t in texts]
     assert all(len(x) == P_TOKENS for x in ids)
     return ids, source

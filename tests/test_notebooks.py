@@ -8,7 +8,7 @@ import pytest
 
 from mi_utils.__main__ import execute_notebook, notebook_paths
 
-from conftest import REPO
+from conftest import REPO, notebook_setup_from
 
 # 08 runs once in tests/test_your_documents.py, which also opens its views in a headless browser
 NOTEBOOKS = [p for p in notebook_paths(REPO / "notebooks") if p.stem != "08_your_documents"]
@@ -25,23 +25,10 @@ def test_notebook_runs_in_smoke_setting(path, tmp_path, monkeypatch):
 
 
 def test_sweep_notebook_finds_its_config_from_any_working_directory(tmp_path):
-    """03's set-up cells (parameters, imports, config) resolve paths from the package, not from notebooks/:
-    run in a fresh interpreter from a folder that is neither the repository root nor notebooks/."""
-    import os
-    import subprocess
-    import sys
-
+    """03's set-up cells (parameters, imports, config) resolve paths from the package, not from notebooks/."""
     nb = REPO / "notebooks" / "03_compressor_predictor_sweep.ipynb"
-    script = (
-        "import json, sys; cells = [''.join(c['source']) for c in json.load(open(sys.argv[1]))['cells'] "
-        "if c['cell_type'] == 'code']\n"
-        "for smoke in (False, True):\n"
-        "    ns = {}; exec(cells[0], ns); ns['SMOKE'] = smoke; exec(cells[1], ns)\n"
-        "    print(ns['config_path'], ns['out'], flush=True)\n"
-    )
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", script, str(nb)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = [line.split() for line in out.stdout.splitlines() if line.startswith(str(REPO))]
-    assert [Path(c) for c, _ in lines] == [REPO / "configs" / "default.yaml", REPO / "configs" / "smoke.yaml"]
-    assert [Path(o) for _, o in lines] == [REPO / "results" / "default", REPO / "results" / "smoke"]
+    got = notebook_setup_from(nb, tmp_path, [{"SMOKE": False}, {"SMOKE": True}], ["config_path", "out"])
+    assert [[Path(c), Path(o)] for c, o in got] == [
+        [REPO / "configs" / "default.yaml", REPO / "results" / "default"],
+        [REPO / "configs" / "smoke.yaml", REPO / "results" / "smoke"],
+    ]

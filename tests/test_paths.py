@@ -6,10 +6,13 @@ import fnmatch
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
 
+import mi_utils.data
+import mi_utils.data.paths as data_paths
 import mi_utils.paths as paths
 from mi_utils.__main__ import main
 from mi_utils.analysis.tables import CPU_RESULTS_PATH, LADDER_RESULTS_PATHS, PAPER_REPORTED_PATH, load_table
@@ -83,9 +86,10 @@ def test_outside_a_clone(tmp_path, monkeypatch, capsys):
     """A wheel install: no clone, so notebooks need a folder, figures go to ./figures, no shared default."""
     monkeypatch.setattr(paths, "PACKAGE_DIR", tmp_path / "site-packages" / "mi_utils")
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
+    monkeypatch.delenv(paths.TEAM_DATA_ENV, raising=False)
     monkeypatch.delenv(paths.SHARED_DATA_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    assert paths.repo_root() is None and paths.shared_data_dir() is None
+    assert paths.repo_root() is None and paths.team_data_dir() is None
     assert figures_dir() == tmp_path / "figures" and (tmp_path / "figures").is_dir()
     with pytest.raises(FileNotFoundError, match=r"outside a clone.*--notebooks <clone>/notebooks"):
         paths.notebooks_dir()
@@ -97,6 +101,59 @@ def test_outside_a_clone(tmp_path, monkeypatch, capsys):
     assert "no such folder" in capsys.readouterr().err
     monkeypatch.setenv(paths.FIGURES_ENV, str(tmp_path / "figs"))
     assert figures_dir() == tmp_path / "figs"
+
+
+@pytest.fixture
+def team_env(monkeypatch):
+    """Neither team data variable set, and the once-per-session warnings not yet given."""
+    monkeypatch.delenv(paths.TEAM_DATA_ENV, raising=False)
+    monkeypatch.delenv(paths.SHARED_DATA_ENV, raising=False)
+    monkeypatch.setattr(paths, "_WARNED", set())
+    return monkeypatch
+
+
+def test_the_team_data_folder(tmp_path, team_env):
+    assert paths.team_data_dir() == REPO.parent / "shared" / "data"  # the default, beside the clone
+    team_env.setenv(paths.TEAM_DATA_ENV, str(tmp_path))
+    assert paths.team_data_dir() == tmp_path
+    assert data_paths.data_roots()[-1] == tmp_path  # the loaders search it last
+    assert paths.TEAM_DATA_ENV == "MI_UTILS_TEAM_DATA"
+
+
+def test_the_old_function_still_works_and_warns_once(tmp_path, team_env):
+    team_env.setenv(paths.TEAM_DATA_ENV, str(tmp_path))
+    for old in (paths.shared_data_dir, data_paths.shared_data_dir, mi_utils.data.shared_data_dir):
+        assert old is paths.shared_data_dir
+    with pytest.warns(DeprecationWarning, match=r"shared_data_dir\(\) is deprecated; use team_data_dir\(\)") as got:
+        assert paths.shared_data_dir() == tmp_path
+    assert got[0].filename == __file__  # points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert paths.shared_data_dir() == tmp_path  # once per session
+
+
+def test_the_old_variable_is_read_when_the_new_one_is_unset(tmp_path, team_env):
+    team_env.setenv("MI_UTILS_SHARED_DATA", str(tmp_path))
+    with pytest.warns(FutureWarning, match=r"\$MI_UTILS_SHARED_DATA is deprecated: set \$MI_UTILS_TEAM_DATA instead"):
+        assert paths.team_data_dir() == tmp_path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert data_paths.data_roots() == [tmp_path]  # once per session
+
+
+def test_the_new_variable_wins_over_a_different_old_one(tmp_path, team_env):
+    new, old = tmp_path / "new", tmp_path / "old"
+    team_env.setenv("MI_UTILS_TEAM_DATA", str(new))
+    team_env.setenv("MI_UTILS_SHARED_DATA", str(old))
+    with pytest.warns(
+        FutureWarning, match=r"both set and differ: \$MI_UTILS_TEAM_DATA wins; unset \$MI_UTILS_SHARED_DATA"
+    ):
+        assert paths.team_data_dir() == new
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert paths.team_data_dir() == new  # once per session
+        team_env.setenv("MI_UTILS_SHARED_DATA", str(new))
+        assert paths.team_data_dir() == new  # the same folder under both names: nothing to warn about
 
 
 def test_the_vllm_python_is_looked_up_in_the_clone_only_when_there_is_one(tmp_path, monkeypatch):

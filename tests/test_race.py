@@ -20,7 +20,7 @@ from mi_utils.deep_research.race import (
     rate_report,
 )
 
-from conftest import shared_data_dir
+from conftest import team_data_dir
 
 WEIGHTS = {"comprehensiveness": 0.4, "insight": 0.3, "instruction_following": 0.2, "readability": 0.1}
 
@@ -101,7 +101,7 @@ def test_criteria_round_trip_and_validation():
 
 
 @pytest.mark.skipif(
-    not (shared_data_dir() / "deepresearch_bench" / "criteria.jsonl").exists(),
+    not (team_data_dir() / "deepresearch_bench" / "criteria.jsonl").exists(),
     reason="DeepResearch Bench criteria not available",
 )
 def test_deepresearch_bench_criteria_load_with_weights_that_sum_to_one():

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from test_experiment import _fake_config, fake_data  # noqa: F401  (the fixture, used by name)
-from test_ladder import _ladder_small_installed
 
-from mi_utils.__main__ import main
 from mi_utils.analysis import load_table
 from mi_utils.compress import refine_records
 from mi_utils.config import parse_config
 from mi_utils.experiment import load_config, run
 from mi_utils.prompts import REFINE_PROMPT_VERSION, refinement_messages
 
-from conftest import REPO, assert_committed_run_of
+from conftest import REPO, assert_committed_run_of, predict_with_qwen_small, run_config_on_qwen_small
 from fakes import WordTokenizer, fake_model_cache, fake_records
 
 
@@ -222,20 +218,7 @@ def test_committed_refine_table_is_this_configs_run():
 @pytest.mark.slow
 def test_refine_command_runs_on_real_qwen_weights(tmp_path):
     """The README's `python -m mi_utils run configs/refine_synthetic_cpu.yaml`, on two records with short summaries."""
-    if not _ladder_small_installed():
-        msg = "the Qwen ladder's weights are not installed (make ladder LADDER=qwen2.5-coder-0.5b-instruct)"
-        if os.environ.get("MI_UTILS_REQUIRE_LADDER") == "1":
-            pytest.fail(msg + " (MI_UTILS_REQUIRE_LADDER=1 makes this a failure)")
-        pytest.skip(msg)
-    data = yaml.safe_load(REFINE_CONFIG.read_text())
-    data.update(M=1, n_boot=20, output_dir=str(tmp_path))
-    data["compressors"][0]["max_new_tokens"] = 8
-    data["predictors"][0].update(model="qwen2.5-coder-0.5b-instruct", name="qwen0.5b-choice")  # the small one
-    small = tmp_path / "refine.yaml"
-    small.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    assert main(["run", str(small), "--limit", "2", "--out", str(out), "--quiet"]) == 0
-    df = load_table(out / "rows.jsonl")[0]
+    df = run_config_on_qwen_small(REFINE_CONFIG, tmp_path, predict_with_qwen_small)
     assert df.groupby("round").size().to_dict() == {1: 2, 2: 2, 3: 2}
     assert df["mi_bits"].notna().all() and df["correct"].notna().all()
     assert (

@@ -22,7 +22,7 @@ from mi_utils.deep_research.retrieval import (
     text_folder_documents,
 )
 
-from conftest import shared_data_dir
+from conftest import team_data_dir
 from fakes import FakeResponse, FakeSession
 
 
@@ -93,7 +93,7 @@ def test_text_folder_collection(tmp_path):
 
 
 @pytest.mark.skipif(
-    not (shared_data_dir() / "financebench" / "financebench_doc_pages.jsonl.gz").exists(),
+    not (team_data_dir() / "financebench" / "financebench_doc_pages.jsonl.gz").exists(),
     reason="FinanceBench pages not available",
 )
 def test_financebench_pages_become_documents():

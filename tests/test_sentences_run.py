@@ -6,19 +6,15 @@ Qwen2.5-Coder 0.5B told to use exactly 3, 6 or 9 sentences; the table is what no
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from test_ladder import _ladder_small_installed
 
-from mi_utils.__main__ import main
 from mi_utils.analysis import load_table, one_scorer
 from mi_utils.experiment import load_config
 
-from conftest import REPO, assert_committed_run_of
+from conftest import REPO, assert_committed_run_of, predict_with_qwen_small, run_config_on_qwen_small
 
 CONFIG = REPO / "configs" / "sentences_synthetic_cpu.yaml"
 TABLE = REPO / "data" / "results" / "sentences_synthetic_cpu"
@@ -55,19 +51,6 @@ def test_real_fig5_draws_from_the_committed_table():
 @pytest.mark.slow
 def test_sentences_command_runs_on_real_qwen_weights(tmp_path):
     """The README's `python -m mi_utils run configs/sentences_synthetic_cpu.yaml`, on two records, short summaries."""
-    if not _ladder_small_installed():
-        msg = "the Qwen ladder's weights are not installed (make ladder LADDER=qwen2.5-coder-0.5b-instruct)"
-        if os.environ.get("MI_UTILS_REQUIRE_LADDER") == "1":
-            pytest.fail(msg + " (MI_UTILS_REQUIRE_LADDER=1 makes this a failure)")
-        pytest.skip(msg)
-    data = yaml.safe_load(CONFIG.read_text())
-    data.update(M=1, n_boot=20, output_dir=str(tmp_path))
-    data["compressors"][0]["max_new_tokens"] = 8
-    data["predictors"][0].update(model="qwen2.5-coder-0.5b-instruct", name="qwen0.5b-choice")  # CI has the 0.5B only
-    small = tmp_path / "sentences.yaml"
-    small.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    assert main(["run", str(small), "--limit", "2", "--out", str(out), "--quiet"]) == 0
-    df = load_table(out / "rows.jsonl")[0]
+    df = run_config_on_qwen_small(CONFIG, tmp_path, predict_with_qwen_small)
     assert df.groupby("sentences").size().to_dict() == {3: 2, 6: 2, 9: 2}
     assert df["mi_bits"].notna().all() and df["correct"].notna().all()

@@ -21,7 +21,7 @@ import pytest
 
 from mi_utils.__main__ import execute_notebook
 
-from conftest import REPO
+from conftest import REPO, notebook_setup_from
 
 NOTEBOOK = REPO / "notebooks" / "08_your_documents.ipynb"
 SMOKE_COMPRESSORS = 3  # the notebook's SMOKE candidates: one LM, first_k:32, constant
@@ -54,6 +54,22 @@ def test_notebook_08_runs_and_saves_its_figures(executed):
     assert html.count('class="mi-token"') > 0 and 'class="mi-ranking"' in html
     widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widgets, "the explorer's controls were not displayed"
+
+
+def test_notebook_08_puts_its_results_under_the_clone_from_any_working_directory(tmp_path):
+    """08's default OUT is resolved through mi_utils.paths (the clone's results/rank), not relative to notebooks/."""
+    (tmp_path / "my_docs").mkdir()
+    runs = [
+        {"SMOKE": False},
+        {"SMOKE": False, "FOLDER": str(tmp_path / "my_docs"), "OUT": str(tmp_path / "ranks")},  # absolute: as given
+        {"SMOKE": True},  # CI writes nothing
+    ]
+    got = notebook_setup_from(NOTEBOOK, tmp_path, runs, ["out"])
+    assert got == [
+        [str(REPO / "results" / "rank" / "passages")],
+        [str(tmp_path / "ranks" / "my_docs")],
+        ["None"],
+    ]
 
 
 class _Views(HTMLParser):

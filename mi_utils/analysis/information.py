@@ -8,24 +8,7 @@ usable_information`` keeps working.
 
 from __future__ import annotations
 
-from ..information import (
-    TEMPERATURE_BOUNDS,
-    CrossFitted,
-    UsableInformation,
-    cross_fitted_temperatures,
-    cross_fitted_usable_information,
-    fit_temperature,
-    option_log_probs,
-    usable_information,
-)
+from .. import information as _information
+from ..information import *  # noqa: F403  (its __all__, listed once, there)
 
-__all__ = [
-    "TEMPERATURE_BOUNDS",
-    "UsableInformation",
-    "option_log_probs",
-    "fit_temperature",
-    "cross_fitted_temperatures",
-    "usable_information",
-    "CrossFitted",
-    "cross_fitted_usable_information",
-]
+__all__ = list(_information.__all__)

@@ -21,7 +21,7 @@ Outside the registry, :func:`load_text_folder` (:mod:`mi_utils.data.folder`) rea
 text files, one record per file, with one instruction as every record's query and no answers: documents for
 ranking compressors by MI (:mod:`mi_utils.rank`), not a benchmark for ``run``.
 
-Files are found via ``path=``, ``$MI_UTILS_DATA_DIR`` or ``$MI_UTILS_SHARED_DATA`` (see
+Files are found via ``path=``, ``$MI_UTILS_DATA_DIR`` or ``$MI_UTILS_TEAM_DATA`` (see
 :mod:`mi_utils.data.paths`). Nothing here imports torch or ``datasets`` at import time.
 """
 
@@ -36,7 +36,9 @@ from .fineweb import load_fineweb
 from .folder import load_text_folder
 from .longhealth import format_patient_texts, load_longhealth, load_longhealth_sample, parse_longhealth
 from .passages import load_passages
-from .paths import DATA_DIR_ENV, SHARED_DATA_ENV, data_roots, shared_data_dir
+from .paths import DATA_DIR_ENV, TEAM_DATA_ENV, data_roots, team_data_dir
+from .paths import SHARED_DATA_ENV as SHARED_DATA_ENV  # the old variable's name (deprecated)
+from .paths import shared_data_dir as shared_data_dir  # deprecated: use team_data_dir
 from .qasper import load_qasper, parse_qasper, qasper_context
 from .records import (
     TASKS,
@@ -77,7 +79,7 @@ def _load_synthetic_shared(**kwargs: Any) -> list[Record]:
 __all__ = [
     "DATASETS",
     "DATA_DIR_ENV",
-    "SHARED_DATA_ENV",
+    "TEAM_DATA_ENV",
     "HEADER",
     "TASKS",
     "DataFormatError",
@@ -106,7 +108,7 @@ __all__ = [
     "qasper_context",
     "read_jsonl",
     "select_pages_around",
-    "shared_data_dir",
+    "team_data_dir",
     "write_jsonl",
 ]
 

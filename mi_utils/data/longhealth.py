@@ -156,7 +156,7 @@ def load_longhealth(
 
     Args:
         path: ``benchmark_v5.json`` or a folder holding it (else ``$MI_UTILS_DATA_DIR/longhealth/``
-            and the shared data folder are searched).
+            and the team data folder are searched).
         patient_ids: Keep only these patients (``["patient_01", ...]``).
         limit: Keep the first ``limit`` records.
         verify_sha256: Check the file against the pinned upstream hash.
@@ -186,7 +186,7 @@ def load_longhealth_sample(path: str | Path | None = None) -> list[Record]:
 
     Args:
         path: Folder holding ``minions_health_sample.txt`` and ``minions_health_task.json``
-            (else ``longhealth/`` under ``$MI_UTILS_DATA_DIR`` or the shared data folder).
+            (else ``longhealth/`` under ``$MI_UTILS_DATA_DIR`` or the team data folder).
 
     Returns:
         A one-element list: a ``"free_form"`` record; ``metadata["answers"]`` lists every

@@ -1,12 +1,13 @@
 """Finding a data set's files: the data roots, file lookup, and the optional Hugging Face fallback.
 
-The folders themselves (the clone, the bundled ``data/``, the shared default) come from
+The folders themselves (the clone, the bundled ``data/``, the team data folder) come from
 :mod:`mi_utils.paths`; this module searches them. Lookup order for a data set's files (first hit wins):
 
 1. an explicit ``path=`` argument (a file, or a folder holding the expected file names);
 2. ``$MI_UTILS_DATA_DIR/<subdir>/`` (e.g. ``$MI_UTILS_DATA_DIR/financebench/``);
-3. ``$MI_UTILS_SHARED_DATA/<subdir>/``, default ``<repo>/../shared/data`` (the team's read-only
-   copies; nothing there is committed to this repository; no default outside a clone).
+3. the team data folder's ``<subdir>/``: ``$MI_UTILS_TEAM_DATA``, default ``<repo>/../shared/data`` (the
+   team's read-only copies; nothing there is committed to this repository; no default outside a clone;
+   the older ``$MI_UTILS_SHARED_DATA`` is still read, with a warning).
 
 If nothing is found and the optional ``datasets`` package is installed, loaders that have a
 Hugging Face source try it (network needed); otherwise they raise
@@ -20,15 +21,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..paths import SHARED_DATA_ENV, bundled_data_dir, repo_root, shared_data_dir
+from ..paths import SHARED_DATA_ENV as SHARED_DATA_ENV  # the old variable's name (deprecated)
+from ..paths import TEAM_DATA_ENV, bundled_data_dir, repo_root, team_data_dir
+from ..paths import shared_data_dir as shared_data_dir  # deprecated: use team_data_dir
 from .records import DataNotFoundError
 
 __all__ = [
     "DATA_DIR_ENV",
-    "SHARED_DATA_ENV",
+    "TEAM_DATA_ENV",
     "repo_root",
     "bundled_data_dir",
-    "shared_data_dir",
+    "team_data_dir",
     "data_roots",
     "find_data_file",
     "hf_load_dataset",
@@ -39,14 +42,14 @@ DATA_DIR_ENV = "MI_UTILS_DATA_DIR"
 
 
 def data_roots() -> list[Path]:
-    """Folders searched for data sets, in order: ``$MI_UTILS_DATA_DIR``, then the shared folder (if any)."""
+    """Folders searched for data sets, in order: ``$MI_UTILS_DATA_DIR``, then the team data folder (if any)."""
     roots = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         roots.append(Path(env).expanduser())
-    shared = shared_data_dir()
-    if shared is not None:
-        roots.append(shared)
+    team = team_data_dir()
+    if team is not None:
+        roots.append(team)
     return roots
 
 

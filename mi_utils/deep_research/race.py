@@ -177,7 +177,7 @@ def load_race_criteria(path=None, *, ids: Iterable[Any] | None = None) -> dict[s
     """DeepResearch Bench's RACE criteria, ``{task id (str): RaceCriteria}``.
 
     Reads ``criteria.jsonl`` through :func:`mi_utils.data.paths.find_data_file` (``path=``,
-    ``$MI_UTILS_DATA_DIR/deepresearch_bench/``, ``$MI_UTILS_SHARED_DATA/deepresearch_bench/``).
+    ``$MI_UTILS_DATA_DIR/deepresearch_bench/``, ``$MI_UTILS_TEAM_DATA/deepresearch_bench/``).
 
     Args:
       path: explicit file or folder.

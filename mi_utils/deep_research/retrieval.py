@@ -289,7 +289,7 @@ def financebench_documents(doc_names: Sequence[str] | None = None, path: str | P
     """FinanceBench filing pages as documents, one per page (``"<doc_name>:p<page>"``).
 
     Reads ``financebench_doc_pages.jsonl.gz`` through :func:`mi_utils.data.paths.find_data_file`
-    (``path=``, ``$MI_UTILS_DATA_DIR/financebench/``, ``$MI_UTILS_SHARED_DATA/financebench/``).
+    (``path=``, ``$MI_UTILS_DATA_DIR/financebench/``, ``$MI_UTILS_TEAM_DATA/financebench/``).
 
     Args:
       doc_names: filings to keep (e.g. ``["NIKE_2019_10K"]``); ``None`` keeps all.

@@ -107,7 +107,7 @@ def load_deepresearch_bench(
     """DeepResearch Bench's tasks (``query.jsonl``) with their RACE criteria (``criteria.jsonl``).
 
     Found through the data path settings (``path=``, ``$MI_UTILS_DATA_DIR/deepresearch_bench/``,
-    ``$MI_UTILS_SHARED_DATA/deepresearch_bench/``). These are web tasks: run them with a
+    ``$MI_UTILS_TEAM_DATA/deepresearch_bench/``). These are web tasks: run them with a
     :class:`~mi_utils.deep_research.retrieval.WebSearchRetriever`. ``ids=PAPER_TASK_IDS`` selects the paper's 20.
 
     Args:

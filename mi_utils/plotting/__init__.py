@@ -29,94 +29,10 @@ Nothing here imports torch or transformers; matplotlib, numpy and pandas are imp
 
 from __future__ import annotations
 
-from .figures import (
-    compressor_vs_predictor_scaling,
-    cost_score_panel,
-    forest_plot,
-    ib_plane_panel,
-    importance_bars,
-    metrics_vs_size,
-    rate_distortion_panel,
-    saturation_panel,
-)
-from .marks import (
-    annotate_points,
-    interval_bars,
-    labelled_points,
-    lines_by,
-    lines_vs_size,
-    scatter_with_fit,
-    share_bars,
-)
-from .study_figures import (
-    FIGURES_FROM_ROWS,
-    conciseness_figure,
-    information_vs_size,
-    moe_figure,
-    perplexity_vs_mi_by_item,
-    qasper_figure,
-    query_agnostic_figure,
-    refinement_figure,
-)
-from .style import (
-    COMPRESSOR_SIZE,
-    FAMILY_COLORS,
-    ceiling_line,
-    chance_and_control,
-    contexts_axis,
-    family_color,
-    figures_dir,
-    finish,
-    panel,
-    panels,
-    plain_log_axis,
-    saturation_marks,
-    savefig,
-    sequential_colors,
-    size_label,
-    title_with_source,
-    use_style,
-)
+from . import figures, marks, study_figures, style
+from .figures import *  # noqa: F403  (each module lists its public names once, in its __all__)
+from .marks import *  # noqa: F403
+from .study_figures import *  # noqa: F403
+from .style import *  # noqa: F403
 
-__all__ = [
-    "FAMILY_COLORS",
-    "COMPRESSOR_SIZE",
-    "family_color",
-    "sequential_colors",
-    "figures_dir",
-    "savefig",
-    "finish",
-    "use_style",
-    "panel",
-    "panels",
-    "size_label",
-    "title_with_source",
-    "contexts_axis",
-    "plain_log_axis",
-    "ceiling_line",
-    "saturation_marks",
-    "chance_and_control",
-    "lines_by",
-    "lines_vs_size",
-    "metrics_vs_size",
-    "compressor_vs_predictor_scaling",
-    "rate_distortion_panel",
-    "annotate_points",
-    "labelled_points",
-    "scatter_with_fit",
-    "interval_bars",
-    "share_bars",
-    "ib_plane_panel",
-    "importance_bars",
-    "forest_plot",
-    "cost_score_panel",
-    "saturation_panel",
-    "FIGURES_FROM_ROWS",
-    "conciseness_figure",
-    "qasper_figure",
-    "information_vs_size",
-    "perplexity_vs_mi_by_item",
-    "query_agnostic_figure",
-    "moe_figure",
-    "refinement_figure",
-]
+__all__ = [*style.__all__, *marks.__all__, *figures.__all__, *study_figures.__all__]
