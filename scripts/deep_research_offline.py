@@ -8,7 +8,7 @@ that can read, then checks the judge (:mod:`mi_utils.deep_research.trust`), and 
   per stage, extraction rate, RACE scores);
 * ``summary.csv``: one line per setting (:func:`mi_utils.deep_research.summarise`; figure 7's points);
 * ``reports.jsonl``: every report (the settings' and the trust controls'), model output as data;
-* ``judge_trust.csv`` / ``judge_trust_criteria.csv`` / ``judge_trust_counts.csv``: the judge's scores of
+* ``judge_trust.csv`` / ``judge_trust_criteria.csv`` / ``judge_trust_counts.csv``: the judge's ratings of
   the right-source, random-source and degenerate reports, and how often it ranks them right;
 * ``run.json``: models, dtypes, sizes, timings and the machine.
 

@@ -88,7 +88,7 @@ def test_judge_check_counts_are_its_verdicts_counted():
     assert [donors[t] for t in rnd["task_id"]] == list(rnd["source_task"]) and (
         rnd["source_task"] != rnd["task_id"]
     ).all()
-    assert crit["score"].between(0, 10).all() and len(crit) == len(trust) * 5  # five criteria per bundled task
+    assert crit["rating"].between(0, 10).all() and len(crit) == len(trust) * 5  # five criteria per bundled task
     # the right-source report is the baseline's, and the judge gave it the baseline's score
     rows = pd.read_csv(TABLE / "rows.csv").set_index(["task_id", "setting"])
     for r in trust[trust.control == "right_sources"].itertuples():
@@ -122,7 +122,7 @@ def test_figure_7_draws_its_real_points_from_the_committed_summary():
     nb = (REPO / "notebooks" / "07_deep_research.ipynb").read_text(encoding="utf-8")
     cells = ["".join(c["source"]) for c in json.loads(nb)["cells"]]
     assert any('QWEN_TABLE = "deep_research_qwen_cpu"' in c for c in cells)  # read through mi_utils.paths, any cwd
-    assert any("fig07_real_offline_qwen_cpu" in c for c in cells)
+    assert any("07_fig7_real_qwen_cpu" in c for c in cells)
 
 
 def test_read_table_names_what_is_missing(tmp_path):

@@ -92,7 +92,7 @@ def _run(tmp_path):
     return result, predictor, judge_model, dict(judge=judge, config=CONFIG, pricing=pricing)
 
 
-def test_controls_are_scored_and_counted(tmp_path):
+def test_controls_are_rated_and_counted(tmp_path):
     result, predictor, judge_model, kw = _run(tmp_path)
     n_judge = len(judge_model.prompts)
     reports, criteria = judge_trust(TASKS, result, predictor=predictor, **kw)
@@ -131,7 +131,7 @@ def test_a_judge_that_cannot_tell_them_apart_is_counted_level(tmp_path):
     assert (counts["share_above"] == 0).all()
 
 
-def test_trust_counts_ties_missing_scores_and_absent_controls():
+def test_trust_counts_ties_missing_ratings_and_absent_controls():
     reports = pd.DataFrame(
         {
             "task_id": ["a", "a", "b", "b", "c"],
@@ -144,16 +144,19 @@ def test_trust_counts_ties_missing_scores_and_absent_controls():
             "task_id": ["a", "a"],
             "control": ["right_sources", "random_sources"],
             "criterion": [0, 0],
-            "score": [3.0, None],
+            "rating": [3.0, None],
         }
     )
     c = trust_counts(reports, criteria).set_index(["comparison", "unit"])
+    # a criteria table written before "score" became "rating" counts the same
+    legacy = trust_counts(reports, criteria.rename(columns={"rating": "score"})).set_index(["comparison", "unit"])
+    pd.testing.assert_frame_equal(legacy, c)
     row = c.loc[("right_sources > random_sources", "task")]
     assert (row["n"], row["above"], row["level"], row["below"]) == (2, 1, 1, 0)  # task c has no random report
     assert row["share_above"] == pytest.approx(0.5) and row["mean_gap"] == pytest.approx(1.0)
     assert c.loc[("right_sources > degenerate", "task"), "n"] == 0  # no degenerate control at all
     assert pd.isna(c.loc[("right_sources > degenerate", "task"), "share_above"])
-    assert c.loc[("right_sources > random_sources", "criterion"), "n"] == 0  # the missing score drops the pair
+    assert c.loc[("right_sources > random_sources", "criterion"), "n"] == 0  # the missing rating drops the pair
 
 
 def test_bad_inputs_name_the_fix():

@@ -33,3 +33,24 @@ def test_readme_gallery_images_are_tracked():
     for path in images:
         assert path.startswith("figures/gallery/"), f"{path}: gallery images live in figures/gallery/"
         assert path in tracked and (REPO / path).is_file(), f"{path} is not a tracked file"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_gallery_copies_the_demo_figures_and_says_what_is_missing(tmp_path):
+    """The README's `make gallery`, run on a folder laid out like the clone (its recipe reads only figures/)."""
+
+    def gallery() -> subprocess.CompletedProcess:
+        cmd = ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "gallery"]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    missing = gallery()
+    assert missing.returncode != 0 and "run make demo first" in missing.stdout + missing.stderr
+    for name in ("04_fig2_a.png", "05_fig6_b.png", "06_fig17_c.png", "07_fig7_real_qwen_cpu.png", "07_other.png"):
+        (figures / name).write_bytes(name.encode())
+    done = gallery()
+    assert done.returncode == 0, done.stdout + done.stderr
+    copied = sorted(p.name for p in (figures / "gallery").iterdir())
+    assert copied == ["04_fig2_a.png", "05_fig6_b.png", "06_fig17_c.png", "07_fig7_real_qwen_cpu.png"]
+    assert (figures / "gallery" / "07_fig7_real_qwen_cpu.png").read_bytes() == b"07_fig7_real_qwen_cpu.png"

@@ -44,7 +44,9 @@ def read_table(folder: str | Path) -> dict:
         "summary": pd.read_csv(folder / "summary.csv", index_col="setting"),
         "rows": pd.read_csv(folder / "rows.csv"),
         "trust": pd.read_csv(folder / "judge_trust.csv"),
-        "trust_criteria": pd.read_csv(folder / "judge_trust_criteria.csv"),
+        "trust_criteria": pd.read_csv(folder / "judge_trust_criteria.csv").rename(
+            columns={"score": "rating"}
+        ),  # pre-rename tables
         "trust_counts": pd.read_csv(folder / "judge_trust_counts.csv"),
         "reports": pd.read_json(folder / "reports.jsonl", lines=True),
         "run": json.loads((folder / "run.json").read_text(encoding="utf-8")),

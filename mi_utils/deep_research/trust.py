@@ -1,8 +1,8 @@
-"""How far a RACE judge can be trusted: does it score a report from the right sources above controls?
+"""How far a RACE judge can be trusted: does it rate a report from the right sources above controls?
 
-A judge that gives every report about the same score cannot rank pipelines. This module measures
+A judge that gives every report about the same rating cannot rank pipelines. This module measures
 that on the reports of a finished :func:`~mi_utils.deep_research.pipeline.run_deep_research` run:
-for every task the judge scores three reports written for the same task,
+for every task the judge rates three reports written for the same task,
 
 * ``right_sources``: the reference setting's report (the baseline: the predictor read the task's
   own retrieved sources);
@@ -10,7 +10,7 @@ for every task the judge scores three reports written for the same task,
   sources retrieved for *another* task of the run (:func:`donor_tasks`) - fluent, on the wrong subject;
 * ``degenerate``: the task text repeated (:func:`degenerate_report`) - no information at all;
 
-and :func:`trust_counts` counts, per comparison, how often the first report scores above, level
+and :func:`trust_counts` counts, per comparison, how often the first report is rated above, level
 with, or below the control, per task (RACE total) and per criterion. The random-source reports and
 the verdicts go to the run's store under the pipeline's own keys, so a rerun reads them back.
 
@@ -29,7 +29,7 @@ from ..store import JsonlStore
 from .cache import StageCache, judge_key, report_key
 from .calls import Pricing
 from .config import DeepResearchConfig
-from .race import CriterionScore, RaceJudge, RaceScore
+from .race import CriterionRating, RaceJudge, RaceRating
 from .synthesise import Report, synthesise
 from .tasks import ResearchTask
 
@@ -72,21 +72,21 @@ def judge_trust(
     store: str | Path | None = None,
     reference: str = "baseline",
 ):
-    """Score the right-source, random-source and degenerate reports of every task with ``judge``.
+    """Rate the right-source, random-source and degenerate reports of every task with ``judge``.
 
     Args:
       tasks: the run's tasks (with rubrics); tasks without a finished ``reference`` report are skipped.
       result: the run's :class:`~mi_utils.deep_research.pipeline.DeepResearchResult` (or any object with
         its ``reports``, ``sources``, ``plans`` and ``store_path``, e.g. several task-by-task runs merged).
       predictor, config, pricing: those of the run (the random-source report is written like the baseline's).
-      judge: the judge to check (scores are absolute: no reference report).
+      judge: the judge to check (ratings are absolute: no reference report).
       store: the run's store (default ``result.store_path``); held locked while this runs.
       reference: the setting whose report is the right-source one.
 
     Returns:
       ``(reports, criteria)``: ``pandas.DataFrame`` s, one row per (task, control) with ``race_total``,
       ``race_<dim>``, ``source_task``, ``report_chars``, ``synth_seconds``, ``judge_seconds`` and the
-      report ``text``; and one row per (task, control, criterion) with its ``score``.
+      report ``text``; and one row per (task, control, criterion) with its ``rating``.
     """
     import pandas as pd
 
@@ -106,8 +106,8 @@ def judge_trust(
             }
             for control, (text, source_task, synth_s) in reports.items():
                 verdicts = _verdicts(cache, judge, task, control, text)
-                score = RaceScore(task.id, judge.name, verdicts, dict(task.criteria.dimension_weights))
-                row = score.to_row()
+                rating = RaceRating(task.id, judge.name, verdicts, dict(task.criteria.dimension_weights))
+                row = rating.to_row()
                 rep_rows.append(
                     {
                         "task_id": task.id,
@@ -129,7 +129,7 @@ def judge_trust(
                         "criterion": i,
                         "dimension": v.dimension,
                         "weight": v.weight,
-                        "score": v.score,
+                        "rating": v.rating,
                     }
                     for i, v in enumerate(verdicts)
                 ]
@@ -153,32 +153,33 @@ def _random_report(cache, task, result, donor, *, predictor, config, pricing) ->
     return report.text, donor, report.call.seconds
 
 
-def _verdicts(cache, judge: RaceJudge, task: ResearchTask, control: str, text: str) -> list[CriterionScore]:
+def _verdicts(cache, judge: RaceJudge, task: ResearchTask, control: str, text: str) -> list[CriterionRating]:
     """The judge's verdict on every criterion of ``task`` for one report (the pipeline's keys: shared verdicts are reused)."""
     out = []
     for c in task.criteria.criteria:
         key = judge_key(judge, task.prompt, text, c, None)
         row = cache.get(key)
         if row is None:
-            v = judge.score(task.prompt, text, c, None)
+            v = judge.rate(task.prompt, text, c, None)
             cache.put({"key": key, "kind": "judge", "task_id": task.id, "setting": control, "verdict": v.to_dict()})
         else:
-            v = CriterionScore.from_dict(row["verdict"])
+            v = CriterionRating.from_dict(row["verdict"])
         out.append(v)
     return out
 
 
 def trust_counts(reports, criteria, tol: float = 1e-6):
-    """Per comparison ``(first, second)`` of :data:`COMPARISONS`: how often ``first`` scores above, level, below.
+    """Per comparison ``(first, second)`` of :data:`COMPARISONS`: how often ``first`` is rated above, level, below.
 
     Args:
       reports: :func:`judge_trust`'s per-report table (``task_id``, ``control``, ``race_total``).
-      criteria: its per-criterion table (``task_id``, ``control``, ``criterion``, ``score``).
-      tol: scores closer than this count as level.
+      criteria: its per-criterion table (``task_id``, ``control``, ``criterion``, ``rating``; a table
+        written before the rename, with ``score``, is read too).
+      tol: ratings closer than this count as level.
 
     Returns:
       One row per (comparison, level): ``level`` is ``"task"`` (RACE totals) or ``"criterion"``;
-      ``n`` pairs with both scores, ``above``, ``level``, ``below``, ``share_above`` (``above / n``)
+      ``n`` pairs with both ratings, ``above``, ``level``, ``below``, ``share_above`` (``above / n``)
       and ``mean_gap`` (mean of first - second); both are empty (NaN in the frame) when ``n`` is 0,
       i.e. when a control is missing, never a number.
     """
@@ -188,7 +189,7 @@ def trust_counts(reports, criteria, tol: float = 1e-6):
     out = []
     for unit, table, keys, col in (
         ("task", reports, ["task_id"], "race_total"),
-        ("criterion", criteria, ["task_id", "criterion"], "score"),
+        ("criterion", criteria.rename(columns={"score": "rating"}), ["task_id", "criterion"], "rating"),
     ):
         wide = table.pivot_table(index=keys, columns="control", values=col, aggfunc="first")
         for first, second in COMPARISONS:
