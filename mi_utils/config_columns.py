@@ -13,8 +13,8 @@
   tables written before it existed (the runner's and the analysis layer's loaders call it, so
   figures group by the column and never parse names).
 
-pandas only, imported where used; nothing of the package, so the analysis layer reads it without
-model code.
+It imports only the standard library (it works on the DataFrames it is given) and nothing of the
+package, so the analysis layer reads it without model code.
 """
 
 from __future__ import annotations
