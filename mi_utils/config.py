@@ -388,6 +388,13 @@ class CompressorSetting:
     previous: str | None = None
 
     @property
+    def base(self) -> str:
+        """The config's compressor id this setting expands (``compressor_base``): an LM compressor's ``id``
+        (this setting is ``<id>``, ``<id>-<k>sent``, ``<id>-round<r>`` or ``<id>-<k>sent-round<r>``), a
+        method's setting id."""
+        return self.config.id if self.kind == "lm" else self.id
+
+    @property
     def family(self) -> str:
         """Model family (LM), ``extractive``, ``control`` or ``full``."""
         return model_family(self.config.model) if self.kind == "lm" else self.kind

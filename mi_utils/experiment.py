@@ -39,6 +39,9 @@ Resuming: every stage writes to a JSONL store keyed by everything that determine
 (``<out>/stores/``), and finished rows are keyed too. Rerunning an interrupted run with the same
 config loads the finished summaries, scores, predictions and rows instead of recomputing them;
 a (data set, seed) group whose rows are all present is skipped without loading any model.
+Rows written before a column existed are upgraded in the run's table (not in ``rows.jsonl``):
+``round`` 1, ``compressor_base`` from the row's setting
+(:func:`~mi_utils.config_columns.with_compressor_base`), ``item_type`` from the loaded record.
 One run writes a folder at a time: :func:`run` holds the folder's lock (:func:`mi_utils.locking.folder_lock`)
 from before its first write to its return, and a second run on the same folder stops at once with
 :class:`~mi_utils.locking.LockedError`, naming the process that holds it.
@@ -82,6 +85,7 @@ from .config import (
     short_name,
     slug,
 )
+from .config_columns import with_compressor_base
 from .costs import DEFAULT_PRICES, PriceTable, compression_flops
 from .estimate import MIResult, estimate_settings
 from .information import cross_fitted_usable_information
@@ -102,6 +106,7 @@ from .results import (
     StageTimer,
     append_timings,
     build_row,
+    item_type,
     row_key,
     summarize,
 )
@@ -270,6 +275,7 @@ class _Runner:
         self.prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
         self._meta: dict[tuple, ModelMeta] = {}
         self._outcomes: dict[tuple, dict] = {}
+        self._item_types: dict[tuple[str, str], str | None] = {}  # (data set, record id) -> item_type
         self._preflighted = False
 
     # ------------------------------------------------------------------ helpers
@@ -350,13 +356,17 @@ class _Runner:
 
         wanted = set(self.keys)
         by_key = {r["key"]: r for r in self.rows.rows() if r.get("key") in wanted}
-        df = pd.DataFrame([by_key[k] for k in self.keys if k in by_key])
+        rows = [dict(by_key[k]) for k in self.keys if k in by_key]
+        for r in rows:  # rows written before the ``item_type`` column existed: the loaded record's
+            if "item_type" not in r:
+                r["item_type"] = self._item_types.get((r.get("dataset"), r.get("record_id")))
+        df = pd.DataFrame(rows)
         if df.empty:
             return pd.DataFrame(columns=list(ROW_COLUMNS))
         df = df.reindex(columns=list(ROW_COLUMNS))
         # rows written before the ``round`` column existed were all of round 1 (refinement came with it)
         df["round"] = df["round"].fillna(1).astype(int)
-        return df
+        return with_compressor_base(df)  # and before ``compressor_base``: the setting's name without its suffixes
 
     # ---------------------------------------------------------------------- run
     def run(self) -> None:
@@ -385,6 +395,7 @@ class _Runner:
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError(f"data set {ds.name!r} has duplicate record ids; rows could not be told apart")
+        self._item_types.update({(ds.name, r.id): item_type(r) for r in records})
         return records
 
     def run_group(self, ds: DatasetConfig, records: list, seed: int) -> None:

@@ -2,11 +2,12 @@
 
 What lives here: the row columns (:data:`ROW_COLUMNS`, with the meaning of each group below
 :data:`ROWS_VERSION`), the columns that must never be NaN, the columns that identify a
-configuration, the typed outputs of the runner's stages that a row is built from, each knowing its
+configuration (:data:`CONFIG_COLUMNS`, whose home is :mod:`mi_utils.config_columns`), the typed outputs of the runner's stages that a row is built from, each knowing its
 own columns (:class:`RunContext`, :class:`Compression` with its :class:`CompressionCost` s,
 :class:`ModelUse` of a predictor or scorer with its :class:`ModelMeta`, and :class:`MIResult`, whose
 home is :mod:`mi_utils.estimate`),
-:func:`row_key` (what identifies a row on resume), :func:`build_row` (a row from those outputs),
+:func:`row_key` (what identifies a row on resume), :func:`build_row` (a row from those outputs, with
+the record's :func:`item_type`),
 :func:`summarize` (``summary.csv``: one line per configuration), the run's stage timer and
 ``timings.json``, and :class:`RunResult`. Nothing here loads a model or runs a stage
 (:meth:`ModelMeta.read` reads a model's config file, never its weights).
@@ -28,6 +29,7 @@ import numpy as np
 
 from .backends.registry import backend_entry
 from .config import CompressorConfig, CompressorSetting, ModelSpec, PredictorConfig, ScorerConfig
+from .config_columns import CONFIG_COLUMNS, group_configurations
 from .costs import model_config_of, param_count
 from .estimate import MIResult
 from .models import model_family
@@ -53,6 +55,7 @@ __all__ = [
     "append_timings",
     "row_key",
     "build_row",
+    "item_type",
     "summarize",
 ]
 
@@ -99,15 +102,22 @@ ESTIMANDS = {
 #: ``round`` is the round of a compress-and-refine loop the row's summaries come from (1-based; 1 for
 #: every setting that is not refined, ``rounds`` in :class:`~mi_utils.config.CompressorConfig`); a
 #: round's MI is that of its summaries as the channel's output from X (proxy-scored under x and q).
+#: ``compressor_base`` is the config's compressor id before the runner expands it into settings
+#: (``compressor`` is ``<base>-<k>sent`` for a sentence count, ``<base>-round<r>`` for a refinement
+#: round; equal to ``compressor`` for a plain setting): :mod:`mi_utils.config_columns`.
+#: ``item_type`` is the record's kind of item where its data set says (``metadata["type"]``, e.g. a
+#: FineWeb table's ``type`` column; :func:`item_type`), else None.
 #: Bumped when rows gain columns, so that a resumed run does not reuse rows that lack them (not for
-#: ``round``: rows without it are of round 1, and the runner's table says so).
+#: ``round``, ``compressor_base`` and ``item_type``: rows without them are of round 1, their base is
+#: :func:`~mi_utils.config_columns.base_setting` of the row, their item type the record's, and the
+#: runner's table says so).
 ROWS_VERSION = 3
 
 # Column tables: grouped by meaning, several to a line.
 # fmt: off
 ROW_COLUMNS: tuple[str, ...] = (
-    "key", "run", "dataset", "task", "record_id", "query", "answer",
-    "compressor", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
+    "key", "run", "dataset", "task", "record_id", "query", "answer", "item_type",
+    "compressor", "compressor_base", "compressor_kind", "compressor_model", "compressor_family", "compressor_params",
     "compressor_backend", "compressor_dtype", "method", "k", "sentences", "round",
     "temperature", "top_k", "top_p", "max_new_tokens", "sampling_is_pure", "sampling_effective",
     "predictor", "predictor_model", "predictor_family", "predictor_params", "predictor_backend",
@@ -133,14 +143,6 @@ REQUIRED_NUMERIC: tuple[str, ...] = (
 )
 MI_REQUIRED: tuple[str, ...] = ("mi_bits", "mi_upper_bits", "mi_ceiling_bits", "mi_saturation", "mi_context_bits",
                                 "mi_per_token_bits", "scorer_params", "summary_tokens_scorer", "self_id_rate")
-
-#: Columns that identify a configuration (``summary.csv`` groups by them).
-CONFIG_COLUMNS: tuple[str, ...] = (
-    "dataset", "task", "compressor", "compressor_kind", "compressor_family", "compressor_model", "compressor_params",
-    "sentences", "round", "temperature", "top_k", "top_p", "sampling_is_pure", "predictor", "predictor_family",
-    "predictor_params", "predictor_mode", "predictor_rule", "scorer", "scorer_family", "scorer_params",
-    "scorer_prompt", "N", "M", "seed", "conditioning", "mi_estimand", "upper_is_bound", "prompt_version",
-)
 # fmt: on
 
 
@@ -241,6 +243,7 @@ class Compression:
         lm = setting.kind == "lm"
         return {
             "compressor": setting.id,
+            "compressor_base": setting.base,
             "compressor_kind": setting.kind,
             "compressor_model": c.model if lm else None,
             "compressor_family": setting.family,
@@ -378,6 +381,7 @@ def build_row(
         "record_id": rec.id,
         "query": rec.query,
         "answer": rec.answer,
+        "item_type": item_type(rec),
         **compression.columns(rec),
         **(predictor.columns("predictor") if predictor else ModelUse.empty("predictor")),
         **(scorer.columns("scorer") if scorer else ModelUse.empty("scorer")),
@@ -392,6 +396,14 @@ def build_row(
     }
     row.update(outcome or {})
     return {k: _plain(v) for k, v in row.items()}
+
+
+def item_type(record: Any) -> str | None:
+    """The record's kind of item (``item_type``): its ``metadata["item_type"]`` or ``metadata["type"]``
+    (the FineWeb loader keeps a table's ``type`` column there), as text; ``None`` when neither is set."""
+    meta = getattr(record, "metadata", None) or {}
+    value = meta.get("item_type", meta.get("type"))
+    return None if value is None else str(value)
 
 
 def _plain(v: Any) -> Any:
@@ -467,7 +479,8 @@ def summarize(rows) -> Any:
       rows: the rows table (a DataFrame with :data:`ROW_COLUMNS`).
 
     Returns:
-      A DataFrame with the :data:`CONFIG_COLUMNS` present plus ``n_records``, ``accuracy``,
+      A DataFrame with the :data:`CONFIG_COLUMNS` present (grouped as
+      :func:`mi_utils.analysis.configurations` groups: :func:`~mi_utils.config_columns.group_configurations`) plus ``n_records``, ``accuracy``,
       ``accuracy_sum``, ``accuracy_mean``, ``per_summary_accuracy``, ``perplexity``,
       ``summary_tokens``, ``answer_in_summary``, ``self_id_rate``, the MI columns,
       ``flops_compressor`` (mean per generation) and ``cost_usd`` (total).
@@ -482,7 +495,6 @@ def summarize(rows) -> Any:
             df[col] = np.nan
     for col in ("correct", "correct_sum", "correct_mean", "baseline_correct"):
         df[col] = pd.to_numeric(df[col].map(lambda v: np.nan if v is None else float(v)), errors="coerce")
-    keys = [c for c in CONFIG_COLUMNS if c in df.columns]
     mean_cols = {
         "accuracy": "correct",
         "accuracy_sum": "correct_sum",
@@ -514,5 +526,5 @@ def summarize(rows) -> Any:
     agg["cost_usd"] = ("cost_usd", "sum")
     for col in set(mean_cols.values()) | {"cost_usd"}:
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    out = df.groupby(keys, sort=False, dropna=False).agg(**agg).reset_index()
-    return out
+    _, groups = group_configurations(df)  # the grouping of mi_utils.analysis.configurations
+    return groups.agg(**agg).reset_index()

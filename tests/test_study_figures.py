@@ -192,3 +192,52 @@ def test_fig5_of_one_compressor_puts_the_sentence_count_on_the_x_axis():
     assert [float(t) for t in fig.axes[2].get_xticks()] == [3.0, 6.0, 9.0]
     assert fig.axes[2].get_xlabel() == "instructed sentences"
     plt.close(fig)
+
+
+def test_figures_join_settings_by_their_base_column_not_their_names(user_rows):
+    """Fig. 18 draws one line per ``compressor_base`` whatever the settings are called, and Fig. 5 of one
+    compressor one line per base: the column decides, no name is parsed."""
+    from mi_utils.plotting import conciseness_figure
+
+    rows, source = user_rows
+    chain = rows[rows["compressor"] == "qwen-7b-refine"]
+    renamed = chain.assign(
+        compressor=chain["round"].map({1: "first-pass", 2: "second-pass", 3: "third-pass"}), compressor_base="loop"
+    )
+    fig = refinement_figure(renamed, source=source)
+    try:
+        drawn = {c.get_label(): c.lines[0] for c in fig.axes[0].containers}
+        assert list(drawn) == ["loop"]
+        assert np.allclose(drawn["loop"].get_xdata(), [1, 2, 3])
+        assert np.allclose(drawn["loop"].get_ydata(), [1.0, 1.6, 1.7])
+    finally:
+        plt.close(fig)
+    # the same names under two bases are two chains
+    split = renamed.assign(compressor_base=np.where(renamed["record_id"].str.endswith(("0", "1")), "a", "b"))
+    fig = refinement_figure(split, source=source)
+    try:
+        assert sorted(c.get_label() for c in fig.axes[0].containers) == ["a", "b"]
+    finally:
+        plt.close(fig)
+    one = rows[rows["compressor"].str.startswith("qwen2.5-1.5b-") & rows["sentences"].notna()]
+    one = one[one["dataset"] == "longhealth"].assign(compressor_base="instructed-1.5b")
+    fig = conciseness_figure(one, source=source)
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["instructed-1.5b"]
+    finally:
+        plt.close(fig)
+
+
+def test_a_table_without_the_base_column_says_how_to_get_it(user_rows):
+    rows, source = user_rows
+    with pytest.raises(
+        ValueError, match=r"Fig. 18: the table has no column\(s\) \['compressor_base'\].*with_compressor_base"
+    ):
+        refinement_figure(rows.drop(columns="compressor_base"), source=source)
+
+
+def test_loading_fills_the_base_column_the_figures_group_by(user_rows):
+    """The hand-made rows.jsonl has no compressor_base: load_table adds it (the names carry no runner suffix)."""
+    rows, _ = user_rows
+    assert "compressor_base" not in _user_table().columns
+    assert (rows["compressor_base"] == rows["compressor"]).all()

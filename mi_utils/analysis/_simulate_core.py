@@ -107,7 +107,8 @@ class Block:
     """One cross product of the grid and what the model needs to draw it.
 
     Attributes:
-      datasets, comps, preds: the grid (model dicts as :func:`models` returns them).
+      datasets, comps, preds: the grid (model dicts as :func:`models` returns them; a compressor's
+        ``base``, when set, is its ``compressor_base``, else its ``name``).
       n_q: questions per data set.
       expected_tokens: expected summary length per compressor, shape ``(len(comps),)``.
       mi_mean: expected MI per compressor before noise and clipping (bits).
@@ -268,6 +269,7 @@ def _frame(block: Block, g: Mapping[str, Any], drawn: Mapping[str, Any], columns
         "task": const(block.task),
         "record_id": record_ids[di, qi],
         "compressor": col([c["name"] for c in comps], ci),
+        "compressor_base": col([c.get("base", c["name"]) for c in comps], ci),
         "compressor_kind": const("lm"),
         "compressor_family": col(c_fam, ci),
         "compressor_model": col([c["model"] for c in comps], ci),

@@ -1,7 +1,8 @@
 """A simulated results table on the paper's grid: :func:`simulate_grid` and its parameters.
 
-The table has the experiment runner's row columns (:data:`ROW_COLUMNS`; ``item_type``, the kind of a
-query-agnostic item, ``"extractive"`` or ``"creative"``, is this table's own), one row per
+The table has the experiment runner's row columns (:data:`ROW_COLUMNS`; ``item_type`` is the kind of a
+query-agnostic item, ``"extractive"`` or ``"creative"``, and ``compressor_base`` the compressor's name
+before a sentence count's ``-<k>sent``), one row per
 (data set, compressor, predictor, question), and ``simulated=True`` on every row, so the
 analysis functions and notebooks can be exercised (and their estimators checked for recovery)
 without a GPU run. Nothing here is a measurement: the trends are the generative model's
@@ -56,8 +57,8 @@ both in units of 1e9; ``f`` = compressor family; ``d`` = data set; ``q`` = quest
    folded into a constant relative overhead (so the 7B / 1.5B FLOPs ratio is
    ``(7 / 1.5) ** (1 - gamma)``, about +1.4% with the default ``gamma``).
 
-Every row of the main grid has ``sentences`` None (no conciseness instruction), ``round`` 1 and
-``item_type`` None. **Side studies** (``studies="all"`` or a list from :data:`STUDIES`; default the
+Every row of the main grid has ``sentences`` None (no conciseness instruction), ``round`` 1,
+``item_type`` None and ``compressor_base`` equal to ``compressor``. **Side studies** (``studies="all"`` or a list from :data:`STUDIES`; default the
 main grid alone) add the rows the paper's other figures need: conciseness instructions (Figs. 5, 16),
 QASPER with Qwen-3 (Fig. 9), query-agnostic FineWeb and WildChat items (Figs. 11, 12), a mixture of
 experts (Fig. 14) and compress-and-refine rounds (Fig. 18). Each is one or more blocks of the same
@@ -110,6 +111,7 @@ ROW_COLUMNS: tuple[str, ...] = (
     "task",
     "record_id",
     "compressor",
+    "compressor_base",
     "compressor_kind",
     "compressor_family",
     "compressor_model",

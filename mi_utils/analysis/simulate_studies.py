@@ -6,7 +6,9 @@
 FLOPs, perplexity) with its own expected lengths, MI and columns, drawn from the study's own random
 stream; question effects and noise are drawn per block, and each block's record ids carry a tag
 (``longhealth-s3-0007``), so blocks never share a question. As in the runner, ``compressor`` names the
-setting: an instructed or refined compressor is ``qwen2.5-7b-3sent`` / ``qwen2.5-7b-refine``. Parameters and defaults:
+setting: an instructed or refined compressor is ``qwen2.5-7b-3sent`` / ``qwen2.5-7b-refine``, and
+``compressor_base`` names its config: ``qwen2.5-7b`` (the sentence count is the runner's expansion of it) /
+``qwen2.5-7b-refine`` (every round, one chain). Parameters and defaults:
 :data:`STUDY_DEFAULTS` (illustrative: the paper reports no absolute values for these figures, only
 directions, which the defaults follow). ``s`` is the compressor size in units of 1e9, ``f`` its family,
 ``a``, ``a1``, ``L0``, ``gamma`` the main model's.
@@ -118,10 +120,14 @@ def _of_families(comps: list[dict], families: Sequence[str], study: str) -> list
     return out
 
 
-def _block(p, g, datasets, comps, preds, *, tokens=None, mi_shift=0.0, quality=None, setting="", **extra) -> Block:
+def _block(
+    p, g, datasets, comps, preds, *, tokens=None, mi_shift=0.0, quality=None, config="", setting="", **extra
+) -> Block:
     """A block whose length and MI follow the main model at each compressor's quality size (+ ``mi_shift``).
 
-    ``setting`` is appended to each compressor's name (the runner names a compressor setting, not a model).
+    ``config`` and then ``setting`` are appended to each compressor's name (the runner names a compressor
+    setting, not a model): ``config`` is part of the config's id (``compressor_base``: a refinement
+    loop's ``-refine``), ``setting`` the runner's expansion of it (a sentence count's ``-3sent``).
     """
     families = list(dict.fromkeys(c["family"] for c in comps))
     L0 = per_key(p["L0"], families, "L0", "family")
@@ -136,7 +142,7 @@ def _block(p, g, datasets, comps, preds, *, tokens=None, mi_shift=0.0, quality=N
     extra.setdefault("ppl_question_sd", g["ppl_question_sd"])
     return Block(
         datasets=list(datasets),
-        comps=[{**c, "name": c["name"] + setting} for c in comps],
+        comps=[{**c, "name": c["name"] + config + setting, "base": c["name"] + config} for c in comps],
         preds=preds,
         n_q=integer(p, "n_questions", 1),
         expected_tokens=expected,
@@ -224,7 +230,7 @@ def _refine(p, g, comps, preds) -> Iterator[Block]:
             mi_shift=gain * (1.0 - math.exp(-(r - 1) / tau)),
             record_tag=f"r{r}",
             columns={"round": r},
-            setting="-refine",
+            config="-refine",
         )
 
 

@@ -2,7 +2,10 @@
 
 * :func:`load_results` reads what the experiment runner writes (``rows.jsonl``, one row per
   record and configuration, or ``summary.csv``, one line per configuration), from a file or a
-  results folder.
+  results folder, filling ``compressor_base`` in rows tables written before the runner wrote it;
+  :func:`load_table` names the committed tables and the simulated one.
+* :func:`configurations`: one line per configuration, grouped by
+  :data:`~mi_utils.config_columns.CONFIG_COLUMNS` as ``summary.csv`` is (``CONFIG_KEYS`` here).
 * :func:`paper_reported` reads ``data/paper_reported.csv``: every number the paper states
   (ratios, correlations, costs, settings), one row each, with a stable ``key``, its ``unit``,
   the ``claim`` in words and the ``section`` it comes from. These are the targets the
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config_columns import CONFIG_COLUMNS, group_configurations, with_compressor_base
 from ..paths import bundled_file, committed_results, committed_results_dir
 
 __all__ = [
@@ -59,7 +63,11 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
         results folder holding ``rows.jsonl``.
 
     Returns:
-      The table as a DataFrame. JSON lines are read without type guessing beyond JSON's own
+      The table as a DataFrame. A rows table (JSON lines) written before the runner wrote
+      ``compressor_base`` gets it here (:func:`mi_utils.config_columns.with_compressor_base`: the
+      setting's name without the runner's ``-<k>sent`` / ``-round<r>`` suffixes), the one place old
+      tables are upgraded, so figures group by the column; a CSV is read as written. JSON lines are
+      read without type guessing beyond JSON's own
       (no date parsing, floats stay floats; ``null`` in an object column is ``None``), so a table
       written with
       ``DataFrame.to_json(orient="records", lines=True)`` reads back with the same values.
@@ -101,7 +109,7 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     for col in df.columns:  # JSON null in an object column (e.g. sentences) reads back as None, not NaN
         if df[col].dtype == object:
             df[col] = df[col].where(df[col].notna(), None)
-    return df
+    return with_compressor_base(df)
 
 
 def paper_reported() -> pd.DataFrame:
@@ -253,65 +261,57 @@ def one_scorer(rows: pd.DataFrame, scorer: str | None = None) -> pd.DataFrame:
     return rows[rows["scorer"].isna() | (rows["scorer"] == keep)]
 
 
-#: Columns that identify a configuration when present (one point of a rate-distortion plot).
-CONFIG_KEYS: tuple[str, ...] = (
-    "dataset",
-    "compressor",
-    "compressor_kind",
-    "compressor_family",
-    "compressor_params",
-    "predictor",
-    "predictor_family",
-    "predictor_params",
-    "scorer",
-    "seed",
+#: The columns that identify a configuration: :data:`mi_utils.config_columns.CONFIG_COLUMNS`, the list
+#: ``summary.csv`` groups by too (this name is kept for code that imports it from here).
+CONFIG_KEYS: tuple[str, ...] = CONFIG_COLUMNS
+
+#: The per-row columns :func:`configurations` averages (those the table has); the MI columns are
+#: set-level, one value per configuration, so their mean is that value.
+_MEANS: tuple[str, ...] = (
+    "correct",
+    "summary_tokens",
+    "mi_bits",
+    "mi_ci_low_bits",
+    "mi_ci_high_bits",
+    "mi_per_token_bits",
+    "mi_ceiling_bits",
+    "usable_info_bits",
+    "perplexity",
+    "flops_compressor",
 )
 
 
 def configurations(rows: pd.DataFrame, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
     """One line per configuration: the means the figures plot.
 
+    Groups as ``summary.csv`` does (:func:`mi_utils.config_columns.group_configurations`): by the
+    configuration columns the table has, in the table's order, a missing value (no sentence count,
+    no scorer) being a group of its own. A sentence-count instruction (``sentences``) and a
+    refinement round (``round``) are configurations of their own.
+
     Args:
       rows: a results table (runner rows or a simulated table).
-      by: the configuration columns (default: those of :data:`CONFIG_KEYS` present).
+      by: the configuration columns (default: those of :data:`CONFIG_KEYS`, i.e.
+        :data:`~mi_utils.config_columns.CONFIG_COLUMNS`, present).
 
     Returns:
       A DataFrame with the ``by`` columns, ``n_records``, ``accuracy`` (mean of ``correct``),
       ``distortion`` (1 - accuracy), and the mean of each of ``summary_tokens``, ``mi_bits``,
-      ``mi_per_token_bits``, ``mi_ceiling_bits``, ``usable_info_bits``, ``perplexity``,
-      ``flops_compressor`` that the table has.
+      ``mi_ci_low_bits``, ``mi_ci_high_bits``, ``mi_per_token_bits``, ``mi_ceiling_bits``,
+      ``usable_info_bits``, ``perplexity``, ``flops_compressor`` that the table has.
 
     Raises:
       ValueError: no ``correct`` column, or none of the ``by`` columns.
     """
-    keys = [c for c in (by or CONFIG_KEYS) if c in rows.columns]
-    if not keys:
-        raise ValueError(f"none of the configuration columns {list(by or CONFIG_KEYS)} is in the table")
     if "correct" not in rows.columns:
         raise ValueError("the table has no 'correct' column; configurations() summarises accuracy")
     df = rows.copy()
     df["correct"] = pd.to_numeric(df["correct"].map(lambda v: None if v is None else float(v)), errors="coerce")
-    means = [
-        c
-        for c in (
-            "correct",
-            "summary_tokens",
-            "mi_bits",
-            "mi_per_token_bits",
-            "mi_ceiling_bits",
-            "usable_info_bits",
-            "perplexity",
-            "flops_compressor",
-        )
-        if c in df.columns
-    ]
+    means = [c for c in _MEANS if c in df.columns]
     for c in means:
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    out = (
-        df.groupby(keys, dropna=False, sort=False)
-        .agg(n_records=("correct", "size"), **{c: (c, "mean") for c in means})
-        .reset_index()
-    )
+    _, groups = group_configurations(df, by)
+    out = groups.agg(n_records=("correct", "size"), **{c: (c, "mean") for c in means}).reset_index()
     out = out.rename(columns={"correct": "accuracy"})
     out.insert(out.columns.get_loc("accuracy") + 1, "distortion", 1.0 - out["accuracy"])
     return out

@@ -15,6 +15,10 @@ figure needs, and returns the matplotlib ``Figure``; its title says *simulated* 
   runner counts FLOPs from the active parameters, :func:`mi_utils.costs.active_params`);
 * :func:`refinement_figure` (Fig. 18): MI and accuracy over compress-and-refine rounds (``round``).
 
+A compressor config the runner expands into several settings (``x-3sent``, ``x-round2``) is one line,
+grouped by ``compressor_base`` (which :func:`~mi_utils.analysis.load_results` fills in older tables),
+never by parsing setting names.
+
 :data:`FIGURES_FROM_ROWS` maps each figure drawn from rows alone (no fitted analysis) to a builder
 ``(rows, source) -> Figure``: Figs. 2-5, 9, 11, 12, 14-16 and 18.
 """
@@ -51,9 +55,14 @@ __all__ = [
 def _require(rows, columns: Sequence[str], figure: str) -> None:
     missing = [c for c in columns if c not in rows.columns]
     if missing:
+        hint = (
+            "; a table built by hand gets compressor_base from mi_utils.config_columns.with_compressor_base"
+            if "compressor_base" in missing
+            else ""
+        )
         raise ValueError(
             f"{figure}: the table has no column(s) {missing}; this figure needs {list(columns)} "
-            "(the runner's rows.jsonl columns, read with mi_utils.analysis.load_table)"
+            f"(the runner's rows.jsonl columns, read with mi_utils.analysis.load_table){hint}"
         )
 
 
@@ -142,6 +151,7 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
     ]
     fig, axes = panels(len(metrics), ncols=len(metrics), size=(4.0, 3.4))
     if sub["compressor_params"].nunique() == 1:  # one compressor (a real run): the sentence count is the x axis
+        _require(sub, ("compressor_base",), title)
         _against_sentences(axes, sub, metrics, f"{title} ({_kind(rows)}) · {dataset}", source)
         return fig
     styles = ("-", "--", ":", "-.")
@@ -165,13 +175,13 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
 
 
 def _against_sentences(axes, sub, metrics, title: str, source: str | None) -> None:
-    """Each metric's mean (95% normal interval over rows) against the instructed sentence count, per compressor."""
+    """Each metric's mean (95% normal interval over rows) against the instructed sentence count, one line per
+    compressor config (``compressor_base``: the runner's ``x-3sent``, ``x-6sent``, ... are one line ``x``)."""
     import numpy as np
     import pandas as pd
 
     for ax, (col, label) in zip(axes, metrics):
-        base = sub["compressor"].astype(str).str.replace(r"-\d+sent$", "", regex=True)  # "x-3sent" -> "x"
-        for name, g in sub.groupby(base, sort=True):
+        for name, g in sub.groupby("compressor_base", sort=True):
             v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
             stats = v.groupby(g["sentences"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
             half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
@@ -332,7 +342,7 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
     import numpy as np
     import pandas as pd
 
-    _require(rows, ("round", "compressor", "compressor_params", "mi_bits"), title)
+    _require(rows, ("round", "compressor", "compressor_base", "compressor_params", "mi_bits"), title)
     sub = rows[pd.to_numeric(rows["round"], errors="coerce").notna()]
     if "compressor_kind" in sub.columns:
         sub = sub[sub["compressor_kind"] == "lm"]
@@ -342,10 +352,9 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
     if multi is not None and dataset is None:  # the first data set with refined rows
         dataset = next(iter(sorted(multi.index[multi >= 2])), None)
     sub, dataset = _one_dataset(sub, dataset, title)
-    # one line per refined chain: the runner names round r of setting "x" "x-round<r>"; a table may also
-    # keep one compressor name across its rounds (the simulator does)
-    chain = sub["compressor"].astype(str).str.replace(r"-round\d+$", "", regex=True)
-    sub = sub.assign(round=pd.to_numeric(sub["round"]).astype(int), compressor=chain)
+    # one line per refined chain: its config's compressor (the runner names round r of config "x" "x-round<r>",
+    # with compressor_base "x"; the simulator keeps one name across the rounds)
+    sub = sub.assign(round=pd.to_numeric(sub["round"]).astype(int), compressor=sub["compressor_base"].astype(str))
     sub = sub[sub.groupby("compressor")["round"].transform("nunique") >= 2]  # settings that were refined
     if sub["round"].nunique() < 2:
         raise ValueError(f"{title}: the table needs rows of at least two refinement rounds (column 'round')")
