@@ -37,18 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import (
-    Generation,
-    Message,
-    SamplingParams,
-    check_pairs,
-    derive_seed,
-    explicit_sampling_fields,
-    hash_ids,
-)
-from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
-from .local_tokenizer import LocalTokenizerMixin
+from .base import SamplingParams, derive_seed, explicit_sampling_fields
+from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerUnavailableError
 from .registry import BACKEND_ROLES
+from .server import ServerBackend
 
 __all__ = [
     "SGLangBackend",
@@ -65,7 +57,7 @@ def _start_hint() -> str:
     return "python -m sglang.launch_server --model-path <model path or hub id> --port 30000 (needs a GPU build)"
 
 
-class SGLangBackend(LocalTokenizerMixin):
+class SGLangBackend(ServerBackend):
     """Generation and scoring against one or more SGLang servers (native API; both roles).
 
     Verified only against SGLang's documented format with a fake server (see module docstring).
@@ -96,12 +88,6 @@ class SGLangBackend(LocalTokenizerMixin):
     roles = BACKEND_ROLES["sglang"]
     _kind = "SGLang"
 
-    @classmethod
-    def from_spec(cls, spec: Any) -> SGLangBackend:
-        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``urls``, ``model``,
-        ``tokenizer``; default tokenizer: the served model's name)."""
-        return cls(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
-
     def __init__(
         self,
         urls: str | Sequence[str],
@@ -118,34 +104,14 @@ class SGLangBackend(LocalTokenizerMixin):
         send_seed: bool = True,
         check_server: bool = True,
     ) -> None:
-        self.pool = ServerPool(
-            urls,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            concurrency=concurrency,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            start_hint=_start_hint(),
-            kind="SGLang",
-        )
-        self.model_name = model or ""
-        self.score_batch_size = max(1, int(score_batch_size))
         self.send_seed = send_seed
         self.model_path: str | None = None
         self.tokenizer_path: str | None = None
-        self._tokenizer_spec = tokenizer
-        if check_server:
-            self.check_servers()
+        pool = dict(timeout=timeout, max_retries=max_retries, backoff=backoff, concurrency=concurrency)
+        pool.update(api_key=api_key, api_key_env=api_key_env, start_hint=_start_hint())
+        self._connect(urls, model, tokenizer, score_batch_size, pool, check_server=check_server)
         if not self.model_name:
             self.model_name = self.model_path or "sglang"
-
-    def __repr__(self) -> str:
-        return f"SGLangBackend(urls={self.pool.urls!r}, model={self.model_name!r})"
-
-    @property
-    def urls(self) -> list[str]:
-        return self.pool.urls
 
     # ------------------------------------------------------------------ server
     def check_servers(self) -> None:
@@ -162,24 +128,11 @@ class SGLangBackend(LocalTokenizerMixin):
             self.model_path = self.model_path or path or None
             self.tokenizer_path = self.tokenizer_path or info.get("tokenizer_path") or None
 
-    def close(self) -> None:
-        """Nothing to release beyond the HTTP sessions."""
-
     # --------------------------------------------------------------- tokenizer
     def _tokenizer_candidates(self) -> list[str]:
         return [self.model_name, self.tokenizer_path or "", self.model_path or ""]
 
     # ----------------------------------------------------------------- scoring
-    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[np.ndarray]:
-        """Per-token log-probs (nats, float64) of each continuation given its prefix."""
-        check_pairs(pairs)
-        items = [([int(t) for t in p], [int(t) for t in c]) for p, c in pairs]
-        chunks = [items[s : s + self.score_batch_size] for s in range(0, len(items), self.score_batch_size)]
-        out: list[np.ndarray] = []
-        for res in self.pool.map(self._score_chunk, chunks):
-            out.extend(res)
-        return out
-
     def _score_chunk(self, chunk: list[tuple[list[int], list[int]]]) -> list[np.ndarray]:
         payload = {
             "input_ids": [p + c for p, c in chunk],
@@ -195,13 +148,6 @@ class SGLangBackend(LocalTokenizerMixin):
         return [_continuation_logprobs(it, c) for it, (_, c) in zip(items, chunk)]
 
     # -------------------------------------------------------------- generation
-    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Generation]]:
-        """Sample ``params.n`` completions for each chat prompt (one batched request per prompt)."""
-        encoded = [self.encode_chat(m) for m in prompts]
-        # HTTP in threads; tokenizer work (decode) stays on this thread
-        answers = self.pool.map(lambda ids: self._request_samples(ids, params), encoded)
-        return [self._to_generations(ids, params, seed, items) for ids, (seed, items) in zip(encoded, answers)]
-
     @staticmethod
     def sampling_fields(params: SamplingParams) -> dict:
         """Every distribution-changing sampling field sent to SGLang (recorded as ``effective``)."""
@@ -235,47 +181,22 @@ class SGLangBackend(LocalTokenizerMixin):
             raise ServerError(f"SGLang returned {len(items)} completions, {params.n} were asked for")
         return seed, items
 
-    def _to_generations(self, ids: list[int], params: SamplingParams, seed: int, items: list[dict]) -> list[Generation]:
-        eos = set(self.eos_ids)
-        effective = {"do_sample": params.temperature > 0, **self.sampling_fields(params)}
-        gens = []
-        for j, it in enumerate(items):
-            toks = it.get("output_ids")
-            if toks is None:
-                raise ServerError("SGLang's /generate response has no output_ids; upgrade SGLang")
-            toks = [int(t) for t in toks]
-            fr = (it.get("meta_info") or {}).get("finish_reason") or {}
-            kind = fr.get("type", "length") if isinstance(fr, dict) else str(fr)
-            if kind == "abort":
-                raise ServerError(f"SGLang aborted the request: {fr.get('message', fr)}")
-            stop = None
-            if (
-                kind == "stop"
-                and toks
-                and (toks[-1] in eos or (isinstance(fr, dict) and fr.get("matched") == toks[-1]))
-            ):
-                toks, stop = toks[:-1], toks[-1]
-            gens.append(
-                Generation(
-                    text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
-                    token_ids=toks,
-                    prompt_ids=list(ids),
-                    sampling=params,
-                    sample_index=j,
-                    finish_reason="stop" if kind == "stop" else "length",
-                    meta={
-                        "seed": seed,
-                        "sample_seed": seed + j if self.send_seed else None,
-                        "backend": self.backend_name,
-                        "model": self.model_name,
-                        "server_text": it.get("text", ""),
-                        "prompt_hash": hash_ids(ids),
-                    },
-                    stop_token=stop,
-                    effective=dict(effective),
-                )
-            )
-        return gens
+    def _parse_sample(self, item: dict, eos: set[int]) -> tuple[list[int], str, int | None]:
+        toks = item.get("output_ids")
+        if toks is None:
+            raise ServerError("SGLang's /generate response has no output_ids; upgrade SGLang")
+        toks = [int(t) for t in toks]
+        fr = (item.get("meta_info") or {}).get("finish_reason") or {}
+        kind = fr.get("type", "length") if isinstance(fr, dict) else str(fr)
+        if kind == "abort":
+            raise ServerError(f"SGLang aborted the request: {fr.get('message', fr)}")
+        stop = None
+        if kind == "stop" and toks and (toks[-1] in eos or (isinstance(fr, dict) and fr.get("matched") == toks[-1])):
+            toks, stop = toks[:-1], toks[-1]
+        return toks, "stop" if kind == "stop" else "length", stop
+
+    def _sample_seed(self, seed: int, j: int, params: SamplingParams) -> int | None:
+        return seed + j if self.send_seed else None
 
 
 def _continuation_logprobs(item: dict, cont: list[int]) -> np.ndarray:

@@ -41,18 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import (
-    Generation,
-    Message,
-    SamplingParams,
-    check_pairs,
-    derive_seed,
-    explicit_sampling_fields,
-    hash_ids,
-)
-from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerPool, ServerUnavailableError
-from .local_tokenizer import LocalTokenizerMixin
+from .base import SamplingParams, derive_seed, explicit_sampling_fields
+from .http import ModelNotServedError, RequestRejectedError, ServerError, ServerUnavailableError
 from .registry import BACKEND_ROLES
+from .server import ServerBackend
 from .vllm_server import (  # the launcher's names, importable from here as before
     DEFAULT_VLLM_PYTHON,
     VLLMServer,
@@ -85,7 +77,7 @@ def _start_hint(model: str) -> str:
     )
 
 
-class VLLMBackend(LocalTokenizerMixin):
+class VLLMBackend(ServerBackend):
     """Generation and scoring against one or more vLLM OpenAI-compatible servers (both roles).
 
     Args:
@@ -119,12 +111,6 @@ class VLLMBackend(LocalTokenizerMixin):
     roles = BACKEND_ROLES["vllm"]
     _kind = "vLLM"
 
-    @classmethod
-    def from_spec(cls, spec: Any) -> VLLMBackend:
-        """The backend a config's :class:`~mi_utils.config.ModelSpec` names (``urls``, ``model``,
-        ``tokenizer``; default tokenizer: the served model's name)."""
-        return cls(spec.urls, spec.model, tokenizer=spec.tokenizer or spec.model)
-
     def __init__(
         self,
         urls: str | Sequence[str],
@@ -140,31 +126,11 @@ class VLLMBackend(LocalTokenizerMixin):
         api_key_env: str | None = "VLLM_API_KEY",
         check_server: bool = True,
     ) -> None:
-        self.model_name = model
-        self.pool = ServerPool(
-            urls,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            concurrency=concurrency,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            start_hint=_start_hint(model),
-            kind="vLLM",
-        )
-        self.score_batch_size = max(1, int(score_batch_size))
         self.max_model_len: int | None = None
         self.model_root: str | None = None
-        self._tokenizer_spec = tokenizer
-        if check_server:
-            self.check_servers()
-
-    def __repr__(self) -> str:
-        return f"VLLMBackend(urls={self.pool.urls!r}, model={self.model_name!r})"
-
-    @property
-    def urls(self) -> list[str]:
-        return self.pool.urls
+        pool = dict(timeout=timeout, max_retries=max_retries, backoff=backoff, concurrency=concurrency)
+        pool.update(api_key=api_key, api_key_env=api_key_env, start_hint=_start_hint(model))
+        self._connect(urls, model, tokenizer, score_batch_size, pool, check_server=check_server)
 
     # ------------------------------------------------------------------ server
     def check_servers(self) -> None:
@@ -188,9 +154,6 @@ class VLLMBackend(LocalTokenizerMixin):
             self.model_root = self.model_root or card.get("root")
         self.max_model_len = min(lens) if lens else None
 
-    def close(self) -> None:
-        """Nothing to release beyond the HTTP sessions (kept for symmetry with other backends)."""
-
     # --------------------------------------------------------------- tokenizer
     def _tokenizer_candidates(self) -> list[str]:
         return [self.model_name, self.model_root or ""]
@@ -203,22 +166,6 @@ class VLLMBackend(LocalTokenizerMixin):
             )
 
     # ----------------------------------------------------------------- scoring
-    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[np.ndarray]:
-        """Per-token log-probs (nats, float64) of each continuation given its prefix.
-
-        Each pair is sent as one prompt ``prefix + continuation`` with ``prompt_logprobs=0``;
-        ``score_batch_size`` pairs share a request and ``concurrency`` requests run at once.
-        """
-        check_pairs(pairs)
-        items = [([int(t) for t in p], [int(t) for t in c]) for p, c in pairs]
-        for k, (p, c) in enumerate(items):
-            self._check_len(len(p) + len(c), f"scoring pair {k}")
-        chunks = [items[s : s + self.score_batch_size] for s in range(0, len(items), self.score_batch_size)]
-        out: list[np.ndarray] = []
-        for res in self.pool.map(self._score_chunk, chunks):
-            out.extend(res)
-        return out
-
     def _score_chunk(self, chunk: list[tuple[list[int], list[int]]]) -> list[np.ndarray]:
         payload = {
             "model": self.model_name,
@@ -234,20 +181,8 @@ class VLLMBackend(LocalTokenizerMixin):
         return [_continuation_logprobs(ch.get("prompt_logprobs"), p, c) for ch, (p, c) in zip(choices, chunk)]
 
     # -------------------------------------------------------------- generation
-    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Generation]]:
-        """Sample ``params.n`` completions for each chat prompt (one request per prompt).
-
-        ``temperature=0`` is greedy: vLLM refuses ``n>1`` then, so one completion is requested and
-        repeated ``n`` times (all greedy samples are identical anyway).
-        """
-        encoded = [self.encode_chat(m) for m in prompts]
-        for k, ids in enumerate(encoded):
-            self._check_len(len(ids), f"prompt {k}", extra=params.max_new_tokens)
-        eos = set(self.eos_ids)
-        # HTTP in threads; tokenizer work (decode) stays on this thread
-        answers = self.pool.map(lambda ids: self._request_samples(ids, params), encoded)
-        return [self._to_generations(ids, params, seed, choices, eos) for ids, (seed, choices) in zip(encoded, answers)]
-
+    # ``temperature=0`` is greedy: vLLM refuses ``n>1`` then, so one completion is requested and
+    # repeated ``n`` times (all greedy samples are identical anyway).
     @staticmethod
     def sampling_fields(params: SamplingParams) -> dict:
         """Every distribution-changing sampling field sent to vLLM (recorded as ``effective``).
@@ -278,45 +213,22 @@ class VLLMBackend(LocalTokenizerMixin):
             raise ServerError(f"vLLM returned {len(choices)} completions, {params.n} were asked for")
         return seed, choices
 
-    def _to_generations(
-        self, ids: list[int], params: SamplingParams, seed: int, choices: list[dict], eos: set[int]
-    ) -> list[Generation]:
-        greedy = params.temperature == 0
-        effective = {"do_sample": not greedy, **self.sampling_fields(params)}
-        gens = []
-        for j, ch in enumerate(choices):
-            toks = ch.get("token_ids")
-            if toks is None:
-                raise ServerError(
-                    "this vLLM server does not return generated token ids (`return_token_ids`, "
-                    "vLLM >= 0.10.2); upgrade vLLM"
-                )
-            toks = [int(t) for t in toks]
-            reason = ch.get("finish_reason") or "length"
-            stop = None
-            if reason == "stop" and toks and (toks[-1] in eos or ch.get("stop_reason") == toks[-1]):
-                toks, stop = toks[:-1], toks[-1]
-            gens.append(
-                Generation(
-                    text=self.tokenizer.decode(toks, skip_special_tokens=True).strip(),
-                    token_ids=toks,
-                    prompt_ids=list(ids),
-                    sampling=params,
-                    sample_index=j,
-                    finish_reason=reason,
-                    meta={
-                        "seed": seed,
-                        "sample_seed": seed if greedy else seed + j,
-                        "backend": self.backend_name,
-                        "model": self.model_name,
-                        "server_text": ch.get("text", ""),
-                        "prompt_hash": hash_ids(ids),
-                    },
-                    stop_token=stop,
-                    effective=dict(effective),
-                )
+    def _parse_sample(self, item: dict, eos: set[int]) -> tuple[list[int], str, int | None]:
+        toks = item.get("token_ids")
+        if toks is None:
+            raise ServerError(
+                "this vLLM server does not return generated token ids (`return_token_ids`, "
+                "vLLM >= 0.10.2); upgrade vLLM"
             )
-        return gens
+        toks = [int(t) for t in toks]
+        reason = item.get("finish_reason") or "length"
+        stop = None
+        if reason == "stop" and toks and (toks[-1] in eos or item.get("stop_reason") == toks[-1]):
+            toks, stop = toks[:-1], toks[-1]
+        return toks, reason, stop
+
+    def _sample_seed(self, seed: int, j: int, params: SamplingParams) -> int | None:
+        return seed if params.temperature == 0 else seed + j
 
 
 def _continuation_logprobs(prompt_logprobs: Any, prefix: list[int], cont: list[int]) -> np.ndarray:
