@@ -8,8 +8,9 @@ problem and the fix.
 
 from __future__ import annotations
 
+import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 
 __all__ = [
     "as_columns",
+    "check_fitted",
     "check_level",
     "check_n_boot",
     "group_label",
@@ -169,6 +171,26 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(np.asarray(samples, dtype=float), [alpha, 1.0 - alpha])
     return float(lo), float(hi)
+
+
+def check_fitted(fitted: Sized, skipped: Sequence[str], fn: str, *, none_fitted: str, skipped_what: str) -> None:
+    """The end of a per-group fit: fail when no group was fitted, warn which groups were skipped.
+
+    Args:
+      fitted: the fitted groups (or their rows).
+      skipped: why each skipped group was skipped.
+      fn: name of the public function (for the messages).
+      none_fitted: the error's text after ``"{fn}: "`` (what every group needs, how to fix it).
+      skipped_what: the warning's text between ``"{fn}: skipped "`` and ``": {skipped}"``.
+
+    Raises:
+      ValueError: ``fitted`` is empty.
+    """
+    if not fitted:
+        raise ValueError(f"{fn}: {none_fitted}")
+    if skipped:
+        # stacklevel 3: the caller of the public function that called this
+        warnings.warn(f"{fn}: skipped {skipped_what}: {skipped}", stacklevel=3)
 
 
 def group_label(key: Any, by: Sequence[str]) -> str:

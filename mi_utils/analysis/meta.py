@@ -33,6 +33,7 @@ from scipy import optimize, stats
 
 from ._util import (
     as_columns,
+    check_fitted,
     check_level,
     group_label,
     numeric_column,
@@ -466,11 +467,12 @@ def per_group_slopes(
                 se_type=se_type,
             )
         )
-    if not rows:
-        raise ValueError(
-            f"{fn}: no group can be fitted (each needs >= 2 sizes, >= 3 rows and, clustered, >= 2 "
-            f"units): {skipped}; group more coarsely or pass unit=None"
-        )
-    if skipped:
-        warnings.warn(f"{fn}: skipped group(s): {skipped}", stacklevel=2)
+    check_fitted(
+        rows,
+        skipped,
+        fn,
+        none_fitted=f"no group can be fitted (each needs >= 2 sizes, >= 3 rows and, clustered, >= 2 units): "
+        f"{skipped}; group more coarsely or pass unit=None",
+        skipped_what="group(s)",
+    )
     return pd.DataFrame(rows)

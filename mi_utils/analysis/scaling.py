@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._util import (
     as_columns,
+    check_fitted,
     check_n_boot,
     group_label,
     group_rng,
@@ -190,13 +191,14 @@ def fit_scaling(
             skipped.append(fit)
         else:
             fits.append(fit)
-    if not fits:
-        raise ValueError(
-            f"{fn}: no group can be fitted: every group needs at least two distinct values "
-            f"of {size!r} (groups: {skipped}); group more coarsely (by=None) or add sizes"
-        )
-    if skipped:
-        warnings.warn(f"{fn}: skipped group(s) with fewer than two distinct {size!r}: {skipped}", stacklevel=2)
+    check_fitted(
+        fits,
+        skipped,
+        fn,
+        none_fitted=f"no group can be fitted: every group needs at least two distinct values of {size!r} "
+        f"(groups: {skipped}); group more coarsely (by=None) or add sizes",
+        skipped_what=f"group(s) with fewer than two distinct {size!r}",
+    )
     out = pd.DataFrame([f.to_dict() for f in fits])
     out.attrs["fits"] = fits
     return out
@@ -405,13 +407,14 @@ def scaling_ratios(
         rows += _compressor_ratio_rows(g, fam, metrics, s_small, s_large, fn)
         if accuracy_col is not None:
             rows += _relative_gain_rows(g, fam, accuracy_col, predictor_col is not None, s_small, s_large, fn)
-    if not rows:
-        raise ValueError(
-            f"{fn}: no compressor family has two usable sizes in {size_col!r} "
-            f"(skipped: {skipped}); check family_col / size_col or small / large"
-        )
-    if skipped:
-        warnings.warn(f"{fn}: skipped famil(ies): {skipped}", stacklevel=2)
+    check_fitted(
+        rows,
+        skipped,
+        fn,
+        none_fitted=f"no compressor family has two usable sizes in {size_col!r} (skipped: {skipped}); "
+        "check family_col / size_col or small / large",
+        skipped_what="famil(ies)",
+    )
     return pd.DataFrame(rows, columns=_RATIO_COLUMNS)
 
 
