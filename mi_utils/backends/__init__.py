@@ -20,7 +20,8 @@ of any of them is a :class:`ServerError` (subclasses: :class:`ServerUnavailableE
 :class:`MissingAPIKeyError`).
 
 Server backends tokenise locally with the served model's tokenizer (``tokenizer=`` or the model
-name), so token ids, BOS handling and summary-only scoring are the same as in process.
+name), so token ids, BOS handling and summary-only scoring are the same as in process; what vLLM
+and SGLang share (pool, ``score``, ``generate``) is their base, :mod:`mi_utils.backends.server`.
 
 The table above is :data:`BACKENDS` (:mod:`mi_utils.backends.registry`): name -> module, class,
 roles, whether it needs ``urls:``, and whether it is a paid API (``priced``) or runs its weights in

@@ -1,6 +1,7 @@
 """The one HTTP layer of every server and API client: :class:`ServerPool` and its error types.
 
-Used by the vLLM and SGLang backends, the Chat Completions backend
+Used by the vLLM and SGLang backends (through their base,
+:class:`~mi_utils.backends.server.ServerBackend`), the Chat Completions backend
 (:class:`~mi_utils.backends.openai_chat.OpenAIChatBackend`) and the Tavily web search adapter
 (:class:`~mi_utils.deep_research.retrieval.TavilySearch`). Only ``requests`` and the standard library are
 imported here, so clients stay cheap to import.
