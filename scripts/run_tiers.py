@@ -6,7 +6,8 @@ They run in this order; ``slow`` and ``notebook`` run side by side, each with ha
 (``OMP_NUM_THREADS``): on the 2-core CI machine a model forward with 2 threads is only ~1.2x faster
 than with 1, so two tiers on one core each finish ~3 minutes sooner than one after the other. Each
 tier prints its slowest tests (``--durations``) so growth is visible; side-by-side tiers write to
-``build/test-logs/<tier>.log``, shown when they end.
+``build/test-logs/<tier>.log``, shown when they end. The unit tier, run alone, spreads its tests over
+the cores with pytest-xdist (``-n``; pass ``-n 0`` to run it in one process).
 
     python scripts/run_tiers.py                  # every tier (make test)
     python scripts/run_tiers.py unit             # one tier (make test-unit)
@@ -16,6 +17,7 @@ tier prints its slowest tests (``--durations``) so growth is visible; side-by-si
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -35,8 +37,26 @@ DURATIONS = ["--durations=10", "--durations-min=1.0"]
 NO_TESTS = 5  # pytest's exit code when nothing was collected
 
 
-def _command(tier: str, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-m", TIERS[tier], *DURATIONS, *extra]
+#: Tiers whose tests are spread over the cores (pytest-xdist) when they run alone: the unit tier is
+#: ~900 short tests in one process otherwise (about a minute on 2 cores, its budget).
+PARALLEL = {"unit"}
+
+
+def _workers(tier: str, extra: list[str]) -> list[str]:
+    """``["-n", N]`` for a :data:`PARALLEL` tier on a machine with several cores, else nothing.
+
+    Nothing when pytest-xdist is missing or the caller chose (``-n``, ``-p no:xdist``, ``--pdb``).
+    """
+    cores = os.cpu_count() or 1
+    chosen = any(a == "-n" or a.startswith(("-n", "--numprocesses", "--pdb")) or a == "no:xdist" for a in extra)
+    if tier not in PARALLEL or cores < 2 or chosen or importlib.util.find_spec("xdist") is None:
+        return []
+    return ["-n", str(min(cores, 4))]
+
+
+def _command(tier: str, extra: list[str], parallel: bool = False) -> list[str]:
+    workers = _workers(tier, extra) if parallel else []
+    return [sys.executable, "-m", "pytest", "-m", TIERS[tier], *workers, *DURATIONS, *extra]
 
 
 def run_group(tiers: list[str], extra: list[str]) -> dict[str, tuple[int, float]]:
@@ -45,7 +65,7 @@ def run_group(tiers: list[str], extra: list[str]) -> dict[str, tuple[int, float]
         tier = tiers[0]
         print(f"[test] tier {tier}: pytest -m '{TIERS[tier]}'", flush=True)
         t = time.perf_counter()
-        rc = subprocess.call(_command(tier, extra), cwd=REPO)
+        rc = subprocess.call(_command(tier, extra, parallel=True), cwd=REPO)
         return {tier: (rc, time.perf_counter() - t)}
     logs = REPO / "build" / "test-logs"
     logs.mkdir(parents=True, exist_ok=True)

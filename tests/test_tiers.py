@@ -44,3 +44,20 @@ def test_make_targets_use_the_tier_script():
         recipe = make.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
         assert f"$(TIERS) {tier}" in recipe
     assert "$(TIERS)\n" in make.split("\ntest:", 1)[1]
+
+
+def test_the_unit_tier_alone_spreads_over_the_cores_unless_told(monkeypatch):
+    tiers = _run_tiers()
+    monkeypatch.setattr(tiers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(tiers.importlib.util, "find_spec", lambda name: object() if name == "xdist" else None)
+    cmd = tiers._command("unit", ["-k", "config"], parallel=True)
+    assert cmd[cmd.index("-n") + 1] == "2" and cmd[-2:] == ["-k", "config"]
+    for chosen in (["-n", "0"], ["-n0"], ["-p", "no:xdist"], ["--pdb"]):  # the caller's choice stands
+        assert "-n" not in tiers._command("unit", chosen, parallel=True)[: -len(chosen)]
+    assert "-n" not in tiers._command("slow", [], parallel=True)  # model tiers keep one process
+    assert "-n" not in tiers._command("unit", [], parallel=False)  # side by side: one core each already
+    monkeypatch.setattr(tiers.os, "cpu_count", lambda: 1)
+    assert "-n" not in tiers._command("unit", [], parallel=True)
+    monkeypatch.setattr(tiers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(tiers.importlib.util, "find_spec", lambda name: None)  # no pytest-xdist installed
+    assert "-n" not in tiers._command("unit", [], parallel=True)
