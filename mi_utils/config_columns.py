@@ -10,8 +10,11 @@
   (both: ``<id>-<k>sent-round<r>``); ``compressor_base`` is ``<id>`` for all of them, and equal to
   ``compressor`` for a plain setting and an LM-free method. :func:`base_setting` recovers it from a
   row's ``compressor``, ``sentences`` and ``round``; :func:`with_compressor_base` fills the column in
-  tables written before it existed (the runner's and the analysis layer's loaders call it, so
-  figures group by the column and never parse names).
+  tables written before it existed, so figures group by the column and never parse names.
+* :func:`upgrade_rows`: the one upgrade of rows written before ``round`` and ``compressor_base``
+  existed; the runner's table (a resumed run mixes old and new rows) and
+  :func:`mi_utils.analysis.load_results` both call it, so ``summary.csv`` and
+  :func:`mi_utils.analysis.configurations` group such a table alike.
 
 It imports only the standard library (it works on the DataFrames it is given) and nothing of the
 package, so the analysis layer reads it without model code.
@@ -23,7 +26,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["CONFIG_COLUMNS", "configuration_keys", "group_configurations", "base_setting", "with_compressor_base"]
+__all__ = [
+    "CONFIG_COLUMNS",
+    "configuration_keys",
+    "group_configurations",
+    "base_setting",
+    "with_compressor_base",
+    "upgrade_rows",
+]
 
 #: Columns that identify a configuration (those a table has): ``summary.csv`` and
 #: :func:`mi_utils.analysis.configurations` group by them.
@@ -119,3 +129,18 @@ def with_compressor_base(rows: Any) -> Any:
     else:
         out["compressor_base"] = [d if m else h for h, d, m in zip(have, derived, missing)]
     return out
+
+
+def upgrade_rows(rows: Any) -> Any:
+    """A rows table with the columns later runners write filled for rows written before them.
+
+    ``round``: a missing value is 1 (refinement rounds came with the column, so an older row is
+    the first and only round); ``compressor_base``: :func:`with_compressor_base`. A table without
+    ``compressor`` (not a rows table) is returned as it is; so is a table with nothing to fill.
+    """
+    if "compressor" not in rows.columns:
+        return rows
+    if "round" in rows.columns and rows["round"].isna().any():
+        rows = rows.copy()
+        rows["round"] = rows["round"].fillna(1).astype(int)
+    return with_compressor_base(rows)

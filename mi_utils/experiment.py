@@ -41,7 +41,7 @@ config loads the finished summaries, scores, predictions and rows instead of rec
 a (data set, seed) group whose rows are all present is skipped without loading any model.
 Rows written before a column existed are upgraded in the run's table (not in ``rows.jsonl``):
 ``round`` 1, ``compressor_base`` from the row's setting
-(:func:`~mi_utils.config_columns.with_compressor_base`), ``item_type`` from the loaded record.
+(:func:`~mi_utils.config_columns.upgrade_rows`), ``item_type`` from the loaded record.
 One run writes a folder at a time: :func:`run` holds the folder's lock (:func:`mi_utils.locking.folder_lock`)
 from before its first write to its return, and a second run on the same folder stops at once with
 :class:`~mi_utils.locking.LockedError`, naming the process that holds it.
@@ -85,7 +85,7 @@ from .config import (
     short_name,
     slug,
 )
-from .config_columns import with_compressor_base
+from .config_columns import upgrade_rows
 from .costs import DEFAULT_PRICES, PriceTable, compression_flops
 from .estimate import MIResult, estimate_settings
 from .information import cross_fitted_usable_information
@@ -363,10 +363,7 @@ class _Runner:
         df = pd.DataFrame(rows)
         if df.empty:
             return pd.DataFrame(columns=list(ROW_COLUMNS))
-        df = df.reindex(columns=list(ROW_COLUMNS))
-        # rows written before the ``round`` column existed were all of round 1 (refinement came with it)
-        df["round"] = df["round"].fillna(1).astype(int)
-        return with_compressor_base(df)  # and before ``compressor_base``: the setting's name without its suffixes
+        return upgrade_rows(df.reindex(columns=list(ROW_COLUMNS)))  # rows written before round / compressor_base
 
     # ---------------------------------------------------------------------- run
     def run(self) -> None:

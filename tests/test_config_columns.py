@@ -25,6 +25,7 @@ from mi_utils.config_columns import (
     base_setting,
     configuration_keys,
     group_configurations,
+    upgrade_rows,
     with_compressor_base,
 )
 from mi_utils.experiment import run
@@ -144,6 +145,24 @@ def test_a_table_written_before_the_column_gets_it_when_loaded(tmp_path):
     new = with_compressor_base(back.assign(compressor_base=["x", None, "y", "b"]))
     assert list(new["compressor_base"]) == ["x", "a", "y", "b"]
     assert with_compressor_base(back) is back  # nothing to fill: the same table
+
+
+def test_a_resumed_runs_mixed_table_groups_alike_in_summary_and_configurations(tmp_path):
+    """Rows of a run from before round / compressor_base, resumed by a runner that writes them: one
+    configuration, whether the runner's table (summary.csv) or load_results + configurations() reads it."""
+    keys = {"dataset": "d", "compressor": "a", "scorer": "s", "seed": 0}
+    older = [{**keys, "record_id": "r0", "correct": True}]
+    newer = [{**keys, "record_id": "r1", "correct": False, "round": 1, "compressor_base": "a"}]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in older + newer), encoding="utf-8")
+    loaded = load_results(tmp_path)
+    assert list(loaded["round"]) == [1, 1] and list(loaded["compressor_base"]) == ["a", "a"]
+    conf = configurations(loaded)
+    assert len(conf) == 1 and conf["n_records"].tolist() == [2]
+    runner_table = upgrade_rows(pd.DataFrame(older + newer).reindex(columns=list(ROW_COLUMNS)))
+    summary = summarize(runner_table)
+    assert len(summary) == 1 and summary["n_records"].tolist() == [2]
+    assert upgrade_rows(loaded) is loaded  # nothing left to fill: the same table
+    assert upgrade_rows(pd.DataFrame({"x": [1]})).columns.tolist() == ["x"]  # not a rows table: left as it is
 
 
 def test_the_committed_tables_get_their_base_settings():

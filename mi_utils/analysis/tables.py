@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config_columns import CONFIG_COLUMNS, group_configurations, with_compressor_base
+from ..config_columns import CONFIG_COLUMNS, group_configurations, upgrade_rows
 from ..paths import bundled_file, committed_results, committed_results_dir
 
 __all__ = [
@@ -64,9 +64,10 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Returns:
       The table as a DataFrame. A rows table (JSON lines) written before the runner wrote
-      ``compressor_base`` gets it here (:func:`mi_utils.config_columns.with_compressor_base`: the
-      setting's name without the runner's ``-<k>sent`` / ``-round<r>`` suffixes), the one place old
-      tables are upgraded, so figures group by the column; a CSV is read as written. JSON lines are
+      ``round`` and ``compressor_base`` gets them here as the runner's own table does
+      (:func:`mi_utils.config_columns.upgrade_rows`: round 1; the setting's name without the runner's
+      ``-<k>sent`` / ``-round<r>`` suffixes), so figures group by the column and a resumed run's mixed
+      table groups as its ``summary.csv``; a CSV is read as written. JSON lines are
       read without type guessing beyond JSON's own
       (no date parsing, floats stay floats; ``null`` in an object column is ``None``), so a table
       written with
@@ -109,7 +110,7 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     for col in df.columns:  # JSON null in an object column (e.g. sentences) reads back as None, not NaN
         if df[col].dtype == object:
             df[col] = df[col].where(df[col].notna(), None)
-    return with_compressor_base(df)
+    return upgrade_rows(df)
 
 
 def paper_reported() -> pd.DataFrame:
