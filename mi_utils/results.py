@@ -367,9 +367,6 @@ def build_row(
       predictor: the predictor (``None``: no predictor answers this task).
       scorer, mi: the scorer and the setting's estimate under it (``None``: not scored).
       outcome: the prediction's columns (votes, correctness, costs, usable information).
-
-    Raises:
-      ValueError: every summary of a scored setting is empty (bits per token are undefined).
     """
     lm = compression.setting.kind == "lm"
     models = ((compression.setting.config if lm else None), *(u.spec for u in (predictor, scorer) if u))
@@ -392,7 +389,7 @@ def build_row(
         "mi_scored": mi is not None,
         "cost_usd": 0.0,
         "judge_unparsed": 0,
-        **(mi.columns(index, compression.setting.id) if mi is not None else {}),
+        **(mi.columns(index) if mi is not None else {}),
     }
     row.update(outcome or {})
     return {k: _plain(v) for k, v in row.items()}

@@ -105,5 +105,7 @@ def __getattr__(name: str):
     if name in ("CriterionScore", "RaceScore"):
         from . import race
 
-        return getattr(race, name)
+        new = race._RENAMED[name]
+        race._deprecated(f"{__name__}.{name}", new)  # the name the user typed, attributed to their line
+        return getattr(race, new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
