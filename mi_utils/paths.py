@@ -158,8 +158,9 @@ def team_data_dir() -> Path | None:
     """The team data folder: ``$MI_UTILS_TEAM_DATA``, default ``<clone>/../shared/data`` (may not exist).
 
     ``None`` outside a clone when neither variable is set. The older ``$MI_UTILS_SHARED_DATA`` is read when
-    ``$MI_UTILS_TEAM_DATA`` is unset; either way setting it warns once (a ``FutureWarning``, shown by default:
-    the variable is the user's to rename), saying which folder is read.
+    ``$MI_UTILS_TEAM_DATA`` is unset, and when both are set and differ the new one wins; either case warns
+    once (a ``FutureWarning``, shown by default: the variable is the user's to rename), saying which folder
+    is read. Both set to the same folder: no warning.
     """
     env = _team_data_env()
     if env:

@@ -182,3 +182,11 @@ def test_a_warning_the_filters_ignore_is_not_counted_as_shown(team_env):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         paths.shared_data_dir()  # shown once: silent from now on
+
+
+def test_the_sdist_carries_every_kind_of_file_the_wheel_bundles():
+    """MANIFEST.in (what an sdist, and a wheel built from it, holds of data/) covers BUNDLED_PATTERNS."""
+    lines = (REPO / "MANIFEST.in").read_text(encoding="utf-8").splitlines()
+    included = {pat for line in lines if line.startswith("recursive-include data ") for pat in line.split()[2:]}
+    wanted = {pat.rsplit("/", 1)[-1] for pat in paths.BUNDLED_PATTERNS}
+    assert wanted <= included, f"add {sorted(wanted - included)} to MANIFEST.in's recursive-include data line"

@@ -25,8 +25,8 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 
 The prompt templates live with the others in :mod:`mi_utils.prompts` (``DR_PROMPT_VERSION`` goes
 into every key, so changing a prompt never mixes old and new results). Nothing else in
-``mi_utils`` imports this package; it uses backends, prompts, costs, data, store, locking and
-answers. The old flat modules ``mi_utils.retrieval`` and ``mi_utils.race`` are deprecated shims
+``mi_utils`` imports this package; it uses backends, prompts, prices, data, paths, store, locking
+and answers. The old flat modules ``mi_utils.retrieval`` and ``mi_utils.race`` are deprecated shims
 over :mod:`.retrieval` and :mod:`.race`.
 
 Model output is data: plans, extractions, reports and verdicts are parsed with ``json`` and
