@@ -314,11 +314,12 @@ class ExperimentConfig(Section):
                 raise ConfigError(
                     f"compressors[{n}]", "(method 'full') is a predictor baseline, but there are no predictors"
                 )
-        if not self.scorers and any(s.score_mi for s in self.settings()):
+        settings = self.settings()
+        if not self.scorers and any(s.score_mi for s in settings):
             raise ConfigError(
                 "scorers", "is empty but compressors ask for MI scores (set score_mi: false or add a scorer)"
             )
-        known = {x for s in self.settings() for x in (s.id, s.config.name) if x}
+        known = {x for s in settings for x in (s.id, s.config.name) if x}
         for n, sc in enumerate(self.scorers):
             unknown = [c for c in sc.compressors or () if c not in known]
             if unknown:
@@ -326,9 +327,9 @@ class ExperimentConfig(Section):
                     f"scorers[{n}].compressors",
                     f"names {unknown}, which no compressor has; known ids and names: {sorted(known)}",
                 )
-            if sc.compressors is not None and not any(sc.scores(s) for s in self.settings()):
+            if sc.compressors is not None and not any(sc.scores(s) for s in settings):
                 raise ConfigError(f"scorers[{n}].compressors", "selects no setting whose MI is scored (score_mi)")
-            refined = [s.id for s in self.settings() if s.round > 1 and sc.scores(s)]
+            refined = [s.id for s in settings if s.round > 1 and sc.scores(s)]
             if sc.prompt == "own" and refined:
                 raise ConfigError(
                     f"scorers[{n}]",

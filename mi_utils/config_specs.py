@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import model_validator
 
 from .backends.base import GENERATOR, SCORER
-from .backends.registry import BACKEND_ROLES, backend_entry, backend_names, server_backends
+from .backends.registry import BACKEND_ROLES, BACKENDS, backend_entry, server_backends
 from .config_fields import (
     Backend,
     ConfigError,
@@ -94,17 +94,16 @@ class ModelSpec(Section):
         entry = backend_entry(self.backend)
         missing = [r for r in needs if r not in entry.roles]
         if missing:
-            able = [b for b in backend_names() if all(r in BACKEND_ROLES[b] for r in needs)]
+            able = [name for name, e in BACKENDS.items() if set(needs) <= e.roles]
             raise ConfigError(
                 "backend",
                 f"{self.backend!r} cannot be {role}: it is a "
                 f"{'/'.join(sorted(entry.roles))} only{entry.note}; use one of {able}",
             )
-        servers = server_backends()
         if entry.server and not self.urls:
             raise ConfigError("urls", f"is required for backend {self.backend!r} (server base URLs)")
         if not entry.server and self.urls:
-            raise ConfigError("urls", f"is only for {'/'.join(servers)} backends, not {self.backend!r}")
+            raise ConfigError("urls", f"is only for {'/'.join(server_backends())} backends, not {self.backend!r}")
         if self.params is not None and self.params <= 0:
             raise ConfigError("params", f"must be > 0 (a parameter count), got {self.params!r}")
         if self.name is not None and not self.name.strip():
@@ -170,8 +169,6 @@ class PredictorConfig(ModelSpec):
         )
         if self.tasks is not None and "free_form" in self.tasks and self.mode == "choice":
             raise ConfigError("tasks", "mode 'choice' cannot answer free_form records (no options)")
-        if self.tasks is not None and "perplexity" in self.tasks and SCORER not in entry.roles:
-            raise ConfigError("tasks", f"backend {self.backend!r} cannot score perplexity references{entry.note}")
         return self
 
 

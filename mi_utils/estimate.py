@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .estimators import SATURATION_THRESHOLD, MIEstimate, estimate_mi, loo_pointwise_mi, upper_is_bound
+from .estimators import MIEstimate, estimate_mi, loo_pointwise_mi, upper_is_bound
 from .summaries import Summary
 
 __all__ = ["MIResult", "estimate_settings"]
@@ -50,21 +50,15 @@ class MIResult:
     upper_is_bound: bool
     estimand: str
 
-    def columns(self, index: int, setting_id: str) -> dict:
-        """The MI columns of the row of record ``index`` (the set-level estimate and its own parts).
-
-        Raises:
-          ValueError: every summary of the setting ``setting_id`` is empty (bits per token are undefined).
-        """
+    def columns(self, index: int) -> dict:
+        """The MI columns of the row of record ``index`` (the set-level estimate and its own parts)."""
         est = self.estimate
-        if self.rate_tokens <= 0:
-            raise ValueError(f"every summary of {setting_id!r} is empty: bits per summary token are undefined")
         own = ("mi_saturation", "mi_n_upper_inf")
         return {
             **{k: v for k, v in est.to_dict().items() if k.endswith("_bits") or k in own},
             "mi_per_token_bits": est.value / self.rate_tokens,
             "mi_per_token_upper_bits": est.upper / self.rate_tokens,
-            "mi_saturated": bool(est.saturation > SATURATION_THRESHOLD),
+            "mi_saturated": bool(est.saturated),
             "mi_context_bits": float(est.per_context[index]),
             "mi_context_upper_bits": float(self.loo_context_bits[index]),
             "self_id_rate": float(self.self_id[index]),
@@ -101,6 +95,9 @@ def estimate_settings(
 
     Returns:
       ``{setting id: MIResult}``; a saturated estimate is logged as a warning.
+
+    Raises:
+      ValueError: every summary of a setting is empty (bits per summary token are undefined).
     """
     n = logp.shape[0]
     out = {}
@@ -111,6 +108,8 @@ def estimate_settings(
         own = np.argmax(lp, axis=2) == np.arange(n)[:, None]
         # the rate: bits per summary token in the compressor's own tokens (Summary.n_tokens)
         rate_tokens = float(np.mean([[z.n_tokens for z in row] for row in sums]))
+        if rate_tokens <= 0:
+            raise ValueError(f"every summary of {s.id!r} is empty: bits per summary token are undefined")
         bound = upper_is_bound(
             kind=s.kind,
             scorer_prompt=scorer.prompt,

@@ -104,7 +104,7 @@ def ranking_html(table, highlight: str | None = None, *, digits: int = 3) -> str
 
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float | np.floating):
-        if value is None or math.isnan(value):
+        if math.isnan(value):
             return "-"
         return f"{value:.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
     return html.escape(str(value))
@@ -192,7 +192,10 @@ class Explorer:
 
         def update(change) -> None:
             if change["owner"] is pick_c:
-                pick_s.options = self._samples(pick_c.value)  # may reset the sample (and re-enter here)
+                before = pick_s.value
+                pick_s.options = self._samples(pick_c.value)
+                if pick_s.value != before:  # the sample was reset: that change's own call has drawn the views
+                    return
             for k, v in self.views(pick_c.value, pick_d.value, pick_s.value or 0).items():
                 handles[k].update(v)
 

@@ -32,8 +32,9 @@ older names, ``$MI_UTILS_SHARED_DATA`` and ``shared_data_dir()``, still work and
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
+
+from ._warn import warn_once
 
 __all__ = [
     "PACKAGE_DIR",
@@ -157,8 +158,9 @@ def team_data_dir() -> Path | None:
     """The team data folder: ``$MI_UTILS_TEAM_DATA``, default ``<clone>/../shared/data`` (may not exist).
 
     ``None`` outside a clone when neither variable is set. The older ``$MI_UTILS_SHARED_DATA`` is read when
-    ``$MI_UTILS_TEAM_DATA`` is unset; either way setting it warns once (a ``FutureWarning``, shown by default:
-    the variable is the user's to rename), saying which folder is read.
+    ``$MI_UTILS_TEAM_DATA`` is unset, and when both are set and differ the new one wins; either case warns
+    once (a ``FutureWarning``, shown by default: the variable is the user's to rename), saying which folder
+    is read. Both set to the same folder: no warning.
     """
     env = _team_data_env()
     if env:
@@ -169,11 +171,11 @@ def team_data_dir() -> Path | None:
 
 def shared_data_dir() -> Path | None:
     """Deprecated name of :func:`team_data_dir` (warns once)."""
-    _warn_once(
-        "shared_data_dir",
+    warn_once(
+        "paths:shared_data_dir",
         "shared_data_dir() is deprecated; use team_data_dir() (mi_utils.paths, also in mi_utils.data)",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=2,
     )
     return team_data_dir()
 
@@ -185,22 +187,12 @@ def _team_data_env() -> str | None:
         return new or None
     if not new:
         message = f"${SHARED_DATA_ENV} is deprecated: set ${TEAM_DATA_ENV} instead (reading {old} for now)"
-        _warn_once(f"env:{old}", message, FutureWarning, stacklevel=4)
+        warn_once(f"paths:env:{old}", message, FutureWarning, stacklevel=3)
         return old
     if new != old:
         message = (
             f"${TEAM_DATA_ENV}={new} and the deprecated ${SHARED_DATA_ENV}={old} are both set and differ: "
             f"${TEAM_DATA_ENV} wins; unset ${SHARED_DATA_ENV}"
         )
-        _warn_once(f"env:{old}:{new}", message, FutureWarning, stacklevel=4)
+        warn_once(f"paths:env:{old}:{new}", message, FutureWarning, stacklevel=3)
     return new
-
-
-_WARNED: set[str] = set()
-
-
-def _warn_once(key: str, message: str, category: type[Warning], stacklevel: int) -> None:
-    """Warn about a renamed name once per Python session (``stacklevel`` as seen from the caller)."""
-    if key not in _WARNED:
-        _WARNED.add(key)
-        warnings.warn(message, category, stacklevel=stacklevel)

@@ -498,8 +498,10 @@ def plan(
       cfg: the config.
       limit: override N (as ``run --limit``).
       rates: :class:`Throughput` per model (keys as :func:`rate_key`; ``"*"`` for any model): from
-        :func:`load_throughput`, :func:`calibrate` or :func:`rates_from_timings`. Without one a line's
-        time is unknown.
+        :func:`mi_utils.throughput.load_throughput`, :func:`mi_utils.throughput.calibrate`,
+        :func:`mi_utils.recorded.rates_from_timings`, or :func:`mi_utils.throughput.rates_for` (the
+        command line's choice, with the committed CPU rates as its default). ``plan`` itself falls back
+        to nothing: without a rate a line's time is unknown.
       context_tokens: a typical context length per data set whose files are not here (its tokens are
         otherwise unknown).
       tokenizers: read the models' tokenizers where they are here (``False``: count

@@ -627,9 +627,17 @@ def predictor_texts(
 
     The budget is counted in the predictor's tokenizer; a chat API has no local one, so there it is
     counted in ``reference()`` (the run's reference tokenizer).
+
+    Raises:
+      ValueError: the cut is needed, the backend has no tokenizer and no ``reference`` is given.
     """
     if not full_context or pred.max_context_tokens is None:
         return texts
+    if SCORER not in backend.roles and reference is None:
+        raise ValueError(
+            f"predictor {pred.model!r} has no local tokenizer to count max_context_tokens in; "
+            "pass reference= (a callable returning a tokenizer, e.g. the run's scorer's)"
+        )
     tok = backend.tokenizer if SCORER in backend.roles else reference()
     return [truncate_context(tok, t, pred.max_context_tokens)[0] for t in texts]
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .estimators import SATURATION_THRESHOLD, MIEstimate, estimate_mi, validate_logp
+from .estimators import MIEstimate, estimate_mi, validate_logp
 
 __all__ = [
     "DOCUMENT_QUERY",
@@ -214,7 +214,7 @@ def ranking_table(entries: Sequence[dict]) -> Any:
                 "mi_upper_bits": est.upper,
                 "mi_ceiling_bits": est.ceiling,
                 "mi_saturation": est.saturation,
-                "saturated": bool(est.saturation > SATURATION_THRESHOLD),
+                "saturated": bool(est.saturated),
                 "summary_tokens": est.mean_length,
                 "bits_per_token": est.per_token,
                 "flops_per_summary": float(np.mean(e["flops"])),

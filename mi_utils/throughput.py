@@ -9,8 +9,10 @@ loading anything: ``params``, the packaged registry, a config readable here, or 
 :func:`local_source` (where a model's files are on this machine, never downloading), and two of the
 three sources of rates: :func:`load_throughput` (a file or flags: how to state a GPU server's speed)
 and :func:`calibrate` (load each local model once and time a short prefill, decode and scoring). The
-third, a recorded run's stage times, is :func:`mi_utils.planning.rates_from_timings` (it needs the plan
-of that run's config).
+third, a recorded run's stage times, is :func:`mi_utils.recorded.rates_from_timings` (it needs the plan
+of that run's config). :func:`rates_for` merges the sources the command line names (a file or flags, ``--calibrate``,
+``--from-timings``; the first one wins where two rate a model), and with none named uses
+:data:`DEFAULT_RATES`, the committed CPU rates.
 
 A throughput file (YAML or JSON) maps model names (optionally ``@dtype`` and ``/stage``; ``*`` is any
 other model, scaled by parameters from its ``params``) to tokens per second; an optional ``source``

@@ -340,9 +340,9 @@ def test_fit_rate_distortion_bad_input(rate, dist, match):
 @pytest.fixture
 def fresh_rd_warnings(monkeypatch):
     """The session-once warnings of rate_distortion start unseen (whatever ran before)."""
-    from mi_utils.analysis import rate_distortion as rd
+    from mi_utils import _warn
 
-    monkeypatch.setattr(rd, "_WARNED", set())
+    monkeypatch.setattr(_warn, "WARNED", set())
 
 
 @pytest.mark.parametrize("level", [0.0, 0.1, 1 / 3, 0.7, 1.0])

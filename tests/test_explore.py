@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from types import SimpleNamespace
+
 import pytest
 
 from mi_utils.data import load_text_folder
@@ -68,3 +70,21 @@ def test_saturation_panel_draws_every_curve_under_the_ceiling(ranked):
     assert labels == ["ceiling log2 n", "copier", "constant"] and ax.get_xlabel().startswith("n (documents")
     with pytest.raises(ValueError, match="no saturation curves"):
         saturation_panel(ax, {})
+
+
+def test_a_new_compressor_redraws_the_views_once(ranked, monkeypatch):
+    """Switching to a compressor with fewer summaries resets the sample: the views are drawn once, for it."""
+    pytest.importorskip("ipywidgets")
+    res, scorer = ranked
+    explorer = Explorer(res, scorer)
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: SimpleNamespace(update=lambda v: None))
+    drawn = []
+    real = explorer.views
+    monkeypatch.setattr(explorer, "views", lambda c, d, s=0: drawn.append((c, d, s)) or real(c, d, s))
+    controls = explorer.show("copier", 1, 1)
+    pick_c, pick_d, pick_s = controls.children
+    drawn.clear()
+    pick_c.value = "constant"  # one summary: the sample goes from 1 to 0
+    assert drawn == [("constant", 1, 0)]
+    pick_d.value = 0
+    assert drawn == [("constant", 1, 0), ("constant", 0, 0)]

@@ -14,6 +14,7 @@ import pytest
 import mi_utils.data
 import mi_utils.data.paths as data_paths
 import mi_utils.paths as paths
+from mi_utils import _warn
 from mi_utils.__main__ import main
 from mi_utils.analysis.tables import CPU_RESULTS_PATH, LADDER_RESULTS_PATHS, PAPER_REPORTED_PATH, load_table
 from mi_utils.data.passages import PASSAGES_PATH
@@ -108,7 +109,7 @@ def team_env(monkeypatch):
     """Neither team data variable set, and the once-per-session warnings not yet given."""
     monkeypatch.delenv(paths.TEAM_DATA_ENV, raising=False)
     monkeypatch.delenv(paths.SHARED_DATA_ENV, raising=False)
-    monkeypatch.setattr(paths, "_WARNED", set())
+    monkeypatch.setattr(_warn, "WARNED", set())
     return monkeypatch
 
 
@@ -169,3 +170,23 @@ def test_the_vllm_python_is_looked_up_in_the_clone_only_when_there_is_one(tmp_pa
     assert _resolve_python(".venv-vllm/bin/python") == fake_clone / ".venv-vllm" / "bin" / "python"
     monkeypatch.setattr(paths, "PACKAGE_DIR", tmp_path / "site-packages" / "mi_utils")  # a wheel: left as given
     assert _resolve_python(".venv-vllm/bin/python") == Path(".venv-vllm/bin/python")
+
+
+def test_a_warning_the_filters_ignore_is_not_counted_as_shown(team_env):
+    """Python ignores a DeprecationWarning attributed to library code: it must still reach the user later."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths.shared_data_dir()
+    with pytest.warns(DeprecationWarning, match="team_data_dir"):
+        paths.shared_data_dir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths.shared_data_dir()  # shown once: silent from now on
+
+
+def test_the_sdist_carries_every_kind_of_file_the_wheel_bundles():
+    """MANIFEST.in (what an sdist, and a wheel built from it, holds of data/) covers BUNDLED_PATTERNS."""
+    lines = (REPO / "MANIFEST.in").read_text(encoding="utf-8").splitlines()
+    included = {pat for line in lines if line.startswith("recursive-include data ") for pat in line.split()[2:]}
+    wanted = {pat.rsplit("/", 1)[-1] for pat in paths.BUNDLED_PATTERNS}
+    assert wanted <= included, f"add {sorted(wanted - included)} to MANIFEST.in's recursive-include data line"

@@ -23,6 +23,7 @@ from mi_utils.predict import (
     match_option,
     parse_answer,
     predict_choice_records,
+    predictor_texts,
     vote,
     vote_text,
 )
@@ -441,3 +442,20 @@ def test_generate_answer_real_model_smoke(hf_backend):
     assert isinstance(out.text, str) and out.generation is not None and out.generation.n_tokens <= 24
     # parsed or explicitly not: never a silent guess
     assert (out.index is not None) or out.parsed.parse_error
+
+
+def test_predictor_texts_cuts_in_the_reference_tokenizer_and_names_a_missing_one(monkeypatch):
+    """A chat API has no tokenizer: the full-context cut counts in reference(); without one, a message."""
+    from types import SimpleNamespace
+
+    import mi_utils.predict as predict
+
+    api = SimpleNamespace(roles=frozenset({"generator"}))
+    pred = SimpleNamespace(model="gpt-x", max_context_tokens=5)
+    assert predictor_texts(api, ["a b"], pred, full_context=False) == ["a b"]  # summaries: never cut
+    with pytest.raises(ValueError, match="no local tokenizer.*pass reference="):
+        predictor_texts(api, ["a b"], pred, full_context=True)
+    seen = []
+    monkeypatch.setattr(predict, "truncate_context", lambda tok, t, n: (seen.append((tok, n)) or t[:1], True))
+    assert predictor_texts(api, ["a b"], pred, full_context=True, reference=lambda: "ref-tok") == ["a"]
+    assert seen == [("ref-tok", 5)]

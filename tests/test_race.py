@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mi_utils import _warn
 from mi_utils.backends.base import Generation
 from mi_utils.deep_research.race import (
     DIMENSIONS,
@@ -239,13 +240,15 @@ def test_old_score_names_still_work_and_warn_once_with_the_new_name(monkeypatch)
     import mi_utils.deep_research as dr
     import mi_utils.deep_research.race as race
 
-    monkeypatch.setattr(race, "_DEPRECATED_WARNED", set())
+    monkeypatch.setattr(_warn, "WARNED", set())
     for old, new in race._RENAMED.items():
         with pytest.warns(DeprecationWarning, match=new):
             assert getattr(race, old) is getattr(race, new)
-    race._DEPRECATED_WARNED.discard("mi_utils.deep_research.race.RaceScore")
-    with pytest.warns(DeprecationWarning, match="RaceRating"):
+    with pytest.warns(
+        DeprecationWarning, match=r"mi_utils\.deep_research\.RaceScore is deprecated; use RaceRating"
+    ) as got:
         assert dr.RaceScore is RaceRating
+    assert got[0].filename == __file__  # the user's line, so Python's default filters show it
     # a verdict stored with the old keys loads, warning once; the old fields read the new ones
     old = {"dimension": "insight", "criterion": "c", "weight": 1.0, "score": 7.0, "reference_score": 5.0}
     with pytest.warns(DeprecationWarning, match="'rating', 'reference_rating'"):

@@ -30,7 +30,6 @@ once); the per-fit details are always in ``notes`` (the ``notes`` column of
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: pandas is imported where tables are built
     import pandas as pd
 from scipy.optimize import least_squares
 
+from .._warn import warn_once
 from ._util import check_n_boot, percentile_interval
 
 __all__ = ["MIN_RATES_CI", "RateDistortionFit", "fit_rate_distortion", "fit_rate_distortion_groups"]
@@ -64,24 +64,6 @@ _EXTRAPOLATION_NOTE = 2.0
 # A curve that keeps at most this share of its drop at the second-smallest rate is a step: any
 # larger b fits as well (predictions move by less than 0.1% of the drop), so b is only a lower bound.
 _STEP_LEFT = 1e-3
-_WARNED: set[str] = set()
-
-
-def _warn_once(key: str, message: str, stacklevel: int) -> None:
-    """``warnings.warn(message)`` until it has been shown once in this Python session.
-
-    A warning that the active filters ignore does not count as shown (it comes again when the
-    filters let it through); ``"error"`` filters raise as usual.
-    """
-    if key in _WARNED:
-        return
-    with warnings.catch_warnings(record=True) as caught:  # the active filters, recorded here
-        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
-    for w in caught:
-        _WARNED.add(key)
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-
-
 _FEW_RATES_WARNING = (
     "{fn}: some fits rest on fewer than {m} distinct rates: three parameters on 3-4 rates are (nearly) an "
     "interpolation, so these fits get no bootstrap intervals and their r2 says little. Their 'notes' (the "
@@ -534,7 +516,7 @@ def _emit(keys: list[str], fn: str, min_rates_ci: int, stacklevel: int) -> None:
         text = (
             _FEW_RATES_WARNING.format(fn=fn, m=min_rates_ci) if key == "few_rates" else _OVERFLOW_WARNING.format(fn=fn)
         )
-        _warn_once(f"{key}:{min_rates_ci}", text, stacklevel + 1)
+        warn_once(f"rate_distortion:{key}:{min_rates_ci}", text, UserWarning, stacklevel + 1)
 
 
 def _check_min_rates(min_rates_ci: Any, fn: str) -> int:

@@ -181,8 +181,6 @@ class VLLMBackend(ServerBackend):
         return [_continuation_logprobs(ch.get("prompt_logprobs"), p, c) for ch, (p, c) in zip(choices, chunk)]
 
     # -------------------------------------------------------------- generation
-    # ``temperature=0`` is greedy: vLLM refuses ``n>1`` then, so one completion is requested and
-    # repeated ``n`` times (all greedy samples are identical anyway).
     @staticmethod
     def sampling_fields(params: SamplingParams) -> dict:
         """Every distribution-changing sampling field sent to vLLM (recorded as ``effective``).
@@ -193,6 +191,8 @@ class VLLMBackend(ServerBackend):
         return explicit_sampling_fields(params, min_tokens_field="min_tokens")
 
     def _request_samples(self, ids: list[int], params: SamplingParams) -> tuple[int, list[dict]]:
+        # ``temperature=0`` is greedy: vLLM refuses ``n>1`` then, so one completion is requested and
+        # repeated ``n`` times (all greedy samples are identical anyway).
         greedy = params.temperature == 0
         seed = derive_seed(params.seed, ids)
         payload = {

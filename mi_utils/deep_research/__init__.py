@@ -25,8 +25,8 @@ sources. With a Qwen-2.5-3B compressor that kept 99% of the uncompressed pipelin
 
 The prompt templates live with the others in :mod:`mi_utils.prompts` (``DR_PROMPT_VERSION`` goes
 into every key, so changing a prompt never mixes old and new results). Nothing else in
-``mi_utils`` imports this package; it uses backends, prompts, costs, data, store, locking and
-answers. The old flat modules ``mi_utils.retrieval`` and ``mi_utils.race`` are deprecated shims
+``mi_utils`` imports this package; it uses backends, prompts, prices, data, paths, store, locking
+and answers. The old flat modules ``mi_utils.retrieval`` and ``mi_utils.race`` are deprecated shims
 over :mod:`.retrieval` and :mod:`.race`.
 
 Model output is data: plans, extractions, reports and verdicts are parsed with ``json`` and
@@ -105,5 +105,7 @@ def __getattr__(name: str):
     if name in ("CriterionScore", "RaceScore"):
         from . import race
 
-        return getattr(race, name)
+        new = race._RENAMED[name]
+        race._deprecated(f"{__name__}.{name}", new)  # the name the user typed, attributed to their line
+        return getattr(race, new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

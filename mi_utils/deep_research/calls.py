@@ -3,7 +3,7 @@
 Every call of the pipeline (plan, extract, synthesise) goes through :func:`call_model`, which
 times it, counts its tokens (:func:`~mi_utils.deep_research.race.token_counts`: the API's
 ``usage``, else the token ids) and prices it. :class:`Pricing` turns tokens into dollars with a
-:class:`~mi_utils.costs.PriceTable`: calls of a *free role* (the compressor, as in the paper) cost 0,
+:class:`~mi_utils.prices.PriceTable`: calls of a *free role* (the compressor, as in the paper) cost 0,
 and a local model can be *priced as* a cloud model (``priced_as={"smollm2-135m-instruct": "gpt-4o"}``)
 so that the offline demo's cost axis has the shape of the real one.
 """
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, SamplingParams
-from ..costs import PriceTable, default_price_table
+from ..prices import PriceTable, default_price_table
 from .race import token_counts
 
 __all__ = ["CallRecord", "Pricing", "call_model", "with_seed", "HasCall"]
@@ -64,7 +64,7 @@ class Pricing:
     """USD per call: a price table, local models priced as cloud ones, free roles.
 
     Args:
-      table: USD per 1M input / output tokens (default :func:`mi_utils.costs.default_price_table`:
+      table: USD per 1M input / output tokens (default :func:`mi_utils.prices.default_price_table`:
         gpt-4o 2.50 / 10.00, packaged models local and free).
       priced_as: ``{model: price-table name}``, e.g. ``{"smollm2-135m-instruct": "gpt-4o"}`` to
         price a local stand-in as the cloud predictor it replaces.

@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from .._warn import warn_once
 from ..answers import extract_json_objects
 from ..backends.base import Backend, SamplingParams
 
@@ -210,14 +210,9 @@ def load_race_criteria(path=None, *, ids: Iterable[Any] | None = None) -> dict[s
 
 
 # =============================================================================== ratings
-_DEPRECATED_WARNED: set[str] = set()
-
-
 def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
-    """Warn once per session that ``old`` is now ``new``."""
-    if old not in _DEPRECATED_WARNED:
-        _DEPRECATED_WARNED.add(old)
-        warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+    """Warn once per session that ``old`` is now ``new`` (``stacklevel`` as for ``warnings.warn`` here)."""
+    warn_once(f"race:{old}", f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel)
 
 
 #: Old field names of stored verdicts -> the new ones (read by :meth:`CriterionRating.from_dict`).

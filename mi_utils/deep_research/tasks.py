@@ -3,7 +3,8 @@
 * :func:`load_deepresearch_bench`: DeepResearch Bench's ``query.jsonl`` and ``criteria.jsonl``
   (web tasks), found through the data path settings; ``ids=PAPER_TASK_IDS`` selects the paper's 20.
 * :func:`load_research_tasks`: tasks in the same format from a JSONL file (default the bundled
-  ``data/deep_research_tasks.jsonl``, in a wheel too; see :mod:`mi_utils.paths`), written for this repository's local collections).
+  ``data/deep_research_tasks.jsonl``, in a wheel too: :mod:`mi_utils.paths`), written for this
+  repository's local collections.
 * :func:`task_documents`: the local collection a list of tasks is about (FinanceBench filing pages,
   the bundled passages), for a :class:`~mi_utils.deep_research.retrieval.BM25Retriever`.
 
