@@ -118,7 +118,7 @@ def judge_trust(
                         "report_chars": len(text),
                         "synth_seconds": synth_s,
                         "judge_seconds": sum(v.seconds for v in verdicts),
-                        "race_total": row["race_total"],
+                        "race_total": row["race_total"],  # first of the race_* columns (the CSV order)
                         **{k: v for k, v in row.items() if k.startswith("race_") and "relative" not in k},
                         "text": text,
                     }
