@@ -34,8 +34,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._warn import warn_once
-
 __all__ = [
     "PACKAGE_DIR",
     "PACKAGED_DATA",
@@ -171,6 +169,8 @@ def team_data_dir() -> Path | None:
 
 def shared_data_dir() -> Path | None:
     """Deprecated name of :func:`team_data_dir` (warns once)."""
+    from ._warn import warn_once  # here, not at the top: setup.py runs this file alone (stdlib imports only)
+
     warn_once(
         "paths:shared_data_dir",
         "shared_data_dir() is deprecated; use team_data_dir() (mi_utils.paths, also in mi_utils.data)",
@@ -185,6 +185,8 @@ def _team_data_env() -> str | None:
     new, old = os.environ.get(TEAM_DATA_ENV), os.environ.get(SHARED_DATA_ENV)
     if not old:
         return new or None
+    from ._warn import warn_once  # not at the top: setup.py runs this file alone
+
     if not new:
         message = f"${SHARED_DATA_ENV} is deprecated: set ${TEAM_DATA_ENV} instead (reading {old} for now)"
         warn_once(f"paths:env:{old}", message, FutureWarning, stacklevel=3)

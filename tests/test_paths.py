@@ -190,3 +190,10 @@ def test_the_sdist_carries_every_kind_of_file_the_wheel_bundles():
     included = {pat for line in lines if line.startswith("recursive-include data ") for pat in line.split()[2:]}
     wanted = {pat.rsplit("/", 1)[-1] for pat in paths.BUNDLED_PATTERNS}
     assert wanted <= included, f"add {sorted(wanted - included)} to MANIFEST.in's recursive-include data line"
+
+
+def test_setup_py_can_run_this_module_alone():
+    """setup.py reads BUNDLED_PATTERNS by running paths.py as a plain file: its top level imports only the stdlib."""
+    import runpy
+
+    assert runpy.run_path(str(REPO / "mi_utils" / "paths.py"))["BUNDLED_PATTERNS"] == paths.BUNDLED_PATTERNS
