@@ -124,6 +124,18 @@ class DatasetConfig(Section):
         """The name as :data:`mi_utils.data.DATASETS` spells it."""
         return self.name.strip().lower().replace("-", "_")
 
+    def loader_kwargs(self, N: int) -> dict:
+        """The loader's keyword arguments for the first ``N`` records: ``kwargs``, plus ``limit=N``
+        when the loader takes a ``limit`` and ``kwargs`` does not set one (the runner's and the planner's)."""
+        import inspect
+
+        from .data import DATASETS
+
+        kwargs = dict(self.kwargs)
+        if "limit" not in kwargs and "limit" in inspect.signature(DATASETS[self.key]).parameters:
+            kwargs["limit"] = N
+        return kwargs
+
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
         from .data import DATASETS
@@ -365,6 +377,48 @@ class ExperimentConfig(Section):
     def settings(self) -> list[CompressorSetting]:
         """Every compressor setting, in config order."""
         return [s for c in self.compressors for s in c.settings()]
+
+    # The runner's rules, read by the planner too (:mod:`mi_utils.experiment`, :mod:`mi_utils.planning`).
+    def n_records(self, ds: DatasetConfig, limit: int | None = None) -> int:
+        """Records of ``ds`` per MI estimate: ``limit`` (``run --limit``), else the data set's, else ``N``."""
+        return limit or ds.limit or self.N
+
+    def predictors_for(self, task: str) -> list[PredictorConfig | None]:
+        """The predictors that answer ``task`` records (``[None]`` when none does)."""
+        return [p for p in self.predictors if p.handles(task)] or [None]
+
+    def settings_for(self, task: str) -> list[CompressorSetting]:
+        """The settings run on ``task`` records: every one, less the ``full`` baseline when no predictor answers."""
+        has_predictor = self.predictors_for(task) != [None]
+        return [s for s in self.settings() if s.kind != "full" or has_predictor]
+
+    def combos(
+        self, setting: CompressorSetting, task: str
+    ) -> list[tuple[int, int, PredictorConfig | None, ScorerConfig | None]]:
+        """``(predictor index, scorer index, predictor, scorer)`` of every row of a setting (per record)."""
+        scorers = [sc for sc in self.scorers if sc.scores(setting)] or [None]
+        return [(pi, si, p, sc) for pi, p in enumerate(self.predictors_for(task)) for si, sc in enumerate(scorers)]
+
+    def reference_tokenizer(self) -> str | ModelSpec | None:
+        """Whose tokenizer LM-free summaries use: ``tokenizer`` (a name) when set, else the first
+        scorer's (or scoring predictor's) spec; ``None`` when there is neither."""
+        if self.tokenizer:
+            return self.tokenizer
+        return next((m for m in [*self.scorers, *self.predictors] if SCORER in backend_entry(m.backend).roles), None)
+
+    def model_uses(self) -> list[tuple[str, ModelSpec, tuple[str, ...]]]:
+        """``(config path, spec, roles it needs)`` of every model the run uses, in config order:
+        LM compressors, predictors, scorers, the judge."""
+        uses = [
+            (f"compressors[{n}]", c, (GENERATOR, SCORER)) for n, c in enumerate(self.compressors) if c.method is None
+        ]
+        uses += [(f"predictors[{n}]", p, p.needs()) for n, p in enumerate(self.predictors)]
+        uses += [(f"scorers[{n}]", sc, (SCORER,)) for n, sc in enumerate(self.scorers)]
+        return uses + ([("judge", self.judge, (GENERATOR,))] if self.judge is not None else [])
+
+    def model_specs(self) -> list[ModelSpec]:
+        """Every model spec the run uses (compressors, predictors, scorers, judge), in config order."""
+        return [spec for _, spec, _ in self.model_uses()]
 
     def to_dict(self) -> dict:
         """Plain-data view of every field (``config.json`` of a run)."""

@@ -43,7 +43,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .backends.base import BACKEND_ROLES, SCORER
 from .backends.registry import BackendEntry, backend_entry
 from .config import (
     CompressorSetting,
@@ -167,15 +166,10 @@ class Plan:
 # ============================================================================ data
 def _load_records(ds: DatasetConfig, N: int) -> tuple[list | None, str]:
     """The records the runner would use (its first ``N``), or ``(None, reason)`` when the files are not here."""
-    import inspect
+    from .data import load_dataset
 
-    from .data import DATASETS, load_dataset
-
-    kwargs = dict(ds.kwargs)
-    if "limit" not in kwargs and "limit" in inspect.signature(DATASETS[ds.key]).parameters:
-        kwargs["limit"] = N
     try:
-        records = load_dataset(ds.name, **kwargs)
+        records = load_dataset(ds.name, **ds.loader_kwargs(N))
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         return None, f"{ds.name}: data not loaded ({first}); N={N} records assumed, tokens unknown"
@@ -241,7 +235,7 @@ def _placeholder_records(name: str, task: str, n: int, context_tokens: float) ->
 def _datasets(cfg: ExperimentConfig, limit: int | None, context_tokens: Mapping[str, float]) -> list[_Data]:
     out = []
     for ds in cfg.datasets:
-        N = limit or ds.limit or cfg.N
+        N = cfg.n_records(ds, limit)
         records, note = _load_records(ds, N)
         task = records[0].task if records else DATASET_TASKS.get(ds.key, "multiple_choice")
         stated = context_tokens.get(ds.name, context_tokens.get(ds.key))
@@ -254,22 +248,9 @@ def _datasets(cfg: ExperimentConfig, limit: int | None, context_tokens: Mapping[
     return out
 
 
-def _predictors(cfg: ExperimentConfig, task: str) -> list[PredictorConfig | None]:
-    return [p for p in cfg.predictors if p.handles(task)] or [None]
-
-
-def _settings(cfg: ExperimentConfig, task: str) -> list[CompressorSetting]:
-    return [s for s in cfg.settings() if s.kind != "full" or _predictors(cfg, task) != [None]]
-
-
 def _rows(cfg: ExperimentConfig, data: _Data) -> int:
     """Rows one (data set, seed) writes: every (setting, record, predictor, scorer) combination."""
-    preds = _predictors(cfg, data.task)
-    n = 0
-    for s in _settings(cfg, data.task):
-        scorers = [sc for sc in cfg.scorers if sc.scores(s)] or [None]
-        n += data.n * len(preds) * len(scorers)
-    return n
+    return data.n * sum(len(cfg.combos(s, data.task)) for s in cfg.settings_for(data.task))
 
 
 def _line(stage, data, seed, who, spec, calls, seqs, prompt, new, scored, note) -> Work:
@@ -295,13 +276,12 @@ class _Counter:
 
     def __init__(self, cfg: ExperimentConfig, data: _Data, seed: int, toks: dict) -> None:
         self.cfg, self.data, self.seed, self.toks = cfg, data, seed, toks
-        ref = cfg.tokenizer or next(
-            (m.model for m in [*cfg.scorers, *cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None
-        )
+        ref = cfg.reference_tokenizer()
+        ref = ref.model if isinstance(ref, ModelSpec) else ref
         ref_tok = TokenCounter(ref, toks).tok if ref else None
         built = {
             s.id: _summaries(data, s, s.n_samples(cfg.M), seed, ref_tok or CharTokenizer())
-            for s in _settings(cfg, data.task)
+            for s in cfg.settings_for(data.task)
         }
         self.texts = {k: v[0] for k, v in built.items()}
         self.why = {k: v[1] for k, v in built.items() if v[1]}
@@ -453,16 +433,14 @@ class _Counter:
 
 # ============================================================================ the plan
 def model_specs(cfg: ExperimentConfig) -> list[ModelSpec]:
-    """Every model spec the run uses (compressors, predictors, scorers, judge), in config order."""
-    specs: list[ModelSpec] = [c for c in cfg.compressors if c.method is None]
-    specs += [*cfg.predictors, *cfg.scorers] + ([cfg.judge] if cfg.judge is not None else [])
-    return specs
+    """Every model spec the run uses (:meth:`ExperimentConfig.model_specs`)."""
+    return cfg.model_specs()
 
 
 def _loads(cfg: ExperimentConfig) -> list[dict]:
     """One entry per model the run loads (the runner's ``ModelCache`` keys), with its size."""
     seen, out = set(), []
-    for spec in model_specs(cfg):
+    for spec in cfg.model_specs():
         key = spec.cache_key()
         if key in seen:
             continue
@@ -514,7 +492,7 @@ def plan(
     datasets, rows = [], 0
     for data in _datasets(cfg, limit, context_tokens or {}):
         datasets.append({"dataset": data.ds.name, "records": data.n, "task": data.task, "note": data.note})
-        settings = _settings(cfg, data.task)
+        settings = cfg.settings_for(data.task)
         for seed in cfg.seeds:
             rows += _rows(cfg, data)
             c = _Counter(cfg, data, seed, toks)
@@ -523,10 +501,10 @@ def plan(
                 mine = [s for s in settings if sc.scores(s)]
                 if mine:
                     work.append(c.scoring(sc, mine))
-            for pred in _predictors(cfg, data.task):
+            for pred in cfg.predictors_for(data.task):
                 if pred is not None:
                     work += [w for w in c.prediction(pred, settings) if w is not None]
-    specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
+    specs = {(s.model, s.backend, s.dtype): s for s in cfg.model_specs()}
     for w in work:
         _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
     notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": NO_TOKENIZERS["*"][1]}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ExperimentConfig, PredictorConfig, ScorerConfig, parse_config
-from .planning import Work, model_specs, plan
+from .planning import Work, plan
 from .throughput import DECODE_WEIGHT, Throughput, model_size, rate_key
 
 __all__ = ["config_from_dump", "recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
@@ -86,7 +86,7 @@ def rates_from_timings(*folders: str | Path, tokenizers: bool = True) -> dict[st
     sums: dict[str, list[float]] = {}
     for folder in folders:
         cfg, timings = recorded_run(folder)
-        specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
+        specs = {(s.model, s.backend, s.dtype): s for s in cfg.model_specs()}
         for w in plan(cfg, tokenizers=tokenizers).work:
             secs = measured_seconds(w, timings)
             if secs <= 0 or None in (w.prompt_tokens, w.new_tokens, w.scored_tokens):

@@ -241,12 +241,11 @@ def calibrate(
     from .experiment import make_backend
 
     seen: dict[str, Throughput] = {}
-    specs = [c for c in cfg.compressors if c.method is None] + [*cfg.predictors, *cfg.scorers]
     if cfg.threads is not None:
         import torch
 
         torch.set_num_threads(cfg.threads)
-    for spec in specs:
+    for spec in cfg.model_specs():
         key = rate_key(spec.model, spec.dtype)
         if not backend_entry(spec.backend).in_process or key in seen:
             continue
