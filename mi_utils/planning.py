@@ -5,7 +5,7 @@ What lives here: :func:`plan`, which turns an :class:`~mi_utils.config.Experimen
 seed) (the units the runner times: a compressor setting's generation, a scorer's matrix, a predictor's
 answers, the judge's verdicts), the rows the run writes, the model loads, and each line's wall time
 and API dollars. :func:`format_plan` is the table ``plan`` and ``run`` print; :meth:`Plan.to_dict` the
-``--json``.
+``--json``; :meth:`Plan.costed` the same plan with other rates (only seconds and dollars depend on them).
 
 Counts follow the runner (:mod:`mi_utils.experiment`) exactly: ``N`` records per data set (fewer when
 the data set has fewer), ``M`` samples per sampled setting (1 for deterministic ones), and per scorer
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .backends.registry import BackendEntry, backend_entry
@@ -127,6 +127,25 @@ class Plan:
     rows: int
     loads: list[dict]
     tokens_note: dict[str, str] = field(default_factory=dict)
+    # what costing reads (:meth:`costed`): the config and the lines before costing
+    _cfg: ExperimentConfig | None = field(default=None, repr=False, compare=False)
+    _uncosted: list[Work] = field(default_factory=list, repr=False, compare=False)
+
+    def costed(self, rates: Mapping[str, Throughput]) -> Plan:
+        """The same plan costed with other rates (its tokens, rows and loads do not depend on them):
+        a new :class:`Plan`, this one unchanged. Each line's seconds and dollars as :func:`plan` gives them.
+
+        Raises:
+          ValueError: the plan was not made by :func:`plan` (it has no config to price with).
+        """
+        if self._cfg is None:
+            raise ValueError("only a plan made by plan() can be costed; plan the config with plan(cfg, rates=...)")
+        prices = PriceTable({**DEFAULT_PRICES, **self._cfg.prices})
+        specs = {(s.model, s.backend, s.dtype): s for s in self._cfg.model_specs()}
+        work = [replace(w) for w in self._uncosted]
+        for w in work:
+            _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
+        return replace(self, work=work)
 
     def total(self, key: str, stage: str | None = None) -> float | None:
         """Sum of a :class:`Work` field over lines (of one stage); ``None`` when any line's is unknown."""
@@ -479,14 +498,13 @@ def plan(
         :func:`mi_utils.throughput.load_throughput`, :func:`mi_utils.throughput.calibrate`,
         :func:`mi_utils.recorded.rates_from_timings`, or :func:`mi_utils.throughput.rates_for` (the
         command line's choice, with the committed CPU rates as its default). ``plan`` itself falls back
-        to nothing: without a rate a line's time is unknown.
+        to nothing: without a rate a line's time is unknown. The same plan with other rates:
+        :meth:`Plan.costed` (the tokens are counted once).
       context_tokens: a typical context length per data set whose files are not here (its tokens are
         otherwise unknown).
       tokenizers: read the models' tokenizers where they are here (``False``: count
         :data:`CHARS_PER_TOKEN` characters per token for every model; quicker, less exact).
     """
-    rates = rates or {}
-    prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
     toks: dict = {} if tokenizers else NO_TOKENIZERS
     work: list[Work] = []
     datasets, rows = [], 0
@@ -504,11 +522,8 @@ def plan(
             for pred in cfg.predictors_for(data.task):
                 if pred is not None:
                     work += [w for w in c.prediction(pred, settings) if w is not None]
-    specs = {(s.model, s.backend, s.dtype): s for s in cfg.model_specs()}
-    for w in work:
-        _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
     notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": NO_TOKENIZERS["*"][1]}
-    return Plan(cfg.name, datasets, work, rows, _loads(cfg), notes)
+    return Plan(cfg.name, datasets, [], rows, _loads(cfg), notes, cfg, work).costed(rates or {})
 
 
 def _action(entry: BackendEntry, spec: ModelSpec) -> str:
