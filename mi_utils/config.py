@@ -16,7 +16,8 @@ with the project's error messages on top: every bad field is named by its path
 any model loads. ``backend:`` and ``method:`` names are checked against their registries
 (:mod:`mi_utils.backends.registry`, :mod:`mi_utils.extractive`) at parse time; ``BACKENDS``,
 ``SERVER_BACKENDS`` and ``METHODS`` here are read from them at each access. The YAML files are
-plain data; :meth:`ExperimentConfig.to_dict` gives them back.
+plain data; :meth:`ExperimentConfig.to_dict` gives them back (every field) and
+:meth:`ExperimentConfig.from_dict` reads that dump again (:func:`config_from_dump`).
 """
 
 from __future__ import annotations
@@ -421,8 +422,18 @@ class ExperimentConfig(Section):
         return [spec for _, spec, _ in self.model_uses()]
 
     def to_dict(self) -> dict:
-        """Plain-data view of every field (``config.json`` of a run)."""
+        """Plain-data view of every field (``config.json`` of a run); :meth:`from_dict` reads it back."""
         return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExperimentConfig:
+        """The config of :meth:`to_dict`'s data (a run's ``config.json``): :func:`parse_config` of
+        :func:`config_from_dump` (a method compressor's written-out default ``temperature`` is not given).
+
+        Raises:
+          ValueError: as :func:`parse_config`.
+        """
+        return parse_config(config_from_dump(data))
 
 
 @dataclass(frozen=True)
@@ -512,6 +523,26 @@ def load_config(path: str | Path) -> ExperimentConfig:
         return parse_config(data)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def config_from_dump(data: dict) -> dict:
+    """A dump of every field (:meth:`ExperimentConfig.to_dict`, a run's ``config.json``) as a config the
+    validator accepts: each section's fields at their defaults left out (the validator refuses LM-only
+    fields given to a method compressor, and a dump gives every field)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the config must be a mapping of keys to values, got {type_name(data)}")
+    kinds = {"datasets": DatasetConfig, "compressors": CompressorConfig, "predictors": PredictorConfig}
+    kinds["scorers"] = ScorerConfig
+
+    def trim(section: Any, cls: Any) -> Any:
+        if not isinstance(section, dict):
+            return section  # the validator names what is wrong with it
+        return {k: v for k, v in section.items() if k not in cls.model_fields or v != cls.model_fields[k].default}
+
+    out = {k: [trim(x, kinds[k]) for x in v] if k in kinds and isinstance(v, list) else v for k, v in data.items()}
+    if out.get("judge"):
+        out["judge"] = trim(out["judge"], JudgeConfig)
+    return out
 
 
 def parse_config(data: Any) -> ExperimentConfig:

@@ -15,11 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, PredictorConfig, ScorerConfig, parse_config
+from .config import ExperimentConfig, config_from_dump
 from .planning import Plan, Work, plan
 from .throughput import DECODE_WEIGHT, Throughput, model_size, rate_key
 
-__all__ = ["config_from_dump", "recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
+__all__ = [
+    "config_from_dump",  # lives in mi_utils.config (ExperimentConfig.from_dict); importable from here too
+    "recorded_run",
+    "measured_seconds",
+    "rates_from_timings",
+    "check_plan",
+]
 
 
 def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
@@ -31,33 +37,12 @@ def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
       ValueError: no run in ``timings.json`` finished.
     """
     folder = Path(folder)
-    cfg = parse_config(config_from_dump(json.loads((folder / "config.json").read_text(encoding="utf-8"))))
+    cfg = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     data = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
     runs = [r for r in (data.get("runs", [data]) if isinstance(data, dict) else data) if not r.get("error")]
     if not runs:
         raise ValueError(f"{folder}/timings.json has no finished run to calibrate on")
     return cfg, max(runs, key=lambda r: r.get("rows_written", 0))
-
-
-def config_from_dump(data: dict) -> dict:
-    """A ``config.json`` (every field written out) as a config the validator accepts: each section's
-    fields at their defaults left out (a method compressor's default ``temperature`` is refused)."""
-    from .config import CompressorConfig, DatasetConfig, JudgeConfig
-
-    kinds = {
-        "datasets": DatasetConfig,
-        "compressors": CompressorConfig,
-        "predictors": PredictorConfig,
-        "scorers": ScorerConfig,
-    }
-
-    def trim(section: dict, cls: Any) -> dict:
-        return {k: v for k, v in section.items() if k not in cls.model_fields or v != cls.model_fields[k].default}
-
-    out = {k: [trim(x, kinds[k]) for x in v] if k in kinds else v for k, v in data.items()}
-    if out.get("judge"):
-        out["judge"] = trim(out["judge"], JudgeConfig)
-    return out
 
 
 def measured_seconds(w: Work, timings: dict) -> float:
