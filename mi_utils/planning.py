@@ -53,6 +53,7 @@ from .config import (
     ScorerConfig,
 )
 from .costs import DEFAULT_PRICES, PriceTable
+from .data import DATASET_TASKS  # each data set's task, for one whose files are not here (the loaders' table)
 from .throughput import Throughput, find_rate, model_size
 from .token_counts import CHARS_PER_TOKEN, NO_TOKENIZERS, CharTokenizer, TokenCounter
 
@@ -69,19 +70,6 @@ __all__ = [
 
 #: The stages a plan line can be (the runner's stage names; ``judge`` is timed inside ``prediction``).
 STAGES = ("generation", "scoring", "prediction", "judge")
-#: Each data set's task, for a data set whose files are not here (the loaders' table, :mod:`mi_utils.data`).
-DATASET_TASKS = {
-    "passages": "free_form",
-    "synthetic_clinical": "multiple_choice",
-    "synthetic_clinical_shared": "multiple_choice",
-    "longhealth": "multiple_choice",
-    "longhealth_sample": "free_form",
-    "financebench": "free_form",
-    "financebench_mc": "multiple_choice",
-    "qasper": "free_form",
-    "wildchat": "perplexity",
-    "fineweb": "perplexity",
-}
 
 
 # ============================================================================ records

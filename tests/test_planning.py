@@ -239,6 +239,13 @@ def test_dataset_tasks_cover_every_loader():
     from mi_utils.data import DATASETS
 
     assert set(DATASET_TASKS) == set(DATASETS)
+    # one table: the planner's is the data package's, and the bundled loaders' records have that task
+    from mi_utils.data import DATASET_TASKS as in_data
+    from mi_utils.data import load_dataset
+
+    assert DATASET_TASKS is in_data
+    for name in ("passages", "synthetic_clinical", "synthetic_clinical_shared"):
+        assert {r.task for r in load_dataset(name, limit=3)} == {DATASET_TASKS[name]}, name
 
 
 def test_chars_per_token_fallback_counts_characters():
