@@ -192,11 +192,11 @@ class _Data:
     n: int
     task: str
     note: str
-    context_tokens: float | None = None  # a stated typical context length when the records are absent
 
     @property
     def known(self) -> bool:
-        return self.records is not None or self.context_tokens is not None
+        """Whether its tokens can be counted: records loaded, or placeholders of a stated context length."""
+        return self.records is not None
 
 
 def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: Any) -> tuple[list | None, str]:
@@ -209,10 +209,8 @@ def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: An
         return None, "data not here"
     from .compress import extractive_summaries
 
-    if s.config.method == "full":
-        return [[r.context] for r in data.records], ""
-    try:
-        sums = extractive_summaries(data.records, s.config.method, s.config.k or 1, ref_tok, M=M, seed=seed)
+    try:  # as the runner builds them (``full`` included: the registry's method returns each context)
+        sums = extractive_summaries(data.records, s.config.method, s.config.k, ref_tok, M=M, seed=seed)
     except ValueError as e:
         return None, f"{s.id} fails on {data.ds.name}, so the run would stop there: {str(e).split(';')[0]}"
     return [[z.text for z in row] for row in sums], ""
@@ -249,7 +247,7 @@ def _datasets(cfg: ExperimentConfig, limit: int | None, context_tokens: Mapping[
         if records is None and stated is not None:
             records = _placeholder_records(ds.name, task, N, float(stated))
             note = f"{ds.name}: data not here; {N} placeholder records of {stated:g} context tokens (stated)"
-            out.append(_Data(ds, records, N, task, note, float(stated)))
+            out.append(_Data(ds, records, N, task, note))
             continue
         out.append(_Data(ds, records, len(records) if records else N, task, note))
     return out
