@@ -140,9 +140,14 @@ def compression_messages(text: str, query: str, sentences: int | None = None) ->
       query: the question Q (options are stripped).
       sentences: when set, the conciseness instruction "use EXACTLY k sentences" is appended.
     """
+    return _summary_messages(COMPRESSION_PROMPT, sentences, query=strip_options(query), text=text)
+
+
+def _summary_messages(template: str, sentences: int | None, **fields: str) -> list[dict]:
+    """One user message: ``template`` filled with ``fields``, plus the conciseness suffix when ``sentences`` is set."""
     if sentences is not None and sentences < 1:
         raise ValueError("sentences must be a positive integer or None")
-    content = COMPRESSION_PROMPT.format(query=strip_options(query), text=text)
+    content = template.format(**fields)
     if sentences is not None:
         content += CONCISENESS_SUFFIX.format(k=sentences)
     return [{"role": "user", "content": content}]
@@ -179,12 +184,7 @@ def refinement_messages(text: str, query: str, summary: str, sentences: int | No
       summary: the previous round's summary z_{r-1}.
       sentences: when set, the conciseness instruction "use EXACTLY k sentences" is appended.
     """
-    if sentences is not None and sentences < 1:
-        raise ValueError("sentences must be a positive integer or None")
-    content = REFINE_PROMPT.format(query=strip_options(query), text=text, summary=summary)
-    if sentences is not None:
-        content += CONCISENESS_SUFFIX.format(k=sentences)
-    return [{"role": "user", "content": content}]
+    return _summary_messages(REFINE_PROMPT, sentences, query=strip_options(query), text=text, summary=summary)
 
 
 def format_options(options: Sequence[str]) -> str:

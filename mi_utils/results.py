@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -187,31 +187,27 @@ class ModelUse:
     spec: PredictorConfig | ScorerConfig
     meta: ModelMeta
 
-    def columns(self, role: str) -> dict:
-        """``<role>``, ``<role>_model``, ... (``role``: ``predictor`` or ``scorer``)."""
-        s, own = self.spec, {}
-        if role == "predictor":
-            own = {"predictor_mode": s.mode, "predictor_rule": s.rule}
-        elif role == "scorer":
-            own = {"scorer_prompt": s.prompt}
-        else:
-            raise ValueError(f"role must be 'predictor' or 'scorer', got {role!r}")
-        return {
-            role: s.id,
-            f"{role}_model": s.model,
-            f"{role}_family": self.meta.family,
-            f"{role}_params": self.meta.params,
-            f"{role}_backend": s.backend,
-            f"{role}_dtype": s.dtype,
-            **own,
-        }
+    #: Each role's own settings (config field -> the column ``<role>_<field>``), beside the common ones.
+    OWN_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {"predictor": ("mode", "rule"), "scorer": ("prompt",)}
+    COMMON: ClassVar[tuple[str, ...]] = ("model", "family", "params", "backend", "dtype")
 
-    @staticmethod
-    def empty(role: str) -> dict:
+    @property
+    def role(self) -> str:
+        """``predictor`` or ``scorer``, from the spec's type."""
+        return "predictor" if isinstance(self.spec, PredictorConfig) else "scorer"
+
+    def columns(self) -> dict:
+        """``<role>``, ``<role>_model``, ``<role>_family``, ... and the role's own settings."""
+        s, role = self.spec, self.role
+        values = {"model": s.model, "family": self.meta.family, "params": self.meta.params}
+        values |= {"backend": s.backend, "dtype": s.dtype}
+        values |= {f: getattr(s, f) for f in self.OWN_FIELDS[role]}
+        return {role: s.id, **{f"{role}_{k}": v for k, v in values.items()}}
+
+    @classmethod
+    def empty(cls, role: str) -> dict:
         """The columns of a row without this role (no predictor answers its task, or not scored)."""
-        names = [role, "model", "family", "params", "backend", "dtype"]
-        names += ["mode", "rule"] if role == "predictor" else ["prompt"]
-        return {role: None, **{f"{role}_{n}": None for n in names[1:]}}
+        return {role: None, **{f"{role}_{n}": None for n in (*cls.COMMON, *cls.OWN_FIELDS[role])}}
 
 
 @dataclass(frozen=True)
@@ -380,8 +376,8 @@ def build_row(
         "answer": rec.answer,
         "item_type": item_type(rec),
         **compression.columns(rec),
-        **(predictor.columns("predictor") if predictor else ModelUse.empty("predictor")),
-        **(scorer.columns("scorer") if scorer else ModelUse.empty("scorer")),
+        **(predictor.columns() if predictor else ModelUse.empty("predictor")),
+        **(scorer.columns() if scorer else ModelUse.empty("scorer")),
         "mi_estimand": mi.estimand if mi is not None else None,
         "upper_is_bound": bool(mi is not None and mi.upper_is_bound),
         "prompt_version": PROMPT_VERSION,

@@ -30,6 +30,7 @@ from mi_utils.plotting import (
     labelled_points,
     lines_by,
     lines_vs_size,
+    mean_lines,
     metrics_vs_size,
     panel,
     panels,
@@ -173,6 +174,30 @@ def test_lines_by_draws_one_line_per_group_in_its_family_colour():
     fig, ax = panel()
     lines_by(ax, frame, "x", "y", "scorer", sort=True, label_prefix="scorer ")
     assert [line.get_label() for line in ax.lines] == ["scorer a", "scorer b"]
+
+
+def test_mean_lines_draws_the_mean_and_its_normal_interval_per_group():
+    frame = pd.DataFrame(
+        {
+            "g": ["b", "b", "b", "a", "a", "a", "a"],
+            "x": [1, 1, 2, 1, 2, 2, 2],
+            "y": [0.0, 1.0, None, True, 2.0, 4.0, 6.0],
+        }
+    )
+    fig, ax = panel()
+    stats = mean_lines(ax, frame, "x", "y", "g", order=["b", "a"], colors={"a": "#000000"}, label=str.upper)
+    assert list(stats) == ["b", "a"]  # the order given; b at x = 2 has no y: left out
+    assert list(stats["b"].index) == [1] and list(stats["a"].index) == [1, 2]
+    assert np.allclose(stats["b"]["mean"], [0.5]) and np.allclose(stats["a"]["mean"], [1.0, 4.0])
+    se = np.array([0.0, 2.0 / np.sqrt(3)])  # one row: no spread; three rows of SD 2
+    assert np.allclose(stats["a"]["half"], 1.96 * se)
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["B", "A"] and _hex(handles[1][0].get_color()) == "#000000"
+    assert np.allclose(handles[1][0].get_ydata(), [1.0, 4.0])
+    kept = mean_lines(panel()[1], frame, "x", "y", "g", dropna=False)
+    assert list(kept) == ["a", "b"] and np.isnan(kept["b"].loc[2, "mean"])  # sorted groups; the gap is kept
+    with pytest.raises(ValueError, match="no rows with g in \\['c'\\]"):
+        mean_lines(ax, frame, "x", "y", "g", order=["a", "c"])
 
 
 def test_lines_vs_size_labels_axes_and_colours_families():

@@ -388,11 +388,12 @@ def _fit_one(
     n_rates = len(np.unique(rp))
     rate_min = float(rp.min())
     spread = float(rp.max() - rate_min)
-    p, flat, zero_var = _fit_scaled((rp - rate_min) / spread, yp, wp, n_starts=5)
+    x = (rp - rate_min) / spread
+    p, flat, zero_var = _fit_scaled(x, yp, wp, n_starts=5)
     C, b, D0 = _unscale(p, rate_min, spread)
     D_rate_min = float(p[0] + p[2])
     r2 = _weighted_r2(p, rp, yp, wp, rate_min, spread, flat, zero_var)
-    notes, warn = _fit_notes(p, rp, rate_min, spread, flat, zero_var, n_rates, n_boot, min_rates_ci)
+    notes, warn = _fit_notes(p, x, C, b, D_rate_min, rate_min, flat, zero_var, n_rates, n_boot, min_rates_ci)
 
     boot = np.empty((0, 4))
     ci: dict[str, tuple[float, float]] = {}
@@ -433,11 +434,12 @@ def _weighted_r2(p, rp, yp, wp, rate_min: float, spread: float, flat: bool, zero
 
 
 def _fit_notes(
-    p, rp, rate_min: float, spread: float, flat: bool, zero_var: bool, n_rates: int, n_boot: int, min_rates_ci: int
+    p, x, C: float, b: float, D_rate_min: float, rate_min: float, flat, zero_var, n_rates, n_boot, min_rates_ci
 ) -> tuple[list[str], list[str]]:
-    """What to read with care in a fit (its notes), and the keys of the warnings it calls for."""
-    C, b, _ = _unscale(p, rate_min, spread)
-    D_rate_min = float(p[0] + p[2])
+    """What to read with care in a fit (its notes), and the keys of the warnings it calls for.
+
+    ``p`` and ``x`` are scaled (the parameters, the rates); ``C``, ``b``, ``D_rate_min`` the fit's own, unscaled.
+    """
     notes: list[str] = []
     warn: list[str] = []
     if zero_var:
@@ -463,7 +465,7 @@ def _fit_notes(
             notes.append(
                 f"the curve exceeds 1 at rate_min (D_rate_min = {D_rate_min:.3g}); its interval is clipped to [0, 1]"
             )
-        if _is_step(p, (rp - rate_min) / spread):
+        if _is_step(p, x):
             notes.append(
                 "a step: the drop is over by the second-smallest rate (or b is at its bound); b is only a lower bound"
             )

@@ -16,6 +16,10 @@ paid for) again. One run uses a store at a time: it holds ``<store>.lock``
 notebook kernel) stops at once with :class:`~mi_utils.locking.LockedError`, naming the process that
 holds it.
 
+The cached report and verdict stages are module functions, :func:`cached_report` and
+:func:`cached_verdicts` (with :func:`baseline_synthesis_inputs`, the baseline's messages and citable inputs),
+so :mod:`~mi_utils.deep_research.trust` writes and reads its control reports and verdicts exactly as a run does.
+
 Costs: the plan's cost is counted in every setting's total (each setting would need its own plan);
 judge costs are kept apart from the pipeline's (``judge_cost_usd``).
 """
@@ -47,7 +51,15 @@ from .summary import summarise
 from .synthesise import Report, synthesise
 from .tasks import ResearchTask
 
-__all__ = ["search", "retrieve", "DeepResearchResult", "run_deep_research"]
+__all__ = [
+    "search",
+    "retrieve",
+    "baseline_synthesis_inputs",
+    "cached_report",
+    "cached_verdicts",
+    "DeepResearchResult",
+    "run_deep_research",
+]
 
 
 def search(retriever: Retriever, query: str, k: int, max_chars: int | None = None) -> list[Source]:
@@ -63,6 +75,63 @@ def search(retriever: Retriever, query: str, k: int, max_chars: int | None = Non
 def retrieve(retriever: Retriever, plan: Plan, k: int, max_chars: int | None = None) -> list[list[Source]]:
     """:func:`search` for every plan item, in plan order."""
     return [search(retriever, item.query, k, max_chars) for item in plan.items]
+
+
+def baseline_synthesis_inputs(task_prompt: str, plan: Plan, flat: Sequence[Source]) -> tuple[list[dict], list[dict]]:
+    """The baseline's ``(synthesis messages, citable inputs)``: the report is written from the raw sources ``flat``."""
+    messages = baseline_messages(task_prompt, plan, flat)
+    inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat, 1)]
+    return messages, inputs
+
+
+def cached_report(
+    cache: StageCache,
+    predictor: Backend,
+    task: ResearchTask,
+    plan: Plan,
+    setting: str,
+    messages: list[dict],
+    inputs: list[dict],
+    config: DeepResearchConfig,
+    pricing: Pricing,
+) -> Report:
+    """The report ``predictor`` writes from ``messages`` for ``setting``: read back when ``cache`` holds its
+    :func:`~mi_utils.deep_research.cache.report_key`, else synthesised and stored (a ``kind="report"`` row)."""
+    key = report_key(predictor, messages, config)
+    row = cache.get(key)
+    if row is None:
+        report = synthesise(predictor, task, plan, setting, messages, inputs, config, pricing)
+        cache.put({"key": key, "kind": "report", "task_id": task.id, "setting": setting, "report": report.to_dict()})
+    else:
+        report = Report.from_dict(row["report"])
+        report.setting = setting
+    return report
+
+
+def cached_verdicts(
+    cache: StageCache,
+    judge: RaceJudge,
+    task: ResearchTask,
+    setting: str,
+    report: str,
+    reference: str | None,
+    *,
+    progress: bool = False,
+) -> list[CriterionRating]:
+    """The judge's verdict on every criterion of ``task`` for ``report`` (pairwise against ``reference`` when
+    given): each read back when ``cache`` holds its :func:`~mi_utils.deep_research.cache.judge_key`, else rated
+    and stored (a ``kind="judge"`` row), so a verdict two callers share is made once."""
+    out = []
+    for c in tqdm(task.criteria.criteria, desc=f"judge {setting}", disable=not progress, leave=False):
+        key = judge_key(judge, task.prompt, report, c, reference)
+        row = cache.get(key)
+        if row is None:
+            v = judge.rate(task.prompt, report, c, reference)
+            cache.put({"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()})
+        else:
+            v = CriterionRating.from_dict(row["verdict"])
+        out.append(v)
+    return out
 
 
 @dataclass
@@ -278,21 +347,6 @@ class _Run:
         self.sources_by_task[task.id] = out
         return out
 
-    def report(
-        self, task: ResearchTask, plan: Plan, setting: Setting, messages: list[dict], inputs: list[dict]
-    ) -> Report:
-        key = report_key(self.predictor, messages, self.config)
-        row = self.cache.get(key)
-        if row is None:
-            report = synthesise(self.predictor, task, plan, setting.id, messages, inputs, self.config, self.pricing)
-            self.cache.put(
-                {"key": key, "kind": "report", "task_id": task.id, "setting": setting.id, "report": report.to_dict()}
-            )
-        else:
-            report = Report.from_dict(row["report"])
-            report.setting = setting.id
-        return report
-
     def setting_row(self, task: ResearchTask, plan: Plan, srcs: list[list[Source]], setting: Setting) -> dict:
         """One setting on one task: its extractions and report, as a results row (``status`` ok / plan_failed / error)."""
         flat = [s for group in srcs for s in group]
@@ -301,7 +355,9 @@ class _Run:
             return self._plan_failed_row(task, plan, setting, base)
         try:
             exs, kept, messages, inputs = self._synthesis_inputs(task, plan, srcs, flat, setting)
-            report = self.report(task, plan, setting, messages, inputs)
+            report = cached_report(
+                self.cache, self.predictor, task, plan, setting.id, messages, inputs, self.config, self.pricing
+            )
         except Exception as e:
             return {**base, "status": "error", "error": f"{type(e).__name__}: {e}"[:500]}
         self.extractions[(task.id, setting.id)] = exs
@@ -347,9 +403,7 @@ class _Run:
     ) -> tuple[list[Extraction], list[Extraction], list[dict], list[dict]]:
         """``(extractions, kept findings, synthesis messages, citable inputs)``; the baseline reads the raw sources."""
         if setting.compressor is None:
-            messages = baseline_messages(task.prompt, plan, flat)
-            inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat, 1)]
-            return [], [], messages, inputs
+            return [], [], *baseline_synthesis_inputs(task.prompt, plan, flat)
         exs = extract(
             setting.compressor, task, plan, srcs, self.config, self.pricing, cache=self.cache, progress=self.progress
         )
@@ -394,22 +448,6 @@ class _Run:
         return row
 
     # ------------------------------------------------------------------- judge
-    def _verdicts(self, task: ResearchTask, setting: str, report: str, reference: str | None) -> list[CriterionRating]:
-        judge = self.judge
-        out = []
-        for c in tqdm(task.criteria.criteria, desc=f"judge {setting}", disable=not self.progress, leave=False):
-            key = judge_key(judge, task.prompt, report, c, reference)
-            row = self.cache.get(key)
-            if row is None:
-                v = judge.rate(task.prompt, report, c, reference)
-                self.cache.put(
-                    {"key": key, "kind": "judge", "task_id": task.id, "setting": setting, "verdict": v.to_dict()}
-                )
-            else:
-                v = CriterionRating.from_dict(row["verdict"])
-            out.append(v)
-        return out
-
     def judge_task(self, task: ResearchTask, task_rows: list[dict], reference: str | None) -> None:
         """Rate every finished setting's report of one task into its row (pairwise against ``reference`` when it has one)."""
         weights = dict(task.criteria.dimension_weights)
@@ -425,7 +463,8 @@ class _Run:
     def _judge_setting(self, task: ResearchTask, sid: str, row: dict, weights: dict, reference: str | None) -> None:
         """One setting's report: its RACE rating and the judge's calls and costs, into ``row``."""
         judge = self.judge
-        verdicts = self._verdicts(task, sid, self.reports[(task.id, sid)].text, reference)
+        report = self.reports[(task.id, sid)].text
+        verdicts = cached_verdicts(self.cache, judge, task, sid, report, reference, progress=self.progress)
         rating = RaceRating(task.id, judge.name, verdicts, weights)
         self.scores[(task.id, sid)] = rating
         row.update(rating.to_row())

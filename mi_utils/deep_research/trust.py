@@ -12,7 +12,9 @@ for every task the judge rates three reports written for the same task,
 
 and :func:`trust_counts` counts, per comparison, how often the first report is rated above, level
 with, or below the control, per task (RACE total) and per criterion. The random-source reports and
-the verdicts go to the run's store under the pipeline's own keys, so a rerun reads them back.
+the verdicts go to the run's store through the pipeline's own cached stages
+(:func:`~mi_utils.deep_research.pipeline.cached_report`, :func:`~mi_utils.deep_research.pipeline.cached_verdicts`:
+the same keys and rows), so a rerun reads them back.
 
 Everything here is evaluation of the judge: no cost of it counts in the pipeline's API cost.
 """
@@ -24,13 +26,12 @@ from pathlib import Path
 
 from ..backends.base import Backend
 from ..locking import file_lock
-from ..prompts import baseline_messages
 from ..store import JsonlStore
-from .cache import StageCache, judge_key, report_key
+from .cache import StageCache
 from .calls import Pricing
 from .config import DeepResearchConfig
-from .race import CriterionRating, RaceJudge, RaceRating
-from .synthesise import Report, synthesise
+from .pipeline import baseline_synthesis_inputs, cached_report, cached_verdicts
+from .race import RaceJudge, RaceRating
 from .tasks import ResearchTask
 
 __all__ = ["CONTROLS", "COMPARISONS", "degenerate_report", "donor_tasks", "judge_trust", "trust_counts"]
@@ -105,7 +106,7 @@ def judge_trust(
                 "degenerate": (degenerate_report(task.prompt), None, 0.0),
             }
             for control, (text, source_task, synth_s) in reports.items():
-                verdicts = _verdicts(cache, judge, task, control, text)
+                verdicts = cached_verdicts(cache, judge, task, control, text, None)
                 rating = RaceRating(task.id, judge.name, verdicts, dict(task.criteria.dimension_weights))
                 row = rating.to_row()
                 rep_rows.append(
@@ -117,7 +118,7 @@ def judge_trust(
                         "report_chars": len(text),
                         "synth_seconds": synth_s,
                         "judge_seconds": sum(v.seconds for v in verdicts),
-                        "race_total": row["race_total"],
+                        "race_total": row["race_total"],  # first of the race_* columns (the CSV order)
                         **{k: v for k, v in row.items() if k.startswith("race_") and "relative" not in k},
                         "text": text,
                     }
@@ -138,34 +139,11 @@ def judge_trust(
 
 def _random_report(cache, task, result, donor, *, predictor, config, pricing) -> tuple[str, str, float]:
     """The report written for ``task`` from ``donor``'s sources: ``(text, donor, seconds)`` (read back when stored)."""
+    plan = result.plans[task.id]
     flat = [s for group in result.sources[donor] for s in group]
-    messages = baseline_messages(task.prompt, result.plans[task.id], flat)
-    key = report_key(predictor, messages, config)
-    row = cache.get(key)
-    if row is None:
-        inputs = [{"n": n, "source_id": s.id, "title": s.title, "url": s.url} for n, s in enumerate(flat, 1)]
-        report = synthesise(predictor, task, result.plans[task.id], "random_sources", messages, inputs, config, pricing)
-        cache.put(
-            {"key": key, "kind": "report", "task_id": task.id, "setting": "random_sources", "report": report.to_dict()}
-        )
-    else:
-        report = Report.from_dict(row["report"])
+    messages, inputs = baseline_synthesis_inputs(task.prompt, plan, flat)
+    report = cached_report(cache, predictor, task, plan, "random_sources", messages, inputs, config, pricing)
     return report.text, donor, report.call.seconds
-
-
-def _verdicts(cache, judge: RaceJudge, task: ResearchTask, control: str, text: str) -> list[CriterionRating]:
-    """The judge's verdict on every criterion of ``task`` for one report (the pipeline's keys: shared verdicts are reused)."""
-    out = []
-    for c in task.criteria.criteria:
-        key = judge_key(judge, task.prompt, text, c, None)
-        row = cache.get(key)
-        if row is None:
-            v = judge.rate(task.prompt, text, c, None)
-            cache.put({"key": key, "kind": "judge", "task_id": task.id, "setting": control, "verdict": v.to_dict()})
-        else:
-            v = CriterionRating.from_dict(row["verdict"])
-        out.append(v)
-    return out
 
 
 def trust_counts(reports, criteria, tol: float = 1e-6):

@@ -10,8 +10,8 @@ calls into ``mi_utils``, plots):
   :func:`contexts_axis`, :func:`plain_log_axis`; reference lines :func:`ceiling_line` (the ``log2 N`` ceiling of
   the MI estimate), :func:`saturation_marks` (:data:`mi_utils.estimators.SATURATION_THRESHOLD` of the ceiling),
   :func:`chance_and_control` (accuracy floors);
-* :mod:`~mi_utils.plotting.marks`, generic marks on one Axes: :func:`lines_by`, :func:`lines_vs_size`,
-  :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
+* :mod:`~mi_utils.plotting.marks`, generic marks on one Axes: :func:`lines_by`, :func:`mean_lines`,
+  :func:`lines_vs_size`, :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
   :func:`share_bars`;
 * :mod:`~mi_utils.plotting.figures`, the analysis figures of notebooks 04-08: :func:`metrics_vs_size` (Fig. 2),
   :func:`compressor_vs_predictor_scaling` (Fig. 3), :func:`rate_distortion_panel` (Figs. 6, 19-20),
@@ -23,7 +23,8 @@ calls into ``mi_utils``, plots):
   :func:`refinement_figure` (Fig. 18), and :data:`FIGURES_FROM_ROWS` (figure name -> builder).
 
 Every public name is re-exported here: ``from mi_utils.plotting import finish, metrics_vs_size``.
-Panel helpers take a matplotlib ``Axes`` first and return it; figure helpers return the ``Figure``.
+Panel helpers take a matplotlib ``Axes`` first and return it (:func:`mean_lines`: its per-group statistics);
+figure helpers return the ``Figure``.
 Nothing here imports torch or transformers; matplotlib, numpy and pandas are imported when a helper runs.
 """
 

@@ -1,9 +1,9 @@
 """Marks: generic drawing on one Axes (lines, points, bars), in the family colours where rows name a family.
 
-:func:`lines_by` (one line per group), :func:`lines_vs_size` (mean and 95% interval against model size, one line
-per family), :func:`labelled_points` / :func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`,
-:func:`share_bars`. Each takes a matplotlib ``Axes`` first and returns it
-(:func:`scatter_with_fit`: the fitted line's slope and intercept).
+:func:`lines_by` (one line per group), :func:`mean_lines` (mean and 95% interval of a column against another, one
+line per group), :func:`lines_vs_size` (those lines against model size, one per family), :func:`labelled_points` /
+:func:`annotate_points`, :func:`scatter_with_fit`, :func:`interval_bars`, :func:`share_bars`. Each takes a matplotlib ``Axes`` first and returns it
+(:func:`scatter_with_fit`: the fitted line's slope and intercept; :func:`mean_lines`: the statistics it drew).
 
 They use the primitives of :mod:`~mi_utils.plotting.style`; the paper's figures
 (:mod:`~mi_utils.plotting.figures`) are built from them. numpy and pandas are imported when a helper runs.
@@ -11,13 +11,14 @@ They use the primitives of :mod:`~mi_utils.plotting.style`; the paper's figures
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .style import _decorate, family_color, size_label
 
 __all__ = [
     "lines_by",
+    "mean_lines",
     "lines_vs_size",
     "annotate_points",
     "labelled_points",
@@ -61,6 +62,64 @@ def lines_by(
     return ax
 
 
+def mean_lines(
+    ax,
+    frame,
+    x: str,
+    y: str,
+    group: str,
+    *,
+    order: Sequence | None = None,
+    colors: Mapping | None = None,
+    label: Callable[[Any], str] = str,
+    yerr: Callable[[Any, Any, Any], Any] | None = None,
+    dropna: bool = True,
+    **style,
+) -> dict:
+    """Mean of ``y`` (with a 95% normal interval over rows, mean +- 1.96 SE) against ``x``, one line per group.
+
+    Args:
+      ax: matplotlib Axes.
+      frame: rows (one per record and configuration).
+      x: the x column (one point per value).
+      y: the column to average (``correct`` is read as 0/1; ``None`` and non-numbers are skipped).
+      group: one line per value of this column.
+      order: the groups to draw, in this order (default: every group, sorted); a group without an ``x`` is skipped.
+      colors: optional ``{group value: colour}`` (a group not in it takes the colour cycle).
+      label: the legend label of a group value (default ``str``).
+      yerr: optional ``(group value, its rows, its stats) -> yerr`` replacing the normal interval.
+      dropna: leave out points whose mean is undefined (every ``y`` missing); False keeps them (a gap).
+      **style: passed to ``ax.errorbar`` (default ``marker="o"``, ``capsize=2``).
+
+    Returns:
+      ``{group value: stats}``: per ``x`` value (the index), ``mean``, ``std``, ``count`` and ``half`` (the
+      interval's half-width).
+    """
+    import numpy as np
+    import pandas as pd
+
+    style = {"marker": "o", "capsize": 2, **style}
+    groups = dict(iter(frame.groupby(group, sort=True)))
+    unknown = [name for name in order or () if name not in groups]
+    if unknown:
+        raise ValueError(f"mean_lines: no rows with {group} in {unknown}; order lists values of the column {group!r}")
+    out = {}
+    for name in groups if order is None else order:
+        g = groups[name]
+        v = pd.to_numeric(g[y].map(lambda u: None if u is None else float(u)), errors="coerce")
+        stats = v.groupby(g[x]).agg(["mean", "std", "count"])
+        if stats.empty:  # no row of the group has an x: no line
+            continue
+        if dropna:
+            stats = stats.dropna(subset=["mean"])
+        stats["half"] = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
+        kw = {"color": colors[name]} if colors is not None and name in colors else {}
+        err = stats["half"] if yerr is None else yerr(name, g, stats)
+        ax.errorbar(stats.index, stats["mean"], yerr=err, label=label(name), **kw, **style)
+        out[name] = stats
+    return out
+
+
 def lines_vs_size(
     ax,
     frame,
@@ -97,29 +156,14 @@ def lines_vs_size(
     Returns:
       The Axes.
     """
-    import numpy as np
-    import pandas as pd
 
-    df = frame[[group, size, y]].copy()
-    df[y] = pd.to_numeric(df[y].map(lambda v: None if v is None else float(v)), errors="coerce")
-    stats = df.groupby([group, size])[y].agg(["mean", "std", "count"]).reset_index()
-    for g, sub in stats.groupby(group, sort=True):
-        sub = sub.sort_values(size)
-        half = 1.96 * sub["std"].fillna(0.0) / np.sqrt(sub["count"].clip(lower=1))
-        color = (colors or {}).get(g, family_color(str(g)))
-        name = size_label(float(g)) if group.endswith("_params") else str(g)
-        ax.errorbar(
-            sub[size],
-            sub["mean"],
-            yerr=half,
-            color=color,
-            ls=linestyle,
-            marker=marker,
-            capsize=2,
-            label=f"{label_prefix}{name}",
-        )
+    def name(g) -> str:
+        return f"{label_prefix}{size_label(float(g)) if group.endswith('_params') else g}"
+
+    palette = {g: (colors or {}).get(g, family_color(str(g))) for g in frame[group].dropna().unique()}
+    stats = mean_lines(ax, frame, size, y, group, colors=palette, label=name, dropna=False, ls=linestyle, marker=marker)
     ax.set_xscale("log")
-    ticks = sorted(stats[size].unique())
+    ticks = sorted({t for s in stats.values() for t in s.index})
     ax.set_xticks(ticks, [size_label(t) for t in ticks], fontsize=8, rotation=45)
     ax.minorticks_off()
     _decorate(ax, xlabel=xlabel, ylabel=ylabel or y, title=title, source=source)

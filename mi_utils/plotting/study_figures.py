@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .figures import compressor_vs_predictor_scaling, metrics_vs_size
-from .marks import lines_vs_size, scatter_with_fit
+from .marks import lines_vs_size, mean_lines, scatter_with_fit
 from .style import (
     COMPRESSOR_SIZE,
     _decorate,
@@ -177,15 +177,8 @@ def conciseness_figure(rows, *, dataset: str | None = None, source: str | None =
 def _against_sentences(axes, sub, metrics, title: str, source: str | None) -> None:
     """Each metric's mean (95% normal interval over rows) against the instructed sentence count, one line per
     compressor config (``compressor_base``: the runner's ``x-3sent``, ``x-6sent``, ... are one line ``x``)."""
-    import numpy as np
-    import pandas as pd
-
     for ax, (col, label) in zip(axes, metrics):
-        for name, g in sub.groupby("compressor_base", sort=True):
-            v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
-            stats = v.groupby(g["sentences"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
-            half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
-            ax.errorbar(stats.index, stats["mean"], yerr=half, marker="o", capsize=2, label=str(name))
+        mean_lines(ax, sub, "sentences", col, "compressor_base")
         ax.set_xticks(sorted(sub["sentences"].unique()))
         _decorate(ax, xlabel="instructed sentences", ylabel=label, title=title, source=source)
     axes[0].legend(fontsize=7)
@@ -339,7 +332,6 @@ def moe_figure(rows, *, dataset: str | None = None, source: str | None = None, t
 
 def refinement_figure(rows, *, dataset: str | None = None, source: str | None = None, title: str = "Fig. 18"):
     """Fig. 18: MI (and accuracy, where scored) over the rounds of a compress-and-refine loop, one line per compressor."""
-    import numpy as np
     import pandas as pd
 
     _require(rows, ("round", "compressor", "compressor_base", "compressor_params", "mi_bits"), title)
@@ -364,21 +356,10 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
     order = sub.drop_duplicates("compressor").sort_values("compressor_params")["compressor"].tolist()
     colors = sequential_colors(order)
     fig, axes = panels(len(metrics), size=(5.0, 3.6))
+    own = {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(sub.columns)
     for ax, (col, label) in zip(axes, metrics):
-        for name in order:
-            g = sub[sub["compressor"] == name]
-            v = pd.to_numeric(g[col].map(lambda x: None if x is None else float(x)), errors="coerce")
-            stats = v.groupby(g["round"]).agg(["mean", "std", "count"]).dropna(subset=["mean"])
-            half = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
-            yerr = half
-            if col == "mi_bits" and {"mi_ci_low_bits", "mi_ci_high_bits"} <= set(
-                g.columns
-            ):  # the estimate's own interval
-                low = pd.to_numeric(g["mi_ci_low_bits"], errors="coerce").groupby(g["round"]).mean()
-                high = pd.to_numeric(g["mi_ci_high_bits"], errors="coerce").groupby(g["round"]).mean()
-                if low.reindex(stats.index).notna().all() and high.reindex(stats.index).notna().all():
-                    yerr = [stats["mean"] - low.reindex(stats.index), high.reindex(stats.index) - stats["mean"]]
-            ax.errorbar(stats.index, stats["mean"], yerr=yerr, marker="o", capsize=2, color=colors[name], label=name)
+        yerr = _estimate_interval if col == "mi_bits" and own else None
+        mean_lines(ax, sub, "round", col, "compressor", order=order, colors=colors, yerr=yerr)
         ax.set_xticks(sorted(sub["round"].unique()))
         _decorate(ax, xlabel="refinement round", ylabel=label, title=f"{title} ({_kind(rows)}) · {dataset}",
                   source=source)  # fmt: skip
@@ -386,6 +367,18 @@ def refinement_figure(rows, *, dataset: str | None = None, source: str | None = 
         ceiling_line(axes[0], float(sub["mi_ceiling_bits"].max()), legend=False)
     axes[0].legend(fontsize=7)
     return fig
+
+
+def _estimate_interval(name, g, stats):
+    """The MI estimate's own interval (its bounds averaged per round) where every round has one, else the normal
+    interval over rows (``stats["half"]``)."""
+    import pandas as pd
+
+    low = pd.to_numeric(g["mi_ci_low_bits"], errors="coerce").groupby(g["round"]).mean().reindex(stats.index)
+    high = pd.to_numeric(g["mi_ci_high_bits"], errors="coerce").groupby(g["round"]).mean().reindex(stats.index)
+    if low.notna().all() and high.notna().all():
+        return [stats["mean"] - low, high - stats["mean"]]
+    return stats["half"]
 
 
 def _fig2(rows, source):
