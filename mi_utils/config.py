@@ -16,7 +16,8 @@ with the project's error messages on top: every bad field is named by its path
 any model loads. ``backend:`` and ``method:`` names are checked against their registries
 (:mod:`mi_utils.backends.registry`, :mod:`mi_utils.extractive`) at parse time; ``BACKENDS``,
 ``SERVER_BACKENDS`` and ``METHODS`` here are read from them at each access. The YAML files are
-plain data; :meth:`ExperimentConfig.to_dict` gives them back.
+plain data; :meth:`ExperimentConfig.to_dict` gives them back (every field) and
+:meth:`ExperimentConfig.from_dict` reads that dump again (:func:`config_from_dump`).
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ class DatasetConfig(Section):
     def key(self) -> str:
         """The name as :data:`mi_utils.data.DATASETS` spells it."""
         return self.name.strip().lower().replace("-", "_")
+
+    def loader_kwargs(self, N: int) -> dict:
+        """The loader's keyword arguments for the first ``N`` records: ``kwargs``, plus ``limit=N``
+        when the loader takes a ``limit`` and ``kwargs`` does not set one (the runner's and the planner's)."""
+        import inspect
+
+        from .data import DATASETS
+
+        kwargs = dict(self.kwargs)
+        if "limit" not in kwargs and "limit" in inspect.signature(DATASETS[self.key]).parameters:
+            kwargs["limit"] = N
+        return kwargs
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
@@ -366,9 +379,61 @@ class ExperimentConfig(Section):
         """Every compressor setting, in config order."""
         return [s for c in self.compressors for s in c.settings()]
 
+    # The runner's rules, read by the planner too (:mod:`mi_utils.experiment`, :mod:`mi_utils.planning`).
+    def n_records(self, ds: DatasetConfig, limit: int | None = None) -> int:
+        """Records of ``ds`` per MI estimate: ``limit`` (``run --limit``), else the data set's, else ``N``."""
+        return limit or ds.limit or self.N
+
+    def predictors_for(self, task: str) -> list[PredictorConfig | None]:
+        """The predictors that answer ``task`` records (``[None]`` when none does)."""
+        return [p for p in self.predictors if p.handles(task)] or [None]
+
+    def settings_for(self, task: str) -> list[CompressorSetting]:
+        """The settings run on ``task`` records: every one, less the ``full`` baseline when no predictor answers."""
+        has_predictor = self.predictors_for(task) != [None]
+        return [s for s in self.settings() if s.kind != "full" or has_predictor]
+
+    def combos(
+        self, setting: CompressorSetting, task: str
+    ) -> list[tuple[int, int, PredictorConfig | None, ScorerConfig | None]]:
+        """``(predictor index, scorer index, predictor, scorer)`` of every row of a setting (per record)."""
+        scorers = [sc for sc in self.scorers if sc.scores(setting)] or [None]
+        return [(pi, si, p, sc) for pi, p in enumerate(self.predictors_for(task)) for si, sc in enumerate(scorers)]
+
+    def reference_tokenizer(self) -> str | ModelSpec | None:
+        """Whose tokenizer LM-free summaries use: ``tokenizer`` (a name) when set, else the first
+        scorer's (or scoring predictor's) spec; ``None`` when there is neither."""
+        if self.tokenizer:
+            return self.tokenizer
+        return next((m for m in [*self.scorers, *self.predictors] if SCORER in backend_entry(m.backend).roles), None)
+
+    def model_uses(self) -> list[tuple[str, ModelSpec, tuple[str, ...]]]:
+        """``(config path, spec, roles it needs)`` of every model the run uses, in config order:
+        LM compressors, predictors, scorers, the judge."""
+        uses = [
+            (f"compressors[{n}]", c, (GENERATOR, SCORER)) for n, c in enumerate(self.compressors) if c.method is None
+        ]
+        uses += [(f"predictors[{n}]", p, p.needs()) for n, p in enumerate(self.predictors)]
+        uses += [(f"scorers[{n}]", sc, (SCORER,)) for n, sc in enumerate(self.scorers)]
+        return uses + ([("judge", self.judge, (GENERATOR,))] if self.judge is not None else [])
+
+    def model_specs(self) -> list[ModelSpec]:
+        """Every model spec the run uses (compressors, predictors, scorers, judge), in config order."""
+        return [spec for _, spec, _ in self.model_uses()]
+
     def to_dict(self) -> dict:
-        """Plain-data view of every field (``config.json`` of a run)."""
+        """Plain-data view of every field (``config.json`` of a run); :meth:`from_dict` reads it back."""
         return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExperimentConfig:
+        """The config of :meth:`to_dict`'s data (a run's ``config.json``): :func:`parse_config` of
+        :func:`config_from_dump` (a method compressor's written-out default ``temperature`` is not given).
+
+        Raises:
+          ValueError: as :func:`parse_config`.
+        """
+        return parse_config(config_from_dump(data))
 
 
 @dataclass(frozen=True)
@@ -458,6 +523,26 @@ def load_config(path: str | Path) -> ExperimentConfig:
         return parse_config(data)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def config_from_dump(data: dict) -> dict:
+    """A dump of every field (:meth:`ExperimentConfig.to_dict`, a run's ``config.json``) as a config the
+    validator accepts: each section's fields at their defaults left out (the validator refuses LM-only
+    fields given to a method compressor, and a dump gives every field)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the config must be a mapping of keys to values, got {type_name(data)}")
+    kinds = {"datasets": DatasetConfig, "compressors": CompressorConfig, "predictors": PredictorConfig}
+    kinds["scorers"] = ScorerConfig
+
+    def trim(section: Any, cls: Any) -> Any:
+        if not isinstance(section, dict):
+            return section  # the validator names what is wrong with it
+        return {k: v for k, v in section.items() if k not in cls.model_fields or v != cls.model_fields[k].default}
+
+    out = {k: [trim(x, kinds[k]) for x in v] if k in kinds and isinstance(v, list) else v for k, v in data.items()}
+    if out.get("judge"):
+        out["judge"] = trim(out["judge"], JudgeConfig)
+    return out
 
 
 def parse_config(data: Any) -> ExperimentConfig:

@@ -59,7 +59,6 @@ see :mod:`mi_utils.score` for ``conditioning``).
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -70,8 +69,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backends.base import GENERATOR, SCORER, require_role
-from .backends.registry import BACKEND_ROLES, build_backend
+from .backends.base import SCORER, require_role
+from .backends.registry import build_backend
 from .compress import Summary, compress_records, extractive_summaries, refine_records
 from .config import (
     CompressorSetting,
@@ -305,14 +304,8 @@ class _Runner:
         """
         if self._preflighted:
             return
-        c = self.cfg
-        uses: list[tuple[str, ModelSpec, tuple[str, ...]]] = []
-        uses += [(f"compressors[{n}]", x, (GENERATOR, SCORER)) for n, x in enumerate(c.compressors) if x.method is None]
-        uses += [(f"predictors[{n}]", x, x.needs()) for n, x in enumerate(c.predictors)]
-        uses += [(f"scorers[{n}]", x, (SCORER,)) for n, x in enumerate(c.scorers)]
-        uses += [("judge", c.judge, (GENERATOR,))] if c.judge is not None else []
         with self.timer.stage("preflight"):
-            for path, spec, needs in uses:
+            for path, spec, needs in self.cfg.model_uses():
                 try:
                     self.model_meta(spec)
                 except ValueError as e:
@@ -328,23 +321,10 @@ class _Runner:
     def reference_tokenizer(self) -> Any:
         """The tokenizer of LM-free summaries: ``tokenizer`` when set, else the first scorer's (or
         the first scoring predictor's)."""
-        if self.cfg.tokenizer:
-            return self.models.tokenizer(self.cfg.tokenizer)
-        spec = next((m for m in [*self.cfg.scorers, *self.cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None)
-        if spec is None:
+        ref = self.cfg.reference_tokenizer()
+        if ref is None:
             raise ValueError("extractive compressors need a tokenizer: set 'tokenizer' in the config")
-        return self.models.get(spec).tokenizer
-
-    def predictors(self, task: str) -> list[PredictorConfig | None]:
-        """The predictors that answer ``task`` records (``[None]`` when none does)."""
-        return [p for p in self.cfg.predictors if p.handles(task)] or [None]
-
-    def combos(
-        self, setting: CompressorSetting, task: str
-    ) -> list[tuple[int, int, PredictorConfig | None, ScorerConfig | None]]:
-        """``(predictor index, scorer index, predictor, scorer)`` of every row of a setting."""
-        scorers = [sc for sc in self.cfg.scorers if sc.scores(setting)] or [None]
-        return [(pi, si, p, sc) for pi, p in enumerate(self.predictors(task)) for si, sc in enumerate(scorers)]
+        return self.models.tokenizer(ref) if isinstance(ref, str) else self.models.get(ref).tokenizer
 
     @property
     def rows_reused(self) -> int:
@@ -373,15 +353,11 @@ class _Runner:
                 self.run_group(ds, records, seed)
 
     def load_records(self, ds: DatasetConfig) -> list:
-        from .data import DATASETS, load_dataset
+        from .data import load_dataset
 
-        N = self.limit or ds.limit or self.cfg.N
-        kwargs = dict(ds.kwargs)
-        loader = DATASETS[ds.key]
-        if "limit" not in kwargs and "limit" in inspect.signature(loader).parameters:
-            kwargs["limit"] = N
+        N = self.cfg.n_records(ds, self.limit)
         with self.timer.stage("load_data", dataset=ds.name):
-            records = load_dataset(ds.name, **kwargs)
+            records = load_dataset(ds.name, **ds.loader_kwargs(N))
         if len(records) < N:
             log.warning("%s has %d records, fewer than N=%d; using all of them", ds.name, len(records), N)
         records = list(records[:N])
@@ -397,12 +373,12 @@ class _Runner:
 
     def run_group(self, ds: DatasetConfig, records: list, seed: int) -> None:
         cfg, N, task = self.cfg, len(records), records[0].task
-        settings = [s for s in cfg.settings() if s.kind != "full" or self.predictors(task) != [None]]
+        settings = cfg.settings_for(task)
         keys = {
             (s.id, i, pi, si): row_key(cfg, ds, N, seed, s, p, sc, r.id)
             for s in settings
             for i, r in enumerate(records)
-            for pi, si, p, sc in self.combos(s, task)
+            for pi, si, p, sc in cfg.combos(s, task)
         }
         self.keys.extend(keys.values())
         if all(k in self.rows for k in keys.values()):
@@ -428,7 +404,7 @@ class _Runner:
         #    every setting's option scores plus a no-summary pass, cross-fitted calibration
         usable: dict[tuple[str, str], dict] = {}
         if task == "multiple_choice":
-            for pred in self.predictors(task):
+            for pred in cfg.predictors_for(task):
                 if pred is not None and pred.mode == "choice":
                     usable.update(self.usable_information(ds, records, settings, summaries, pred))
 
@@ -580,10 +556,10 @@ class _Runner:
         usable: dict | None = None,
     ) -> None:
         """Predict, evaluate and write the rows of one setting, each the moment it exists."""
-        combos = self.combos(s, records[0].task)
+        combos = self.cfg.combos(s, records[0].task)
         comp_meta = self.model_meta(s.config) if s.kind == "lm" else None
         context = RunContext(self.cfg.name, ds.name, seed, len(records), self.cfg.conditioning, self.cfg.n_boot)
-        for pi, pred in enumerate(self.predictors(records[0].task)):
+        for pi, pred in enumerate(self.cfg.predictors_for(records[0].task)):
             mine = [(si, sc) for p, si, _, sc in combos if p == pi]
             todo = [i for i in range(len(records)) if any(keys[(s.id, i, pi, si)] not in self.rows for si, _ in mine)]
             if not todo:

@@ -12,7 +12,9 @@ Two kinds of name:
 * anything else: a Hugging Face hub id (``Qwen/Qwen2.5-7B-Instruct``) or a local folder,
   loaded with transformers as usual.
 
-Importing this module, the registry, :func:`model_family` and :func:`cache_dir` import no torch.
+Importing this module, the registry, :func:`model_family` and :func:`cache_dir` import no torch;
+:func:`prepared_dir` and :func:`local_source` (where a model's files are here, for the planner) never
+convert or download.
 :func:`load_model` imports torch and transformers, :func:`load_tokenizer` transformers. A packaged
 model's first use (:func:`model_dir`, and through it :func:`local_model_path`,
 :func:`load_model_config` and :func:`generation_eos_ids`) converts its GGUF with torch and
@@ -40,6 +42,8 @@ __all__ = [
     "ModelNotAvailableError",
     "cache_dir",
     "model_dir",
+    "prepared_dir",
+    "local_source",
     "load_model",
     "load_tokenizer",
     "load_model_config",
@@ -313,15 +317,56 @@ def _convert_gguf(spec: PackagedModel, out: Path) -> Path:
     return out
 
 
-def model_dir(name: str) -> Path:
-    """Local Hugging Face folder for a packaged model, converting it on first use."""
+def _hf_folder(name: str) -> Path:
+    """Where a packaged model's Hugging Face folder is (or will be once converted)."""
     if name not in PACKAGED:
         raise KeyError(f"{name!r} is not a packaged model; packaged: {sorted(PACKAGED)}")
-    out = cache_dir() / "hf" / name
-    if (out / "config.json").exists():
+    return cache_dir() / "hf" / name
+
+
+def prepared_dir(name: str) -> Path | None:
+    """A packaged model's Hugging Face folder when it is already prepared here, else ``None``; never converts.
+
+    Raises:
+      KeyError: ``name`` is not a packaged model.
+    """
+    out = _hf_folder(name)
+    return out if (out / "config.json").is_file() else None
+
+
+def model_dir(name: str) -> Path:
+    """Local Hugging Face folder for a packaged model, converting it on first use."""
+    out = prepared_dir(name)
+    if out is not None:
         return out
+    out = _hf_folder(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     return _convert_gguf(PACKAGED[name], out)
+
+
+def cached_hub_file(name: str, filename: str) -> str | None:
+    """A hub repository's file from the local Hugging Face cache (never the network), or ``None``."""
+    if "/" not in name or Path(name).expanduser().exists():
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(name, filename)
+    except Exception:
+        return None
+    return hit if isinstance(hit, str) else None
+
+
+def local_source(name: str) -> str | None:
+    """A folder (or cached hub id) holding ``name``'s files, read without converting or downloading: a
+    prepared packaged model (:func:`prepared_dir`), a local folder, or a hub id in the local cache."""
+    if name in PACKAGED:
+        folder = prepared_dir(name)
+        return None if folder is None else str(folder)
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return str(p)
+    return name if cached_hub_file(name, "config.json") or cached_hub_file(name, "tokenizer.json") else None
 
 
 def _resolve(name: str) -> str:

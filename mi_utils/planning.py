@@ -5,7 +5,7 @@ What lives here: :func:`plan`, which turns an :class:`~mi_utils.config.Experimen
 seed) (the units the runner times: a compressor setting's generation, a scorer's matrix, a predictor's
 answers, the judge's verdicts), the rows the run writes, the model loads, and each line's wall time
 and API dollars. :func:`format_plan` is the table ``plan`` and ``run`` print; :meth:`Plan.to_dict` the
-``--json``.
+``--json``; :meth:`Plan.costed` the same plan with other rates (only seconds and dollars depend on them).
 
 Counts follow the runner (:mod:`mi_utils.experiment`) exactly: ``N`` records per data set (fewer when
 the data set has fewer), ``M`` samples per sampled setting (1 for deterministic ones), and per scorer
@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .backends.base import BACKEND_ROLES, SCORER
 from .backends.registry import BackendEntry, backend_entry
 from .config import (
     CompressorSetting,
@@ -54,6 +53,7 @@ from .config import (
     ScorerConfig,
 )
 from .costs import DEFAULT_PRICES, PriceTable
+from .data import DATASET_TASKS  # each data set's task, for one whose files are not here (the loaders' table)
 from .throughput import Throughput, find_rate, model_size
 from .token_counts import CHARS_PER_TOKEN, NO_TOKENIZERS, CharTokenizer, TokenCounter
 
@@ -70,19 +70,6 @@ __all__ = [
 
 #: The stages a plan line can be (the runner's stage names; ``judge`` is timed inside ``prediction``).
 STAGES = ("generation", "scoring", "prediction", "judge")
-#: Each data set's task, for a data set whose files are not here (the loaders' table, :mod:`mi_utils.data`).
-DATASET_TASKS = {
-    "passages": "free_form",
-    "synthetic_clinical": "multiple_choice",
-    "synthetic_clinical_shared": "multiple_choice",
-    "longhealth": "multiple_choice",
-    "longhealth_sample": "free_form",
-    "financebench": "free_form",
-    "financebench_mc": "multiple_choice",
-    "qasper": "free_form",
-    "wildchat": "perplexity",
-    "fineweb": "perplexity",
-}
 
 
 # ============================================================================ records
@@ -128,6 +115,25 @@ class Plan:
     rows: int
     loads: list[dict]
     tokens_note: dict[str, str] = field(default_factory=dict)
+    # what costing reads (:meth:`costed`): the config and the lines before costing
+    _cfg: ExperimentConfig | None = field(default=None, repr=False, compare=False)
+    _uncosted: list[Work] = field(default_factory=list, repr=False, compare=False)
+
+    def costed(self, rates: Mapping[str, Throughput]) -> Plan:
+        """The same plan costed with other rates (its tokens, rows and loads do not depend on them):
+        a new :class:`Plan`, this one unchanged. Each line's seconds and dollars as :func:`plan` gives them.
+
+        Raises:
+          ValueError: the plan was not made by :func:`plan` (it has no config to price with).
+        """
+        if self._cfg is None:
+            raise ValueError("only a plan made by plan() can be costed; plan the config with plan(cfg, rates=...)")
+        prices = PriceTable({**DEFAULT_PRICES, **self._cfg.prices})
+        specs = {(s.model, s.backend, s.dtype): s for s in self._cfg.model_specs()}
+        work = [replace(w) for w in self._uncosted]
+        for w in work:
+            _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
+        return replace(self, work=work)
 
     def total(self, key: str, stage: str | None = None) -> float | None:
         """Sum of a :class:`Work` field over lines (of one stage); ``None`` when any line's is unknown."""
@@ -167,15 +173,10 @@ class Plan:
 # ============================================================================ data
 def _load_records(ds: DatasetConfig, N: int) -> tuple[list | None, str]:
     """The records the runner would use (its first ``N``), or ``(None, reason)`` when the files are not here."""
-    import inspect
+    from .data import load_dataset
 
-    from .data import DATASETS, load_dataset
-
-    kwargs = dict(ds.kwargs)
-    if "limit" not in kwargs and "limit" in inspect.signature(DATASETS[ds.key]).parameters:
-        kwargs["limit"] = N
     try:
-        records = load_dataset(ds.name, **kwargs)
+        records = load_dataset(ds.name, **ds.loader_kwargs(N))
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         return None, f"{ds.name}: data not loaded ({first}); N={N} records assumed, tokens unknown"
@@ -191,11 +192,11 @@ class _Data:
     n: int
     task: str
     note: str
-    context_tokens: float | None = None  # a stated typical context length when the records are absent
 
     @property
     def known(self) -> bool:
-        return self.records is not None or self.context_tokens is not None
+        """Whether its tokens can be counted: records loaded, or placeholders of a stated context length."""
+        return self.records is not None
 
 
 def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: Any) -> tuple[list | None, str]:
@@ -208,10 +209,8 @@ def _summaries(data: _Data, s: CompressorSetting, M: int, seed: int, ref_tok: An
         return None, "data not here"
     from .compress import extractive_summaries
 
-    if s.config.method == "full":
-        return [[r.context] for r in data.records], ""
-    try:
-        sums = extractive_summaries(data.records, s.config.method, s.config.k or 1, ref_tok, M=M, seed=seed)
+    try:  # as the runner builds them (``full`` included: the registry's method returns each context)
+        sums = extractive_summaries(data.records, s.config.method, s.config.k, ref_tok, M=M, seed=seed)
     except ValueError as e:
         return None, f"{s.id} fails on {data.ds.name}, so the run would stop there: {str(e).split(';')[0]}"
     return [[z.text for z in row] for row in sums], ""
@@ -241,35 +240,22 @@ def _placeholder_records(name: str, task: str, n: int, context_tokens: float) ->
 def _datasets(cfg: ExperimentConfig, limit: int | None, context_tokens: Mapping[str, float]) -> list[_Data]:
     out = []
     for ds in cfg.datasets:
-        N = limit or ds.limit or cfg.N
+        N = cfg.n_records(ds, limit)
         records, note = _load_records(ds, N)
         task = records[0].task if records else DATASET_TASKS.get(ds.key, "multiple_choice")
         stated = context_tokens.get(ds.name, context_tokens.get(ds.key))
         if records is None and stated is not None:
             records = _placeholder_records(ds.name, task, N, float(stated))
             note = f"{ds.name}: data not here; {N} placeholder records of {stated:g} context tokens (stated)"
-            out.append(_Data(ds, records, N, task, note, float(stated)))
+            out.append(_Data(ds, records, N, task, note))
             continue
         out.append(_Data(ds, records, len(records) if records else N, task, note))
     return out
 
 
-def _predictors(cfg: ExperimentConfig, task: str) -> list[PredictorConfig | None]:
-    return [p for p in cfg.predictors if p.handles(task)] or [None]
-
-
-def _settings(cfg: ExperimentConfig, task: str) -> list[CompressorSetting]:
-    return [s for s in cfg.settings() if s.kind != "full" or _predictors(cfg, task) != [None]]
-
-
 def _rows(cfg: ExperimentConfig, data: _Data) -> int:
     """Rows one (data set, seed) writes: every (setting, record, predictor, scorer) combination."""
-    preds = _predictors(cfg, data.task)
-    n = 0
-    for s in _settings(cfg, data.task):
-        scorers = [sc for sc in cfg.scorers if sc.scores(s)] or [None]
-        n += data.n * len(preds) * len(scorers)
-    return n
+    return data.n * sum(len(cfg.combos(s, data.task)) for s in cfg.settings_for(data.task))
 
 
 def _line(stage, data, seed, who, spec, calls, seqs, prompt, new, scored, note) -> Work:
@@ -295,13 +281,12 @@ class _Counter:
 
     def __init__(self, cfg: ExperimentConfig, data: _Data, seed: int, toks: dict) -> None:
         self.cfg, self.data, self.seed, self.toks = cfg, data, seed, toks
-        ref = cfg.tokenizer or next(
-            (m.model for m in [*cfg.scorers, *cfg.predictors] if SCORER in BACKEND_ROLES[m.backend]), None
-        )
+        ref = cfg.reference_tokenizer()
+        ref = ref.model if isinstance(ref, ModelSpec) else ref
         ref_tok = TokenCounter(ref, toks).tok if ref else None
         built = {
             s.id: _summaries(data, s, s.n_samples(cfg.M), seed, ref_tok or CharTokenizer())
-            for s in _settings(cfg, data.task)
+            for s in cfg.settings_for(data.task)
         }
         self.texts = {k: v[0] for k, v in built.items()}
         self.why = {k: v[1] for k, v in built.items() if v[1]}
@@ -453,16 +438,14 @@ class _Counter:
 
 # ============================================================================ the plan
 def model_specs(cfg: ExperimentConfig) -> list[ModelSpec]:
-    """Every model spec the run uses (compressors, predictors, scorers, judge), in config order."""
-    specs: list[ModelSpec] = [c for c in cfg.compressors if c.method is None]
-    specs += [*cfg.predictors, *cfg.scorers] + ([cfg.judge] if cfg.judge is not None else [])
-    return specs
+    """Every model spec the run uses (:meth:`ExperimentConfig.model_specs`)."""
+    return cfg.model_specs()
 
 
 def _loads(cfg: ExperimentConfig) -> list[dict]:
     """One entry per model the run loads (the runner's ``ModelCache`` keys), with its size."""
     seen, out = set(), []
-    for spec in model_specs(cfg):
+    for spec in cfg.model_specs():
         key = spec.cache_key()
         if key in seen:
             continue
@@ -501,20 +484,19 @@ def plan(
         :func:`mi_utils.throughput.load_throughput`, :func:`mi_utils.throughput.calibrate`,
         :func:`mi_utils.recorded.rates_from_timings`, or :func:`mi_utils.throughput.rates_for` (the
         command line's choice, with the committed CPU rates as its default). ``plan`` itself falls back
-        to nothing: without a rate a line's time is unknown.
+        to nothing: without a rate a line's time is unknown. The same plan with other rates:
+        :meth:`Plan.costed` (the tokens are counted once).
       context_tokens: a typical context length per data set whose files are not here (its tokens are
         otherwise unknown).
       tokenizers: read the models' tokenizers where they are here (``False``: count
         :data:`CHARS_PER_TOKEN` characters per token for every model; quicker, less exact).
     """
-    rates = rates or {}
-    prices = PriceTable({**DEFAULT_PRICES, **cfg.prices})
     toks: dict = {} if tokenizers else NO_TOKENIZERS
     work: list[Work] = []
     datasets, rows = [], 0
     for data in _datasets(cfg, limit, context_tokens or {}):
         datasets.append({"dataset": data.ds.name, "records": data.n, "task": data.task, "note": data.note})
-        settings = _settings(cfg, data.task)
+        settings = cfg.settings_for(data.task)
         for seed in cfg.seeds:
             rows += _rows(cfg, data)
             c = _Counter(cfg, data, seed, toks)
@@ -523,14 +505,11 @@ def plan(
                 mine = [s for s in settings if sc.scores(s)]
                 if mine:
                     work.append(c.scoring(sc, mine))
-            for pred in _predictors(cfg, data.task):
+            for pred in cfg.predictors_for(data.task):
                 if pred is not None:
                     work += [w for w in c.prediction(pred, settings) if w is not None]
-    specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
-    for w in work:
-        _cost(w, specs[(w.model, w.backend, w.dtype)], prices, rates)
     notes = {name: how for name, (_, how) in toks.items()} if tokenizers else {"*": NO_TOKENIZERS["*"][1]}
-    return Plan(cfg.name, datasets, work, rows, _loads(cfg), notes)
+    return Plan(cfg.name, datasets, [], rows, _loads(cfg), notes, cfg, work).costed(rates or {})
 
 
 def _action(entry: BackendEntry, spec: ModelSpec) -> str:

@@ -367,10 +367,10 @@ class Ranking:
 
 def _model_cost_inputs(spec) -> tuple[dict, float]:
     """An LM compressor's config and parameter count for its FLOPs, read without loading weights."""
-    from .costs import model_config_of, param_count
+    from .results import ModelMeta
 
-    cfg = model_config_of(spec)
-    return cfg, param_count(spec, cfg)
+    meta = ModelMeta.read(spec)
+    return meta.config, meta.params
 
 
 def _summaries_of(c: Compressor, records, settings: RankSettings, models, scorer, out: Path | None):

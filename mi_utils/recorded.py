@@ -11,14 +11,21 @@ planner's check (``tests/test_planning.py``, ``scripts/plan_ratios.py``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, PredictorConfig, ScorerConfig, parse_config
-from .planning import Work, model_specs, plan
+from .config import ExperimentConfig, config_from_dump
+from .planning import Plan, Work, plan
 from .throughput import DECODE_WEIGHT, Throughput, model_size, rate_key
 
-__all__ = ["config_from_dump", "recorded_run", "measured_seconds", "rates_from_timings", "check_plan"]
+__all__ = [
+    "config_from_dump",  # lives in mi_utils.config (ExperimentConfig.from_dict); importable from here too
+    "recorded_run",
+    "measured_seconds",
+    "rates_from_timings",
+    "check_plan",
+]
 
 
 def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
@@ -30,33 +37,12 @@ def recorded_run(folder: str | Path) -> tuple[ExperimentConfig, dict]:
       ValueError: no run in ``timings.json`` finished.
     """
     folder = Path(folder)
-    cfg = parse_config(config_from_dump(json.loads((folder / "config.json").read_text(encoding="utf-8"))))
+    cfg = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     data = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
     runs = [r for r in (data.get("runs", [data]) if isinstance(data, dict) else data) if not r.get("error")]
     if not runs:
         raise ValueError(f"{folder}/timings.json has no finished run to calibrate on")
     return cfg, max(runs, key=lambda r: r.get("rows_written", 0))
-
-
-def config_from_dump(data: dict) -> dict:
-    """A ``config.json`` (every field written out) as a config the validator accepts: each section's
-    fields at their defaults left out (a method compressor's default ``temperature`` is refused)."""
-    from .config import CompressorConfig, DatasetConfig, JudgeConfig
-
-    kinds = {
-        "datasets": DatasetConfig,
-        "compressors": CompressorConfig,
-        "predictors": PredictorConfig,
-        "scorers": ScorerConfig,
-    }
-
-    def trim(section: dict, cls: Any) -> dict:
-        return {k: v for k, v in section.items() if k not in cls.model_fields or v != cls.model_fields[k].default}
-
-    out = {k: [trim(x, kinds[k]) for x in v] if k in kinds else v for k, v in data.items()}
-    if out.get("judge"):
-        out["judge"] = trim(out["judge"], JudgeConfig)
-    return out
 
 
 def measured_seconds(w: Work, timings: dict) -> float:
@@ -75,19 +61,28 @@ def measured_seconds(w: Work, timings: dict) -> float:
     )
 
 
-def rates_from_timings(*folders: str | Path, tokenizers: bool = True) -> dict[str, Throughput]:
+def rates_from_timings(
+    *folders: str | Path, tokenizers: bool = True, plans: Sequence[Plan] | None = None
+) -> dict[str, Throughput]:
     """Rates from recorded runs: each (model, dtype, stage)'s seconds over its planned tokens, pooled
     over the runs given.
 
     The tokens are the plan of each run's own config (``prompt + scored + DECODE_WEIGHT x new``, a
     generated token weighing :data:`~mi_utils.throughput.DECODE_WEIGHT` prompt tokens); ``decode`` is
     ``prefill / DECODE_WEIGHT``. Keys are ``model@dtype/stage``. ``tokenizers``: as :func:`~mi_utils.planning.plan`.
+    ``plans``: each folder's plan of its config when already made (with any rates: only its tokens are
+    read), in the order of ``folders``; planned here when ``None``.
+
+    Raises:
+      ValueError: ``plans`` does not give one plan per folder.
     """
+    if plans is not None and len(plans) != len(folders):
+        raise ValueError(f"plans gives {len(plans)} plan(s) for {len(folders)} folder(s); give one per folder or None")
     sums: dict[str, list[float]] = {}
-    for folder in folders:
+    for n, folder in enumerate(folders):
         cfg, timings = recorded_run(folder)
-        specs = {(s.model, s.backend, s.dtype): s for s in model_specs(cfg)}
-        for w in plan(cfg, tokenizers=tokenizers).work:
+        specs = {(s.model, s.backend, s.dtype): s for s in cfg.model_specs()}
+        for w in (plan(cfg, tokenizers=tokenizers) if plans is None else plans[n]).work:
             secs = measured_seconds(w, timings)
             if secs <= 0 or None in (w.prompt_tokens, w.new_tokens, w.scored_tokens):
                 continue
@@ -102,10 +97,13 @@ def rates_from_timings(*folders: str | Path, tokenizers: bool = True) -> dict[st
     }
 
 
-def check_plan(target: str | Path, rates: dict[str, Throughput], calibration: str = "") -> dict[str, Any]:
+def check_plan(
+    target: str | Path, rates: dict[str, Throughput], calibration: str = "", *, planned: Plan | None = None
+) -> dict[str, Any]:
     """The plan of a recorded run's config against what that run did: rows, continuations scored,
     samples generated, and the estimated seconds (with ``rates``, e.g. another run's) over the recorded
-    total.
+    total. ``planned``: the target config's plan when already made (costed here again with ``rates``);
+    planned here when ``None``.
 
     Returns:
       a flat record: ``target``, ``calibration``, ``rows_planned`` / ``rows_written``,
@@ -113,7 +111,7 @@ def check_plan(target: str | Path, rates: dict[str, Throughput], calibration: st
       ``None`` when a line's time is unknown) and ``lines_unknown``.
     """
     cfg, timings = recorded_run(target)
-    p = plan(cfg, rates=rates)
+    p = plan(cfg, rates=rates) if planned is None else planned.costed(rates)
     known, unknown = p.known_seconds()
     measured = float(timings["total_s"])
     return {

@@ -6,7 +6,8 @@ one at a time, ``decode``), the rates mapping's keys (:func:`rate_key`: ``model[
 models' rates in that stage, each scaled by parameters, the same dtype's first; else unknown with the
 reason), :func:`model_size` (a parameter count without
 loading anything: ``params``, the packaged registry, a config readable here, or the size in the name),
-:func:`local_source` (where a model's files are on this machine, never downloading), and two of the
+:func:`local_source` (where a model's files are on this machine, never downloading; it lives in
+:mod:`mi_utils.models`), and two of the
 three sources of rates: :func:`load_throughput` (a file or flags: how to state a GPU server's speed)
 and :func:`calibrate` (load each local model once and time a short prefill, decode and scoring). The
 third, a recorded run's stage times, is :func:`mi_utils.recorded.rates_from_timings` (it needs the plan
@@ -36,7 +37,8 @@ from typing import Any
 
 from .backends.registry import backend_entry
 from .config import ExperimentConfig, ModelSpec
-from .models import PACKAGED
+from .models import cached_hub_file as _cached_hub_file
+from .models import local_source  # local_source lives in models; importable from here too
 from .paths import bundled_file, repo_root
 
 __all__ = [
@@ -89,32 +91,6 @@ class Throughput:
         return Throughput(self.prefill * f, self.decode * f, f"{self.source}, scaled x{f:.2g} by parameters", params)
 
 
-def _cached_hub_file(name: str, filename: str) -> str | None:
-    """A hub repository's file from the local Hugging Face cache (never the network), or ``None``."""
-    if "/" not in name or Path(name).expanduser().exists():
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(name, filename)
-    except Exception:
-        return None
-    return hit if isinstance(hit, str) else None
-
-
-def local_source(name: str) -> str | None:
-    """A folder (or cached hub id) holding ``name``'s files, read without converting or downloading."""
-    from .models import cache_dir
-
-    if name in PACKAGED:
-        folder = cache_dir() / "hf" / name
-        return str(folder) if (folder / "config.json").is_file() else None
-    p = Path(name).expanduser()
-    if p.is_dir():
-        return str(p)
-    return name if _cached_hub_file(name, "config.json") or _cached_hub_file(name, "tokenizer.json") else None
-
-
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
@@ -125,13 +101,13 @@ def model_size(spec: ModelSpec) -> tuple[float | None, str]:
     prepared packaged model, a local folder or the Hugging Face cache), the size in its name
     (``Qwen2.5-7B`` -> 7e9). Returns ``(None, reason)`` when none gives it (an API model).
     """
-    if spec.params is not None:
-        return float(spec.params), "params"
-    if spec.model in PACKAGED:
-        return float(PACKAGED[spec.model].params), "packaged registry"
-    if not backend_entry(spec.backend).priced:  # a paid API's model config is not published
-        from .costs import count_params
+    from .costs import param_count
 
+    try:  # costs.param_count's order: params, then the packaged registry (a config is read below)
+        return param_count(spec, None), "params" if spec.params is not None else "packaged registry"
+    except ValueError:
+        pass
+    if not backend_entry(spec.backend).priced:  # a paid API's model config is not published
         for source in (spec.hf_config, local_source(spec.model)):
             if not source:
                 continue
@@ -139,7 +115,7 @@ def model_size(spec: ModelSpec) -> tuple[float | None, str]:
             cfg_file = path / "config.json" if path.is_dir() else path if path.is_file() else None
             cfg_file = cfg_file or _cached_hub_file(source, "config.json")
             try:
-                return count_params(json.loads(Path(cfg_file).read_text(encoding="utf-8"))), "config.json"
+                return param_count(spec, json.loads(Path(cfg_file).read_text(encoding="utf-8"))), "config.json"
             except Exception:
                 continue
     for name in (spec.model, spec.tokenizer or ""):
@@ -241,12 +217,11 @@ def calibrate(
     from .experiment import make_backend
 
     seen: dict[str, Throughput] = {}
-    specs = [c for c in cfg.compressors if c.method is None] + [*cfg.predictors, *cfg.scorers]
     if cfg.threads is not None:
         import torch
 
         torch.set_num_threads(cfg.threads)
-    for spec in specs:
+    for spec in cfg.model_specs():
         key = rate_key(spec.model, spec.dtype)
         if not backend_entry(spec.backend).in_process or key in seen:
             continue

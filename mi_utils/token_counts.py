@@ -15,8 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .models import PACKAGED
-from .throughput import local_source
+from .models import PACKAGED, local_source
 
 __all__ = ["CHARS_PER_TOKEN", "NO_TOKENIZERS", "CharTokenizer", "TokenCounter", "offline_tokenizer"]
 

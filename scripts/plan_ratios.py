@@ -7,34 +7,43 @@ second's recorded rates and compares the estimate with the recorded total; the t
 committed runs, pooled, go to ``data/throughput_cpu.yaml``: the default rates of
 ``python -m mi_utils plan`` and of ``run``'s estimate at start.
 
-    python scripts/plan_ratios.py          # rewrites both files (about a minute: it plans every run)
+    python scripts/plan_ratios.py          # rewrites both files (it plans each run once)
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mi_utils.recorded import check_plan, rates_from_timings  # noqa: E402
+from mi_utils.planning import Plan, plan  # noqa: E402
+from mi_utils.recorded import check_plan, rates_from_timings, recorded_run  # noqa: E402
 
 RUNS = ("grid_cpu", "ladder_synthetic_cpu", "ladder_financebench_cpu")
 RATIOS = REPO / "data" / "plan_ratios.csv"
 RATES = REPO / "data" / "throughput_cpu.yaml"
 
 
+@functools.cache
+def plans(results: Path = REPO / "data" / "results") -> dict[str, Plan]:
+    """Each committed run's plan of its config, made once (its tokens; costing each with other rates is cheap)."""
+    return {name: plan(recorded_run(results / name)[0]) for name in RUNS}
+
+
 def ratio_table(results: Path = REPO / "data" / "results") -> list[dict]:
     """One record per (target run, calibration run), target != calibration."""
-    rates = {name: rates_from_timings(results / name) for name in RUNS}
-    return [check_plan(results / t, rates[c], c) for t in RUNS for c in RUNS if c != t]
+    planned = plans(results)
+    rates = {name: rates_from_timings(results / name, plans=[planned[name]]) for name in RUNS}
+    return [check_plan(results / t, rates[c], c, planned=planned[t]) for t in RUNS for c in RUNS if c != t]
 
 
 def rates_yaml(results: Path = REPO / "data" / "results") -> str:
     """The pooled rates of every committed run, as a throughput file."""
-    rates = rates_from_timings(*(results / n for n in RUNS))
+    rates = rates_from_timings(*(results / n for n in RUNS), plans=[plans(results)[n] for n in RUNS])
     lines = [
         "# Tokens per second of the packaged models on the CPUs that ran the committed tables (grid_cpu: a",
         "# 2-vCPU AMD EPYC with AVX2; the ladders: one core each of a 2-core AMD EPYC with AVX-512 BF16), from",

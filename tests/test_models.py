@@ -70,3 +70,23 @@ def test_offline_hub_id_fails_with_packaged_alternatives(monkeypatch, tmp_path):
 def test_bad_dtype_is_refused():
     with pytest.raises(ValueError, match="unknown dtype"):
         load_model("smollm2-135m-instruct", dtype="float13")
+
+
+def test_prepared_dir_and_local_source_never_convert(tmp_path, monkeypatch):
+    """``prepared_dir`` finds a packaged model's folder only once it is converted; it never converts (the
+    planner's ``local_source`` reads it), and ``model_dir`` returns that same folder."""
+    from mi_utils import throughput
+    from mi_utils.models import local_source, prepared_dir
+
+    monkeypatch.setenv("MI_UTILS_CACHE", str(tmp_path))
+    name = "smollm2-135m-instruct"
+    assert prepared_dir(name) is None and local_source(name) is None
+    assert not (tmp_path / "hf" / name).exists()  # nothing converted
+    folder = tmp_path / "hf" / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    assert prepared_dir(name) == folder == model_dir(name) and local_source(name) == str(folder)
+    assert local_source(str(tmp_path)) == str(tmp_path) and local_source("no-such-model") is None
+    with pytest.raises(KeyError, match="not a packaged model"):
+        prepared_dir("no-such-model")
+    assert throughput.local_source is local_source  # the old import still works

@@ -154,6 +154,24 @@ def test_a_run_estimated_from_its_own_rates_is_its_recorded_time():
         assert close(w.seconds, measured_seconds(w, timings), 1e-9, 1e-6), w
 
 
+def test_costing_a_plan_again_is_planning_it_with_those_rates():
+    """Only seconds and dollars depend on the rates: ``plan(cfg).costed(r)`` is ``plan(cfg, rates=r)``, the
+    first plan left as it was; a run's rates from an existing plan are those it plans itself."""
+    name = "ladder_synthetic_cpu"
+    cfg, _ = recorded_run(RESULTS / name)
+    bare = plan(cfg, tokenizers=False)
+    before = bare.to_dict()
+    rates = rates_from_timings(RESULTS / name, tokenizers=False)
+    assert rates_from_timings(RESULTS / name, plans=[bare]) == rates
+    costed = bare.costed(rates)
+    assert costed.to_dict() == plan(cfg, rates=rates, tokenizers=False).to_dict()
+    assert costed.known_seconds()[0] > 0 and costed.known_seconds()[1] == 0
+    assert bare.to_dict() == before and bare.known_seconds() == (0, len(bare.work))
+    assert check_plan(RESULTS / name, rates, planned=bare)["estimate_s"] == round(costed.known_seconds()[0], 1)
+    with pytest.raises(ValueError, match="one per folder"):
+        rates_from_timings(RESULTS / name, plans=[])
+
+
 # ------------------------------------------------------------------ sources of throughput
 def test_throughput_file_stated_rates_and_scaling(tmp_path):
     f = tmp_path / "gpu.yaml"
@@ -221,6 +239,13 @@ def test_dataset_tasks_cover_every_loader():
     from mi_utils.data import DATASETS
 
     assert set(DATASET_TASKS) == set(DATASETS)
+    # one table: the planner's is the data package's, and the bundled loaders' records have that task
+    from mi_utils.data import DATASET_TASKS as in_data
+    from mi_utils.data import load_dataset
+
+    assert DATASET_TASKS is in_data
+    for name in ("passages", "synthetic_clinical", "synthetic_clinical_shared"):
+        assert {r.task for r in load_dataset(name, limit=3)} == {DATASET_TASKS[name]}, name
 
 
 def test_chars_per_token_fallback_counts_characters():

@@ -78,6 +78,7 @@ def _load_synthetic_shared(**kwargs: Any) -> list[Record]:
 
 __all__ = [
     "DATASETS",
+    "DATASET_TASKS",
     "DATA_DIR_ENV",
     "TEAM_DATA_ENV",
     "HEADER",
@@ -112,18 +113,24 @@ __all__ = [
     "write_jsonl",
 ]
 
-DATASETS: dict[str, Callable[..., list[Record]]] = {
-    "passages": load_passages,
-    "synthetic_clinical": _load_synthetic,
-    "synthetic_clinical_shared": _load_synthetic_shared,
-    "longhealth": load_longhealth,
-    "longhealth_sample": load_longhealth_sample,
-    "financebench": load_financebench,
-    "financebench_mc": load_financebench_mc,
-    "qasper": load_qasper,
-    "wildchat": load_wildchat,
-    "fineweb": load_fineweb,
+#: The registry: each data set's loader and the task of its records (the planner reads the task of a data
+#: set whose files are not here). A new data set is one line here.
+_REGISTRY: dict[str, tuple[Callable[..., list[Record]], str]] = {
+    "passages": (load_passages, "free_form"),
+    "synthetic_clinical": (_load_synthetic, "multiple_choice"),
+    "synthetic_clinical_shared": (_load_synthetic_shared, "multiple_choice"),
+    "longhealth": (load_longhealth, "multiple_choice"),
+    "longhealth_sample": (load_longhealth_sample, "free_form"),
+    "financebench": (load_financebench, "free_form"),
+    "financebench_mc": (load_financebench_mc, "multiple_choice"),
+    "qasper": (load_qasper, "free_form"),
+    "wildchat": (load_wildchat, "perplexity"),
+    "fineweb": (load_fineweb, "perplexity"),
 }
+#: name -> loader (what :func:`load_dataset` calls; tests add fakes to it).
+DATASETS: dict[str, Callable[..., list[Record]]] = {name: loader for name, (loader, _) in _REGISTRY.items()}
+#: name -> the task of its records, from the same table.
+DATASET_TASKS: dict[str, str] = {name: task for name, (_, task) in _REGISTRY.items()}
 
 
 def load_dataset(name: str, **kwargs: Any) -> list[Record]:
